@@ -1,0 +1,139 @@
+"""The `stockteacher` command line.
+
+    stockteacher settings check [--json]
+    stockteacher db upgrade [--revision REV] | db downgrade REV | db current
+    stockteacher collect TICKER --source SOURCE [--path FILE] [--json]
+
+Exit codes: 0 success, 1 the work failed (the reason is printed and recorded in `job_runs`),
+2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from stockteacher.settings import SOURCE_NAMES, Settings, SettingsError, load_settings, masked_settings
+
+__all__ = ["main"]
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def _settings_and_logging() -> Settings:
+    from stockteacher.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    return settings
+
+
+def cmd_settings_check(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    shown = masked_settings(settings)
+    if args.json:
+        _print_json(shown)
+    else:
+        width = max(len(k) for k in shown)
+        for key, value in shown.items():
+            print(f"{key:<{width}}  {json.dumps(value, ensure_ascii=False, default=str)}")
+        print("settings: OK")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from stockteacher.store import migrate
+
+    settings = _settings_and_logging()
+    if args.db_command == "upgrade":
+        migrate.upgrade(settings.dsn, args.revision)
+    elif args.db_command == "downgrade":
+        migrate.downgrade(settings.dsn, args.revision)
+    revision = migrate.current(settings.dsn)
+    if getattr(args, "json", False):
+        _print_json({"revision": revision})
+    else:
+        print(f"database at revision {revision or '(empty)'}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from stockteacher.ingest.collect import collect
+    from stockteacher.ingest.tickers import TickerError
+    from stockteacher.sources.base import SourceError
+    from stockteacher.store import migrate
+    from stockteacher.store.db import StoreError
+
+    settings = _settings_and_logging()
+    migrate.upgrade_if_sqlite(settings.dsn)
+    try:
+        outcome = collect(args.ticker, args.source, settings=settings, path=args.path)
+    except TickerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (SourceError, StoreError) as exc:
+        payload = {"status": "failed", "error_code": getattr(exc, "code", "error"), "error": str(exc)}
+        if args.json:
+            _print_json(payload)
+        else:
+            print(f"collect failed [{payload['error_code']}]: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(outcome.counts())
+    else:
+        print(f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
+              f"saved {outcome.saved} (trace_id {outcome.trace_id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_settings = sub.add_parser("settings", help="inspect configuration")
+    s_sub = p_settings.add_subparsers(dest="settings_command", required=True)
+    p_check = s_sub.add_parser("check", help="validate settings and print them, secrets masked")
+    p_check.add_argument("--json", action="store_true")
+    p_check.set_defaults(func=cmd_settings_check)
+
+    p_db = sub.add_parser("db", help="database migrations")
+    d_sub = p_db.add_subparsers(dest="db_command", required=True)
+    p_up = d_sub.add_parser("upgrade", help="migrate to the newest schema (alembic upgrade head)")
+    p_up.add_argument("--revision", default="head")
+    p_up.add_argument("--json", action="store_true")
+    p_down = d_sub.add_parser("downgrade", help="migrate down to REVISION ('base' drops everything)")
+    p_down.add_argument("revision")
+    p_down.add_argument("--json", action="store_true")
+    p_cur = d_sub.add_parser("current", help="print the database's revision")
+    p_cur.add_argument("--json", action="store_true")
+    p_db.set_defaults(func=cmd_db)
+
+    p_collect = sub.add_parser("collect", help="collect one ticker's news from one source")
+    p_collect.add_argument("ticker", help="e.g. AAPL, 005930.KS")
+    p_collect.add_argument("--source", required=True, choices=SOURCE_NAMES)
+    p_collect.add_argument("--path", help="file for --source file (.jsonl, .csv, .parquet)")
+    p_collect.add_argument("--json", action="store_true", help="print {fetched, unique, saved} as the last line")
+    p_collect.set_defaults(func=cmd_collect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ingestion: ticker registry, normalisation, de-duplication, story clustering, `collect_core`."""

@@ -1,0 +1,188 @@
+"""Saving articles: one bulk `INSERT ... ON CONFLICT DO NOTHING` per batch, then stories.
+
+`save_articles` runs in the caller's transaction. On PostgreSQL it first takes a per-ticker
+advisory lock, so that concurrent collectors of one ticker cluster one after another and two
+near-duplicates never found two stories; on SQLite the first insert takes the database's write
+lock, which does the same.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import distinct, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from stockteacher.ingest.cluster import assign_clusters, from_bytes, to_bytes
+from stockteacher.ingest.normalize import NormalizedArticle
+from stockteacher.store.models import Article, Story, utcnow
+
+__all__ = ["SaveResult", "insert_articles", "insert_articles_rowwise", "save_articles"]
+
+BATCH_ROWS = 1000
+
+
+@dataclass
+class SaveResult:
+    saved_ids: list[int] = field(default_factory=list)
+    saved_fingerprints: set[str] = field(default_factory=set)
+    new_stories: int = 0
+    touched_stories: set[int] = field(default_factory=set)
+
+    @property
+    def saved(self) -> int:
+        return len(self.saved_ids)
+
+
+def _dialect_insert(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - we support the two databases above
+        raise NotImplementedError(f"unsupported database dialect {name!r}")
+    return insert
+
+
+def _row(article: NormalizedArticle, signature: np.ndarray | None, trace_id: str | None, now: Any) -> dict[str, Any]:
+    return {
+        "fingerprint": article.fingerprint,
+        "ticker": article.ticker,
+        "canonical_url": article.canonical_url,
+        "url": article.url,
+        "title": article.title,
+        "description": article.description,
+        "body": article.body,
+        "author": article.author[:300] if article.author else None,
+        "source": article.source,
+        "source_type": article.source_type,
+        "language": article.language,
+        "published_at": article.published_at,
+        "collected_at": now,
+        "minhash": to_bytes(signature) if signature is not None else None,
+        "trace_id": trace_id,
+    }
+
+
+def insert_articles(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Insert rows, skipping (ticker, fingerprint) pairs already stored; one statement per
+    batch of `BATCH_ROWS`. Returns (id, fingerprint) of the rows actually inserted."""
+    insert = _dialect_insert(session)
+    inserted: list[tuple[int, str]] = []
+    for start in range(0, len(rows), BATCH_ROWS):
+        chunk = rows[start : start + BATCH_ROWS]
+        stmt = (
+            insert(Article)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["ticker", "fingerprint"])
+            .returning(Article.id, Article.fingerprint)
+        )
+        inserted.extend((row.id, row.fingerprint) for row in session.execute(stmt))
+    return inserted
+
+
+def insert_articles_rowwise(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """The naive way, for comparison in benchmarks: look up, then insert, one row at a time."""
+    saved = 0
+    for row in rows:
+        exists = session.execute(
+            select(Article.id).where(Article.ticker == row["ticker"], Article.fingerprint == row["fingerprint"])
+        ).first()
+        if exists is None:
+            session.add(Article(**row))
+            session.flush()
+            saved += 1
+    return saved
+
+
+def _lock_ticker(session: Session, ticker: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                        {"k": f"stockteacher:articles:{ticker}"})
+
+
+def save_articles(
+    session: Session,
+    ticker: str,
+    articles: Sequence[NormalizedArticle],
+    signatures: Sequence[np.ndarray],
+    *,
+    trace_id: str | None,
+    threshold: float,
+    window_hours: int,
+) -> SaveResult:
+    """Insert new articles of one ticker and join each to a story."""
+    result = SaveResult()
+    if not articles:
+        return result
+    _lock_ticker(session, ticker)
+    now = utcnow()
+    rows = [_row(a, s, trace_id, now) for a, s in zip(articles, signatures, strict=True)]
+    inserted = insert_articles(session, rows)
+    if not inserted:
+        return result
+    result.saved_ids = [i for i, _ in inserted]
+    result.saved_fingerprints = {fp for _, fp in inserted}
+    by_fp = {a.fingerprint: (a, s) for a, s in zip(articles, signatures, strict=True)}
+    new = sorted(
+        ((article_id, *by_fp[fp]) for article_id, fp in inserted),
+        key=lambda t: (t[1].published_at is None, t[1].published_at or now, t[0]),
+    )
+    cutoff = now - timedelta(hours=window_hours)
+    recent = session.execute(
+        select(Article.minhash, Article.story_id).where(
+            Article.ticker == ticker,
+            Article.story_id.is_not(None),
+            Article.minhash.is_not(None),
+            or_(Article.published_at >= cutoff, Article.collected_at >= cutoff),
+        )
+    ).all()
+    existing = [(from_bytes(m), sid) for m, sid in recent]
+    assignments = assign_clusters([sig for _, _, sig in new], existing, threshold=threshold)
+
+    # Create one story per placeholder, titled after its earliest article.
+    founders: dict[int, tuple[int, NormalizedArticle]] = {}
+    for (article_id, article, _), story in zip(new, assignments, strict=True):
+        if story < 0 and story not in founders:
+            founders[story] = (article_id, article)
+    placeholder_ids: dict[int, int] = {}
+    if founders:
+        insert = _dialect_insert(session)
+        values = [
+            {"ticker": ticker, "title": a.title, "representative_article_id": aid, "article_count": 0,
+             "corroboration_count": 0, "created_at": now, "updated_at": now}
+            for aid, a in founders.values()
+        ]
+        created = session.execute(insert(Story).values(values).returning(Story.id)).scalars().all()
+        placeholder_ids = dict(zip(founders.keys(), created, strict=True))
+        result.new_stories = len(created)
+
+    members: dict[int, list[int]] = defaultdict(list)
+    for (article_id, _, _), story in zip(new, assignments, strict=True):
+        members[placeholder_ids.get(story, story)].append(article_id)
+    for story_id, ids in members.items():
+        session.execute(update(Article).where(Article.id.in_(ids)).values(story_id=story_id))
+    result.touched_stories = set(members)
+    _refresh_story_counts(session, result.touched_stories, now)
+    return result
+
+
+def _refresh_story_counts(session: Session, story_ids: set[int], now: Any) -> None:
+    a = Article.__table__.alias("a")
+    session.execute(
+        update(Story)
+        .where(Story.id.in_(story_ids))
+        .values(
+            article_count=select(func.count()).select_from(a).where(a.c.story_id == Story.id).scalar_subquery(),
+            corroboration_count=select(func.count(distinct(a.c.source))).where(a.c.story_id == Story.id).scalar_subquery(),
+            first_published_at=select(func.min(a.c.published_at)).where(a.c.story_id == Story.id).scalar_subquery(),
+            last_published_at=select(func.max(a.c.published_at)).where(a.c.story_id == Story.id).scalar_subquery(),
+            updated_at=now,
+        )
+    )

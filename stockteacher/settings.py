@@ -1,0 +1,296 @@
+"""Validated configuration for every StockTeacher process.
+
+Every environment variable of the original operations guide keeps its exact name and default;
+the variables that the new sources and stages need sit beside them. Build one `Settings` at an
+entry point (CLI, Ray job, Serve app builder) and pass it on explicitly: actors on other nodes do
+not share the driver's environment, and nothing here reads `os.environ` at import time.
+
+A bad value raises `SettingsError`, whose message names the variable (and, for
+`COLLECTION_SCHEDULES`, the entry index and field).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+__all__ = [
+    "SOURCE_NAMES",
+    "CollectionSchedule",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "masked_settings",
+]
+
+SOURCE_NAMES = ("news_api", "rss", "naver", "file", "sample")
+DEFAULT_DSN = "sqlite:///./var/dev.db"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class CollectionSchedule(BaseModel):
+    """One entry of `COLLECTION_SCHEDULES`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ticker: str = Field(min_length=1, max_length=20)
+    source: Literal["news_api", "rss", "naver", "file", "sample"]
+    interval_minutes: int = Field(gt=0, le=7 * 24 * 60)
+    enabled: bool = True
+
+    @field_validator("ticker")
+    @classmethod
+    def _normalise_ticker(cls, value: str) -> str:
+        from stockteacher.ingest.tickers import normalise_symbol
+
+        return normalise_symbol(value)
+
+
+def _parse_schedules(raw: Any) -> list[CollectionSchedule]:
+    """Parse `COLLECTION_SCHEDULES`, naming the bad entry and field on error."""
+    if isinstance(raw, str):
+        text = raw.strip() or "[]"
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"COLLECTION_SCHEDULES: not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    if not isinstance(raw, list):
+        raise SettingsError("COLLECTION_SCHEDULES: must be a JSON list of {ticker, source, interval_minutes, enabled}")
+    schedules: list[CollectionSchedule] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(raw):
+        if isinstance(item, CollectionSchedule):
+            schedule = item
+        elif not isinstance(item, dict):
+            raise SettingsError(f"COLLECTION_SCHEDULES[{index}]: must be an object, got {type(item).__name__}")
+        else:
+            try:
+                schedule = CollectionSchedule.model_validate(item)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"]) or "entry"
+                raise SettingsError(f"COLLECTION_SCHEDULES[{index}].{field}: {first['msg']}") from None
+        key = (schedule.ticker, schedule.source)
+        if key in seen:
+            raise SettingsError(
+                f"COLLECTION_SCHEDULES[{index}]: duplicate of entry {seen[key]} "
+                f"(ticker={schedule.ticker!r}, source={schedule.source!r})"
+            )
+        seen[key] = index
+        schedules.append(schedule)
+    return schedules
+
+
+Schedules = Annotated[list[CollectionSchedule], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """All configuration, from the environment or a git-ignored `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # --- infrastructure (seed guide) -------------------------------------------------------
+    ingestion_redis_url: str = Field("redis://localhost:6379/0", alias="INGESTION_REDIS_URL")
+    postgres_dsn: str | None = Field(None, alias="POSTGRES_DSN")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    local_storage_root: str = Field("./var/storage", alias="LOCAL_STORAGE_ROOT")
+    structlog_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", alias="STRUCTLOG_LEVEL"
+    )
+    log_json: bool = Field(False, alias="LOG_JSON")
+    dedup_redis_ttl_seconds: int = Field(86400, gt=0, alias="DEDUP_REDIS_TTL_SECONDS")
+    redis_socket_timeout_seconds: float = Field(1.0, gt=0, alias="REDIS_SOCKET_TIMEOUT_SECONDS")
+
+    # --- collection: NewsAPI (seed guide) --------------------------------------------------
+    news_api_key: SecretStr | None = Field(None, alias="NEWS_API_KEY")
+    news_api_endpoint: str = Field("https://newsapi.org/v2/everything", alias="NEWS_API_ENDPOINT")
+    news_api_timeout_seconds: float = Field(5, gt=0, alias="NEWS_API_TIMEOUT_SECONDS")
+    news_api_max_retries: int = Field(2, ge=0, le=10, alias="NEWS_API_MAX_RETRIES")
+    news_api_page_size: int = Field(20, ge=1, le=100, alias="NEWS_API_PAGE_SIZE")
+    news_api_lang: str = Field("ko", min_length=2, max_length=2, alias="NEWS_API_LANG")
+    news_api_sort_by: Literal["publishedAt", "relevancy", "popularity"] = Field(
+        "publishedAt", alias="NEWS_API_SORT_BY"
+    )
+    news_api_max_results: int = Field(100, ge=1, alias="NEWS_API_MAX_RESULTS")
+
+    # --- collection: Naver, RSS, file ------------------------------------------------------
+    naver_client_id: SecretStr | None = Field(None, alias="NAVER_CLIENT_ID")
+    naver_client_secret: SecretStr | None = Field(None, alias="NAVER_CLIENT_SECRET")
+    naver_endpoint: str = Field("https://openapi.naver.com/v1/search/news.json", alias="NAVER_ENDPOINT")
+    naver_display: int = Field(50, ge=1, le=100, alias="NAVER_DISPLAY")
+    naver_sort: Literal["date", "sim"] = Field("date", alias="NAVER_SORT")
+    naver_max_results: int = Field(100, ge=1, le=1100, alias="NAVER_MAX_RESULTS")
+    naver_timeout_seconds: float = Field(5, gt=0, alias="NAVER_TIMEOUT_SECONDS")
+    naver_max_retries: int = Field(2, ge=0, le=10, alias="NAVER_MAX_RETRIES")
+    rss_feed_templates: StrList = Field(default_factory=list, alias="RSS_FEED_TEMPLATES")
+    rss_timeout_seconds: float = Field(5, gt=0, alias="RSS_TIMEOUT_SECONDS")
+    rss_max_retries: int = Field(2, ge=0, le=10, alias="RSS_MAX_RETRIES")
+    file_source_path: str | None = Field(None, alias="FILE_SOURCE_PATH")
+    source_backoff_seconds: float = Field(0.5, ge=0, alias="SOURCE_BACKOFF_SECONDS")
+    source_max_retry_wait_seconds: float = Field(30, ge=0, alias="SOURCE_MAX_RETRY_WAIT_SECONDS")
+    collection_schedules: Schedules = Field(default_factory=list, alias="COLLECTION_SCHEDULES")
+
+    # --- clustering ------------------------------------------------------------------------
+    story_similarity_threshold: float = Field(0.5, gt=0, le=1, alias="STORY_SIMILARITY_THRESHOLD")
+    story_window_hours: int = Field(72, gt=0, alias="STORY_WINDOW_HOURS")
+
+    # --- analysis (seed guide + new) -------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    analysis_provider: Literal["auto", "openai", "offline"] = Field("auto", alias="ANALYSIS_PROVIDER")
+    analysis_model: str = Field("gpt-4o-mini", min_length=1, alias="ANALYSIS_MODEL")
+    analysis_max_tokens: int = Field(512, gt=0, alias="ANALYSIS_MAX_TOKENS")
+    analysis_temperature: float = Field(0.2, ge=0, le=2, alias="ANALYSIS_TEMPERATURE")
+    analysis_cost_limit_usd: float = Field(0.02, gt=0, alias="ANALYSIS_COST_LIMIT_USD")
+    analysis_daily_budget_usd: float = Field(5.0, gt=0, alias="ANALYSIS_DAILY_BUDGET_USD")
+    analysis_request_timeout_seconds: float = Field(15, gt=0, alias="ANALYSIS_REQUEST_TIMEOUT_SECONDS")
+    analysis_retry_max_attempts: int = Field(2, ge=1, le=10, alias="ANALYSIS_RETRY_MAX_ATTEMPTS")
+    analysis_rpm_limit: int = Field(500, gt=0, alias="ANALYSIS_RPM_LIMIT")
+    analysis_tpm_limit: int = Field(200_000, gt=0, alias="ANALYSIS_TPM_LIMIT")
+    analyzer_replicas: int = Field(2, ge=1, le=64, alias="ANALYZER_REPLICAS")
+    default_locale: Literal["ko_KR", "en_US"] = Field("ko_KR", alias="DEFAULT_LOCALE")
+
+    # --- API -------------------------------------------------------------------------------
+    api_cors_origins: StrList = Field(default_factory=list, alias="API_CORS_ORIGINS")
+    auth_mode: Literal["single_user", "api_key"] = Field("single_user", alias="AUTH_MODE")
+
+    @field_validator("collection_schedules", mode="before")
+    @classmethod
+    def _schedules(cls, value: Any) -> list[CollectionSchedule]:
+        return _parse_schedules(value)
+
+    @field_validator("rss_feed_templates", "api_cors_origins", mode="before")
+    @classmethod
+    def _string_list(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return []
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a JSON list of strings or a comma-separated list")
+        return value
+
+    @field_validator("rss_feed_templates")
+    @classmethod
+    def _templates_have_placeholder(cls, value: list[str]) -> list[str]:
+        for index, template in enumerate(value):
+            if "{ticker}" not in template and "{query}" not in template:
+                raise ValueError(f"entry {index} has neither {{ticker}} nor {{query}}: {template!r}")
+            if not template.startswith(("http://", "https://", "file://")):
+                raise ValueError(f"entry {index} is not an http(s) URL: {template!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_database(self) -> Settings:
+        if self.postgres_dsn and self.database_url and self.postgres_dsn != self.database_url:
+            raise ValueError(
+                "POSTGRES_DSN and DATABASE_URL name different databases; StockTeacher uses one "
+                "database for everything: set POSTGRES_DSN only (DATABASE_URL is an alias)"
+            )
+        return self
+
+    @cached_property
+    def dsn(self) -> str:
+        """The one database URL: `POSTGRES_DSN`, else `DATABASE_URL`, else local SQLite."""
+        return self.postgres_dsn or self.database_url or DEFAULT_DSN
+
+    def secret_values(self) -> list[str]:
+        """Every secret currently configured, so that logs can mask it wherever it appears."""
+        values = [
+            s.get_secret_value()
+            for s in (self.news_api_key, self.naver_client_id, self.naver_client_secret, self.openai_api_key)
+            if s is not None and s.get_secret_value()
+        ]
+        for url in (self.dsn, self.ingestion_redis_url):
+            password = _url_password(url)
+            if password:
+                values.append(password)
+        return values
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password  # type: ignore[return-value]
+    except ArgumentError:
+        return None
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    fields = Settings.model_fields
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        name = loc[0] if loc else "settings"
+        field = fields.get(name)
+        variable = field.alias if field is not None and field.alias else name.upper()
+        message = error["msg"].removeprefix("Value error, ")
+        if isinstance(error.get("ctx", {}).get("error"), SettingsError):
+            lines.append(message)
+            continue
+        detail = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], dict) else ""
+        if "secret" in variable.lower() or "key" in variable.lower():
+            detail = ""
+        lines.append(f"{variable}: {message}{detail}" if loc else message)
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings from the environment and `.env`, plus explicit overrides.
+
+    Raises `SettingsError` naming the offending variable.
+    """
+    try:
+        return Settings(**overrides)
+    except SettingsError:
+        raise
+    except ValidationError as exc:
+        raise SettingsError(_format_error(exc)) from None
+    except json.JSONDecodeError as exc:  # a list-valued variable that is not JSON
+        raise SettingsError(f"invalid JSON in settings: {exc.msg}") from None
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The settings by variable name, secrets and DSN passwords masked, for `settings check`."""
+    out: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "********" if value.get_secret_value() else None
+        elif isinstance(value, str) and _url_password(value):
+            value = value.replace(f":{_url_password(value)}@", ":********@")
+        elif isinstance(value, list):
+            value = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+        out[field.alias or name] = value
+    out["database (effective)"] = out.get("POSTGRES_DSN") or out.get("DATABASE_URL") or DEFAULT_DSN
+    return out

@@ -1,0 +1,245 @@
+"""The one small interface every news source implements, its errors, and shared HTTP plumbing.
+
+Errors::
+
+    SourceError                      (code: str, source: str)
+    ├── TransientSourceError         worth retrying: timeouts, connection errors, 429, 5xx
+    │   └── RateLimitedError         429 / "rateLimited", with the server's retry_after
+    └── PermanentSourceError         retrying cannot help: bad key, bad parameters, bad data
+        ├── SourceConfigError        the source is not configured (missing key, path, template)
+        └── MalformedResponseError   the server answered something we cannot read
+
+httpx exceptions are translated here, at the adapter boundary, by `map_httpx_error`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from stockteacher.ingest.tickers import TickerInfo
+from stockteacher.logs import get_logger
+
+__all__ = [
+    "HttpPolicy",
+    "MalformedResponseError",
+    "PermanentSourceError",
+    "RateLimitedError",
+    "RawArticle",
+    "Source",
+    "SourceConfigError",
+    "SourceError",
+    "TransientSourceError",
+    "error_for_status",
+    "map_httpx_error",
+    "parse_retry_after",
+    "with_retries",
+]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class SourceError(Exception):
+    """A source could not deliver articles."""
+
+    code = "source_error"
+
+    def __init__(self, message: str, *, source: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        if code is not None:
+            self.code = code
+
+
+class TransientSourceError(SourceError):
+    code = "transient"
+
+
+class RateLimitedError(TransientSourceError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, source: str, code: str | None = None, retry_after: float | None = None):
+        super().__init__(message, source=source, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSourceError(SourceError):
+    code = "permanent"
+
+
+class SourceConfigError(PermanentSourceError):
+    code = "not_configured"
+
+
+class MalformedResponseError(PermanentSourceError):
+    code = "malformed_response"
+
+
+@dataclass(slots=True)
+class RawArticle:
+    """An article as a source delivered it, before normalisation."""
+
+    title: str | None
+    url: str | None
+    description: str | None = None
+    body: str | None = None
+    source_name: str | None = None
+    published_at: datetime | str | None = None
+    language: str | None = None
+    author: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """A news source: `fetch` returns the raw articles about one ticker."""
+
+    name: str
+
+    async def fetch(self, ticker: TickerInfo) -> list[RawArticle]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPolicy:
+    """Timeouts and retry policy of one HTTP source."""
+
+    timeout_seconds: float
+    max_retries: int
+    backoff_seconds: float = 0.5
+    max_retry_wait_seconds: float = 30.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+
+
+def map_httpx_error(exc: httpx.HTTPError, *, source: str) -> SourceError:
+    """Translate an httpx transport error into our error tree."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientSourceError(f"{source}: timed out ({type(exc).__name__})", source=source, code="timeout")
+    if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
+        return TransientSourceError(f"{source}: connection failed ({type(exc).__name__})", source=source, code="connection_error")
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return SourceConfigError(f"{source}: bad endpoint URL ({exc})", source=source, code="bad_endpoint")
+    return TransientSourceError(f"{source}: HTTP error ({type(exc).__name__})", source=source, code="http_error")
+
+
+def error_for_status(response: httpx.Response, *, source: str, code: str | None = None, message: str | None = None) -> SourceError:
+    """Sort a non-2xx answer: 429 and 5xx are transient, other 4xx permanent."""
+    status = response.status_code
+    detail = f"{source}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    if status == 429:
+        return RateLimitedError(
+            detail, source=source, code=code or "rate_limited",
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    if status >= 500 or status == 408:
+        return TransientSourceError(detail, source=source, code=code or f"http_{status}")
+    return PermanentSourceError(detail, source=source, code=code or f"http_{status}")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], *, source: str, policy: HttpPolicy
+) -> T:
+    """Run `call`, retrying transient errors with exponential backoff and full jitter.
+
+    A server's `Retry-After` is honoured; one longer than `max_retry_wait_seconds` ends the
+    retries at once (waiting would stall the whole sweep) and the error is raised.
+    """
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = policy.backoff_seconds * (2 ** (state.attempt_number - 1))
+        jittered = random.uniform(backoff / 2, backoff)
+        retry_after = getattr(exc, "retry_after", None)
+        return max(jittered, retry_after or 0.0)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            f"{source}.retry",
+            attempt=state.attempt_number,
+            error_code=getattr(exc, "code", None),
+            wait_seconds=round(state.upcoming_sleep, 3),
+        )
+
+    def should_retry(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if not isinstance(exc, TransientSourceError):
+            return False
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > policy.max_retry_wait_seconds:
+            log.warning(f"{source}.retry_after_too_long", retry_after=retry_after,
+                        max_wait=policy.max_retry_wait_seconds)
+            return False
+        return True
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(TransientSourceError) & _Predicate(should_retry),
+        stop=stop_after_attempt(policy.max_retries + 1),
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    async def attempt() -> T:
+        return await call()
+
+    return await retrying(attempt)
+
+
+class _Predicate:
+    """Adapts a plain `RetryCallState -> bool` to tenacity's retry strategy protocol."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return self.predicate(state)
+
+    def __and__(self, other: Any) -> Any:
+        from tenacity.retry import retry_all
+
+        return retry_all(self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        from tenacity.retry import retry_all
+
+        return retry_all(other, self)
+
+
+async def get_with_policy(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    source: str,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One GET, vendor errors translated; non-2xx answers are returned for the caller to sort."""
+    try:
+        return await client.get(url, params=params, headers=headers)
+    except httpx.HTTPError as exc:
+        raise map_httpx_error(exc, source=source) from exc
+
+
+def log_rate_limit(source: str, exc: RateLimitedError) -> None:
+    log.warning(f"{source}.rate_limit", error_code=exc.code, retry_after=exc.retry_after)

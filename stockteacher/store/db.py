@@ -1,0 +1,103 @@
+"""Engines and sessions for the one configured database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["StoreError", "dispose_engines", "get_engine", "instance_id", "normalise_dsn", "session_scope", "sessionmaker_for"]
+
+
+class StoreError(RuntimeError):
+    """The database refused or failed a write; the transaction was rolled back."""
+
+    code = "db_error"
+
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def normalise_dsn(dsn: str) -> URL:
+    """Accept `postgres://` and `postgresql://` and use the psycopg 3 driver for them."""
+    url = make_url(dsn)
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def get_engine(dsn: str) -> Engine:
+    """One pooled engine per database URL per process."""
+    with _lock:
+        engine = _engines.get(dsn)
+        if engine is None:
+            url = normalise_dsn(dsn)
+            kwargs: dict[str, Any] = {"pool_pre_ping": True}
+            if url.get_backend_name() == "sqlite":
+                if url.database and url.database != ":memory:":
+                    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            else:
+                kwargs.update(pool_size=5, max_overflow=10)
+            engine = create_engine(url, **kwargs)
+            if url.get_backend_name() == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            _engines[dsn] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after a fork, or in tests that drop schemas)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _instance_ids.clear()
+
+
+_instance_ids: dict[str, str] = {}
+
+
+def instance_id(dsn: str) -> str:
+    """The database's own id (written by the first migration), cached per process."""
+    cached = _instance_ids.get(dsn)
+    if cached is None:
+        from sqlalchemy import select
+
+        from stockteacher.store.models import AppMeta
+
+        with session_scope(dsn) as session:
+            cached = session.execute(select(AppMeta.value).where(AppMeta.key == "instance_id")).scalar_one()
+        _instance_ids[dsn] = cached
+    return cached
+
+
+def sessionmaker_for(dsn: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(dsn), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(dsn: str) -> Iterator[Session]:
+    """A session whose transaction commits at the end of the block or rolls back on error."""
+    session = sessionmaker_for(dsn)()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
