@@ -70,21 +70,50 @@ def _row(article: NormalizedArticle, signature: np.ndarray | None, trace_id: str
     }
 
 
+_PG_COLUMNS = (
+    ("fingerprint", "varchar"), ("ticker", "varchar"), ("canonical_url", "text"), ("url", "text"),
+    ("title", "text"), ("description", "text"), ("body", "text"), ("author", "varchar"),
+    ("source", "varchar"), ("source_type", "varchar"), ("language", "varchar"),
+    ("published_at", "timestamptz"), ("collected_at", "timestamptz"), ("minhash", "bytea"),
+    ("trace_id", "varchar"),
+)
+# One short statement whatever the batch size: the rows travel as one array per column.
+_PG_INSERT = text(
+    f"INSERT INTO articles ({', '.join(c for c, _ in _PG_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _PG_COLUMNS)}) "
+    "ON CONFLICT (ticker, fingerprint) DO NOTHING RETURNING id, fingerprint"
+)
+
+
 def insert_articles(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
-    """Insert rows, skipping (ticker, fingerprint) pairs already stored; one statement per
-    batch of `BATCH_ROWS`. Returns (id, fingerprint) of the rows actually inserted."""
-    insert = _dialect_insert(session)
+    """Insert rows, skipping (ticker, fingerprint) pairs already stored, in one statement per
+    batch of `BATCH_ROWS`, never a statement per row. Returns (id, fingerprint) of the rows
+    actually inserted.
+
+    PostgreSQL gets `INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO
+    NOTHING`; SQLite a multi-row `INSERT ... ON CONFLICT DO NOTHING` through SQLAlchemy's
+    "insertmanyvalues".
+    """
+    if not rows:
+        return []
     inserted: list[tuple[int, str]] = []
-    for start in range(0, len(rows), BATCH_ROWS):
-        chunk = rows[start : start + BATCH_ROWS]
-        stmt = (
-            insert(Article)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["ticker", "fingerprint"])
-            .returning(Article.id, Article.fingerprint)
-        )
-        inserted.extend((row.id, row.fingerprint) for row in session.execute(stmt))
-    return inserted
+    if session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(rows), BATCH_ROWS):
+            chunk = rows[start : start + BATCH_ROWS]
+            params = {c: [r[c] for r in chunk] for c, _ in _PG_COLUMNS}
+            inserted.extend((r.id, r.fingerprint) for r in session.execute(_PG_INSERT, params))
+        return inserted
+    insert = _dialect_insert(session)
+    table = Article.__table__
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["ticker", "fingerprint"])
+        .returning(table.c.id, table.c.fingerprint)
+    )
+    result = session.connection().execute(
+        stmt, list(rows), execution_options={"insertmanyvalues_page_size": BATCH_ROWS}
+    )
+    return [(row.id, row.fingerprint) for row in result]
 
 
 def insert_articles_rowwise(session: Session, rows: Sequence[dict[str, Any]]) -> int:

@@ -1,0 +1,112 @@
+"""Store throughput: 50,000 articles with 30 % duplicates into PostgreSQL, bulk vs row by row.
+
+    python benchmarks/store_throughput.py [--articles 50000] [--batch 1000] [--admin-dsn ...]
+
+Both paths get the same pre-normalised rows in the same order, in transactions of `--batch`
+rows (as collectors write them):
+
+- bulk:    `insert_articles` — one `INSERT ... ON CONFLICT DO NOTHING RETURNING` per batch;
+- rowwise: `insert_articles_rowwise` — a SELECT for the fingerprint, then an INSERT, per row.
+
+Each path runs against its own freshly migrated database. Articles/s counts every input row,
+duplicates included. The last line is `store: bulk=<N>/s rowwise=<M>/s ratio=<N/M>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+from stockteacher.ingest.repository import insert_articles, insert_articles_rowwise
+from stockteacher.store import migrate
+from stockteacher.store.db import dispose_engines, session_scope
+from stockteacher.store.models import Article
+
+TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "005930.KS", "000660.KS", "035420.KS"]
+
+
+def make_rows(n: int, duplicate_share: float, seed: int = 42) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    distinct = int(n * (1 - duplicate_share))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(distinct):
+        ticker = TICKERS[i % len(TICKERS)]
+        url = f"https://news{i % 37}.example/{ticker.lower()}/{i}"
+        title = f"{ticker} headline number {i} about markets and earnings"
+        rows.append({
+            "fingerprint": hashlib.sha256(f"{url}\n{title.lower()}".encode()).hexdigest(),
+            "ticker": ticker, "canonical_url": url, "url": url, "title": title,
+            "description": "A synthetic description of the news item, about two sentences long. " * 2,
+            "body": "Body text. " * 40, "author": None, "source": f"Outlet {i % 37}", "source_type": "file",
+            "language": "en", "published_at": base + timedelta(minutes=i), "collected_at": base,
+            "minhash": None, "trace_id": "bench",
+        })
+    rows += [dict(rng.choice(rows)) for _ in range(n - distinct)]
+    rng.shuffle(rows)
+    return rows
+
+
+def fresh_database(admin_dsn: str) -> tuple[str, Callable[[], None]]:
+    name = f"stockteacher_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+    migrate.upgrade(dsn)
+
+    def drop() -> None:
+        dispose_engines()
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return dsn, drop
+
+
+def run(admin_dsn: str, rows: Sequence[dict[str, Any]], batch: int,
+        writer: Callable[[Any, Sequence[dict[str, Any]]], Any]) -> tuple[float, int]:
+    dsn, drop = fresh_database(admin_dsn)
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            with session_scope(dsn) as session:
+                writer(session, rows[start : start + batch])
+        elapsed = time.perf_counter() - started
+        with session_scope(dsn) as session:
+            stored = session.query(Article).count()
+        return elapsed, stored
+    finally:
+        drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=50_000)
+    parser.add_argument("--duplicates", type=float, default=0.30)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+
+    rows = make_rows(args.articles, args.duplicates)
+    expected = len({(r["ticker"], r["fingerprint"]) for r in rows})
+    print(f"rows={len(rows)} distinct={expected} batch={args.batch}")
+
+    bulk_s, bulk_stored = run(args.admin_dsn, rows, args.batch, insert_articles)
+    print(f"bulk:    {bulk_s:.2f}s stored={bulk_stored}")
+    row_s, row_stored = run(args.admin_dsn, rows, args.batch, insert_articles_rowwise)
+    print(f"rowwise: {row_s:.2f}s stored={row_stored}")
+    assert bulk_stored == row_stored == expected, (bulk_stored, row_stored, expected)
+
+    bulk_rate, row_rate = len(rows) / bulk_s, len(rows) / row_s
+    print(f"store: bulk={bulk_rate:.0f}/s rowwise={row_rate:.0f}/s ratio={bulk_rate / row_rate:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Fixtures for source tests: a threaded local HTTP server and fake NewsAPI / Naver endpoints.
+
+The server is pytest-httpserver's werkzeug server, bound to 127.0.0.1 and threaded, so that a
+request stalled to provoke a client timeout does not hold up the client's retry behind it.
+Nothing here reaches beyond the loopback interface.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+from pytest_httpserver import HTTPServer
+
+from stockteacher.settings import Settings
+from tests.servers.naver import FakeNaver
+from tests.servers.newsapi import FakeNewsApi
+
+NEWS_API_KEY = "nk-test-3f9a2c7e1b5d"
+NAVER_ID = "naver-client-id-xyz"
+NAVER_SECRET = "naver-secret-8c1d4f"
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[HTTPServer]:
+    """Overrides pytest-httpserver's server: loopback only and one thread per request."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours proxy variables; requests to the local server must never leave the machine."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def newsapi(httpserver: HTTPServer) -> Iterator[FakeNewsApi]:
+    server = FakeNewsApi(httpserver, api_key=NEWS_API_KEY)
+    yield server
+    server.close()
+    httpserver.check_handler_errors()
+
+
+@pytest.fixture
+def naver(httpserver: HTTPServer) -> Iterator[FakeNaver]:
+    server = FakeNaver(httpserver, client_id=NAVER_ID, client_secret=NAVER_SECRET)
+    yield server
+    server.close()
+    httpserver.check_handler_errors()
+
+
+@pytest.fixture
+def news_settings(make_settings: Callable[..., Settings], newsapi: FakeNewsApi) -> Callable[..., Settings]:
+    """Settings pointing NewsAPI at the fake, English queries, short timeouts."""
+
+    def factory(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "news_api_key": NEWS_API_KEY,
+            "news_api_endpoint": newsapi.url,
+            "news_api_lang": "en",
+            "news_api_timeout_seconds": 3,
+            "source_max_retry_wait_seconds": 5,
+        }
+        base.update(overrides)
+        return make_settings(**base)
+
+    return factory
+
+
+@pytest.fixture
+def naver_settings(make_settings: Callable[..., Settings], naver: FakeNaver) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "naver_client_id": NAVER_ID,
+            "naver_client_secret": NAVER_SECRET,
+            "naver_endpoint": naver.url,
+            "naver_timeout_seconds": 3,
+            "source_max_retry_wait_seconds": 5,
+        }
+        base.update(overrides)
+        return make_settings(**base)
+
+    return factory
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo `configure_logging` after a test: root handlers and levels, structlog defaults."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    noisy = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "alembic")}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, lvl in noisy.items():
+        logging.getLogger(name).setLevel(lvl)
+    structlog.reset_defaults()

@@ -1,0 +1,91 @@
+"""Migrations upgrade and downgrade on SQLite and PostgreSQL, and match the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from stockteacher.cli import main
+from stockteacher.store import migrate
+from stockteacher.store.db import dispose_engines, normalise_dsn
+from stockteacher.store.models import Base
+from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
+
+EXPECTED = {"app_meta", "articles", "stories", "job_runs", "schedule_state"}
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    name = f"stockteacher_mig_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _unavailable("PostgreSQL", exc)
+    yield _admin_dsn_for(name)  # plain postgresql:// as users write it
+    dispose_engines()
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _tables(dsn: str) -> set[str]:
+    engine = create_engine(normalise_dsn(dsn))
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def _diff(dsn: str) -> list[object]:
+    engine = create_engine(normalise_dsn(dsn))
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def _roundtrip(dsn: str) -> None:
+    migrate.upgrade(dsn)
+    assert _tables(dsn) == EXPECTED
+    assert migrate.current(dsn) is not None
+    assert _diff(dsn) == [], "models and migrations disagree"
+    migrate.downgrade(dsn, "base")
+    assert _tables(dsn) == set()
+    migrate.upgrade(dsn)
+    assert _tables(dsn) == EXPECTED
+
+
+def test_sqlite_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
+    _roundtrip(f"sqlite:///{tmp_path / 'nested' / 'dev.db'}")  # the parent folder is created
+
+
+def test_postgres_upgrade_downgrade_upgrade(empty_pg: str) -> None:
+    _roundtrip(empty_pg)
+
+
+def test_db_upgrade_cli_uses_postgres_dsn(empty_pg: str, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("POSTGRES_DSN", empty_pg)
+    assert main(["db", "upgrade"]) == 0
+    assert "0001_ingestion" in capsys.readouterr().out
+    assert _tables(empty_pg) == EXPECTED
+    assert main(["db", "downgrade", "base"]) == 0
+    assert _tables(empty_pg) == set()
+
+
+def test_each_database_gets_its_own_instance_id(tmp_path: Path) -> None:
+    from stockteacher.store.db import instance_id
+
+    a, b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    migrate.upgrade(a)
+    migrate.upgrade(b)
+    assert instance_id(a) != instance_id(b)
+    assert len(instance_id(a)) == 12
