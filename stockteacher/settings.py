@@ -219,8 +219,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def dsn(self) -> str:
-        """The one database URL: `POSTGRES_DSN`, else `DATABASE_URL`, else local SQLite."""
-        return self.postgres_dsn or self.database_url or DEFAULT_DSN
+        """The one database URL: `POSTGRES_DSN`, else `DATABASE_URL`, else local SQLite.
+
+        A relative SQLite path is made absolute here, where the settings are built, so that
+        Ray workers (whose working directory differs) open the same file.
+        """
+        return absolute_sqlite(self.postgres_dsn or self.database_url or DEFAULT_DSN)
 
     def secret_values(self) -> list[str]:
         """Every secret currently configured, so that logs can mask it wherever it appears."""
@@ -234,6 +238,17 @@ class Settings(BaseSettings):
             if password:
                 values.append(password)
         return values
+
+
+def absolute_sqlite(dsn: str) -> str:
+    """`sqlite:///./var/dev.db` → `sqlite:////abs/path/var/dev.db`; other URLs unchanged."""
+    prefix = "sqlite:///"
+    if not dsn.startswith(prefix) or dsn.startswith(prefix + "/") or dsn[len(prefix):].startswith(":memory:"):
+        return dsn
+    from pathlib import Path
+
+    path, _, query = dsn[len(prefix):].partition("?")
+    return prefix + str(Path(path).resolve()) + (f"?{query}" if query else "")
 
 
 def _url_password(url: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,8 @@ def _load(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 def test_seed_variables_have_their_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     s = _load(monkeypatch)
     assert s.ingestion_redis_url == "redis://localhost:6379/0"
-    assert s.dsn == DEFAULT_DSN == "sqlite:///./var/dev.db"
+    assert DEFAULT_DSN == "sqlite:///./var/dev.db"
+    assert s.dsn == f"sqlite:///{Path.cwd() / 'var' / 'dev.db'}"  # made absolute for Ray workers
     assert s.local_storage_root == "./var/storage"
     assert s.structlog_level == "INFO" and s.log_json is False
     assert s.dedup_redis_ttl_seconds == 86400
@@ -145,3 +147,16 @@ def test_settings_check_cli_fails_naming_the_variable(monkeypatch: pytest.Monkey
     monkeypatch.setenv("COLLECTION_SCHEDULES", '[{"ticker":"AAPL","source":"rss","interval_minutes":-1}]')
     assert main(["settings", "check"]) == 2
     assert "COLLECTION_SCHEDULES[0].interval_minutes" in capsys.readouterr().err
+
+
+def test_env_example_lists_every_setting_and_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import shutil
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example.read_text(), re.MULTILINE))
+    assert names == {f.alias for f in Settings.model_fields.values()}
+    shutil.copy(example, ".env")  # the autouse fixture put us in a temporary directory
+    settings = load_settings()
+    assert settings.collection_schedules[0].ticker == "AAPL"

@@ -44,6 +44,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def get_engine(dsn: str) -> Engine:
     """One pooled engine per database URL per process."""
+    from stockteacher.settings import absolute_sqlite
+
+    dsn = absolute_sqlite(dsn)
     with _lock:
         engine = _engines.get(dsn)
         if engine is None:
@@ -76,6 +79,9 @@ _instance_ids: dict[str, str] = {}
 
 def instance_id(dsn: str) -> str:
     """The database's own id (written by the first migration), cached per process."""
+    from stockteacher.settings import absolute_sqlite
+
+    dsn = absolute_sqlite(dsn)
     cached = _instance_ids.get(dsn)
     if cached is None:
         from sqlalchemy import select

@@ -1,0 +1,234 @@
+"""RSS 2.0 and Atom 1.0 feeds from URL templates, against a real local HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from stockteacher.ingest.collect import prepare_articles
+from stockteacher.ingest.tickers import lookup
+from stockteacher.settings import Settings
+from stockteacher.sources import build_source
+from stockteacher.sources.base import (
+    MalformedResponseError,
+    PermanentSourceError,
+    RawArticle,
+    SourceConfigError,
+    TransientSourceError,
+)
+from tests.servers.feeds import FakeFeedServer, FeedItem, atom_document, rss_document
+
+KST = timezone(timedelta(hours=9))
+CEST = timezone(timedelta(hours=2))
+
+
+@pytest.fixture
+def rss(httpserver: HTTPServer) -> Iterator[FakeFeedServer]:
+    server = FakeFeedServer(httpserver, "/rss", key="s")
+    yield server
+    server.close()
+    httpserver.check_handler_errors()
+
+
+@pytest.fixture
+def atom(httpserver: HTTPServer) -> Iterator[FakeFeedServer]:
+    server = FakeFeedServer(httpserver, "/atom", key="q")
+    yield server
+    server.close()
+    httpserver.check_handler_errors()
+
+
+def fetch(settings: Settings, symbol: str) -> list[RawArticle]:
+    return asyncio.run(build_source("rss", settings).fetch(lookup(symbol)))
+
+
+def rss_settings(make_settings: Callable[..., Settings], *templates: str, **overrides: object) -> Settings:
+    return make_settings(rss_feed_templates=list(templates), rss_timeout_seconds=3, **overrides)
+
+
+APPLE_RSS = rss_document(
+    "Market Wire — Apple",
+    [
+        FeedItem(
+            "Apple &amp; the <b>App Store</b>: EU opens probe",
+            "https://marketwire.example/apple/eu-probe?utm_source=rss",
+            summary="<p>The European Commission opened an investigation into <b>Apple</b>.</p>",
+            published=datetime(2026, 11, 23, 9, 30, tzinfo=KST),
+            author="desk@marketwire.example (Laura Finch)",
+        ),
+        FeedItem(
+            "Apple supplier ramps up iPhone output",
+            "https://outlet.example.com/apple-supplier",
+            summary="Foxconn adds shifts.",
+            published=datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc),
+            source="Reuters",
+        ),
+    ],
+)
+
+
+def test_rss_feed_parsed(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    articles = fetch(rss_settings(make_settings, rss.template()), "AAPL")
+
+    assert rss.count == 1
+    assert [a.url for a in articles] == [
+        "https://marketwire.example/apple/eu-probe?utm_source=rss",
+        "https://outlet.example.com/apple-supplier",
+    ]
+    assert articles[0].source_name == "Market Wire — Apple"  # the channel's title
+    assert articles[1].source_name == "Reuters"  # the item's own <source>
+    assert articles[0].language == "en"
+
+    prepared = prepare_articles(articles, lookup("AAPL"), source_type="rss")
+    assert prepared.invalid == 0 and prepared.irrelevant == 0
+    first, second = prepared.articles
+    assert first.title == "Apple & the App Store: EU opens probe"
+    assert first.description == "The European Commission opened an investigation into Apple."
+    assert first.published_at == datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    assert first.canonical_url == "https://marketwire.example/apple/eu-probe"
+    assert second.published_at == datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
+    assert second.source == "Reuters"
+
+
+def test_atom_feed_parsed(make_settings: Callable[..., Settings], atom: FakeFeedServer) -> None:
+    atom.add(
+        "Apple OR AAPL",
+        atom_document(
+            "Tech Daily",
+            [
+                FeedItem(
+                    "Apple's M5 chip benchmarks leak",
+                    "https://techdaily.example/2026/11/apple-m5",
+                    summary="Early numbers for <em>Apple</em>'s next chip.",
+                    published=datetime(2026, 11, 20, 10, 0, tzinfo=CEST),
+                    author="Sam Lee",
+                ),
+                FeedItem(
+                    "Apple Vision Pro 2 rumours",
+                    "https://techdaily.example/2026/11/vision-pro-2",
+                    updated=datetime(2026, 11, 21, 7, 15, tzinfo=timezone.utc),  # no <published>
+                ),
+            ],
+        ),
+    )
+    articles = fetch(rss_settings(make_settings, atom.template("{query}")), "AAPL")
+
+    assert atom.count == 1
+    assert [a.url for a in articles] == [
+        "https://techdaily.example/2026/11/apple-m5",
+        "https://techdaily.example/2026/11/vision-pro-2",
+    ]
+    assert {a.source_name for a in articles} == {"Tech Daily"}
+    assert articles[0].author == "Sam Lee"
+
+    prepared = prepare_articles(articles, lookup("AAPL"), source_type="rss")
+    assert [a.title for a in prepared.articles] == ["Apple's M5 chip benchmarks leak", "Apple Vision Pro 2 rumours"]
+    assert prepared.articles[0].description == "Early numbers for Apple's next chip."
+    assert prepared.articles[0].published_at == datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    assert prepared.articles[1].published_at == datetime(2026, 11, 21, 7, 15, tzinfo=timezone.utc)
+
+
+def test_template_placeholders_are_substituted_and_quoted(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, atom: FakeFeedServer
+) -> None:
+    samsung = rss_document("KR Wire", [FeedItem("삼성전자, 신고가", "https://krwire.example/1")], language="ko")
+    rss.add("005930.KS", samsung)
+    atom.add("삼성전자", atom_document("KR Atom", [FeedItem("삼성전자 실적 발표", "https://kratom.example/1")]))
+    articles = fetch(rss_settings(make_settings, rss.template("{ticker}"), atom.template("{query}")), "005930.KS")
+
+    assert rss.keys_requested() == ["005930.KS"]
+    assert atom.keys_requested() == ["삼성전자"]
+    assert atom.requests[0].query_string == "q=%EC%82%BC%EC%84%B1%EC%A0%84%EC%9E%90"
+    assert {a.url for a in articles} == {"https://krwire.example/1", "https://kratom.example/1"}
+    assert [a.language for a in articles if a.url == "https://krwire.example/1"] == ["ko"]
+
+
+def test_query_with_spaces_quotes_and_ampersands_is_url_quoted(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, atom: FakeFeedServer
+) -> None:
+    query = '"Johnson & Johnson" OR J&J OR JNJ'
+    assert lookup("JNJ").query("en") == query
+    atom.add(query, atom_document("Health Wire", [FeedItem("Johnson & Johnson talc ruling", "https://hw.example/1")]))
+    rss.add("BRK.B", rss_document("Omaha", [FeedItem("Berkshire Hathaway buys more", "https://omaha.example/1")]))
+    assert [a.url for a in fetch(rss_settings(make_settings, atom.template("{query}")), "JNJ")] == [
+        "https://hw.example/1"
+    ]
+    assert atom.keys_requested() == [query]
+    raw = atom.requests[0].query_string
+    assert raw == "q=%22Johnson%20%26%20Johnson%22%20OR%20J%26J%20OR%20JNJ"
+    assert atom.requests[0].args.getlist("q") == [query]
+
+    assert [a.url for a in fetch(rss_settings(make_settings, rss.template("{ticker}")), "BRK.B")] == [
+        "https://omaha.example/1"
+    ]
+    assert rss.requests[0].query_string == "s=BRK.B"
+
+
+def test_two_templates_fetched_and_merged(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, atom: FakeFeedServer
+) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    atom.add("Apple OR AAPL", atom_document("Tech Daily", [FeedItem("Apple news", "https://techdaily.example/a")]))
+    articles = fetch(rss_settings(make_settings, rss.template(), atom.template("{query}")), "AAPL")
+
+    assert rss.count == 1 and atom.count == 1
+    assert sorted(a.url for a in articles) == [
+        "https://marketwire.example/apple/eu-probe?utm_source=rss",
+        "https://outlet.example.com/apple-supplier",
+        "https://techdaily.example/a",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<!DOCTYPE html><html><head><title>Welcome</title></head><body><p>Hello</p></body></html>",
+        b"this is plain text, not a feed",
+        b'{"items": []}',
+    ],
+)
+def test_a_page_that_is_not_a_feed_is_malformed(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, body: bytes
+) -> None:
+    rss.fail_next(5, status=200, body=body, content_type="text/html; charset=utf-8")
+    with pytest.raises(MalformedResponseError):
+        fetch(rss_settings(make_settings, rss.template()), "AAPL")
+    assert rss.count == 1
+
+
+def test_503_is_retried(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    rss.fail_next(2, status=503, body=b"Service Unavailable")
+    articles = fetch(rss_settings(make_settings, rss.template(), rss_max_retries=2), "AAPL")
+
+    assert len(articles) == 2
+    assert rss.count == 3
+
+
+def test_persistent_503_gives_up_as_transient(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.fail_next(10, status=503, body=b"Service Unavailable")
+    with pytest.raises(TransientSourceError) as info:
+        fetch(rss_settings(make_settings, rss.template(), rss_max_retries=1), "AAPL")
+
+    assert info.value.code == "http_503"
+    assert rss.count == 2
+
+
+def test_404_is_permanent(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    # nothing registered for this ticker: the fake answers its 404 page
+    with pytest.raises(PermanentSourceError) as info:
+        fetch(rss_settings(make_settings, rss.template(), rss_max_retries=2), "MSFT")
+
+    assert info.value.code == "http_404"
+    assert not isinstance(info.value, TransientSourceError)
+    assert rss.keys_requested() == ["MSFT"]
+
+
+def test_no_templates_is_a_config_error(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(SourceConfigError):
+        fetch(make_settings(rss_feed_templates=[]), "AAPL")
