@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -36,20 +36,31 @@ TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "005930.KS",
 def make_rows(n: int, duplicate_share: float, seed: int = 42) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     distinct = int(n * (1 - duplicate_share))
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
     rows = []
     for i in range(distinct):
         ticker = TICKERS[i % len(TICKERS)]
         url = f"https://news{i % 37}.example/{ticker.lower()}/{i}"
         title = f"{ticker} headline number {i} about markets and earnings"
-        rows.append({
-            "fingerprint": hashlib.sha256(f"{url}\n{title.lower()}".encode()).hexdigest(),
-            "ticker": ticker, "canonical_url": url, "url": url, "title": title,
-            "description": "A synthetic description of the news item, about two sentences long. " * 2,
-            "body": "Body text. " * 40, "author": None, "source": f"Outlet {i % 37}", "source_type": "file",
-            "language": "en", "published_at": base + timedelta(minutes=i), "collected_at": base,
-            "minhash": None, "trace_id": "bench",
-        })
+        rows.append(
+            {
+                "fingerprint": hashlib.sha256(f"{url}\n{title.lower()}".encode()).hexdigest(),
+                "ticker": ticker,
+                "canonical_url": url,
+                "url": url,
+                "title": title,
+                "description": "A synthetic description of the news item, about two sentences long. " * 2,
+                "body": "Body text. " * 40,
+                "author": None,
+                "source": f"Outlet {i % 37}",
+                "source_type": "file",
+                "language": "en",
+                "published_at": base + timedelta(minutes=i),
+                "collected_at": base,
+                "minhash": None,
+                "trace_id": "bench",
+            }
+        )
     rows += [dict(rng.choice(rows)) for _ in range(n - distinct)]
     rng.shuffle(rows)
     return rows
@@ -70,8 +81,9 @@ def fresh_database(admin_dsn: str) -> tuple[str, Callable[[], None]]:
     return dsn, drop
 
 
-def run(admin_dsn: str, rows: Sequence[dict[str, Any]], batch: int,
-        writer: Callable[[Any, Sequence[dict[str, Any]]], Any]) -> tuple[float, int]:
+def run(
+    admin_dsn: str, rows: Sequence[dict[str, Any]], batch: int, writer: Callable[[Any, Sequence[dict[str, Any]]], Any]
+) -> tuple[float, int]:
     dsn, drop = fresh_database(admin_dsn)
     try:
         started = time.perf_counter()

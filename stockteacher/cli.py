@@ -86,8 +86,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(outcome.counts())
     else:
-        print(f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
-              f"saved {outcome.saved} (trace_id {outcome.trace_id})")
+        print(
+            f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
+            f"saved {outcome.saved} (trace_id {outcome.trace_id})"
+        )
     return 0
 
 

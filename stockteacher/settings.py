@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 __all__ = [
     "SOURCE_NAMES",
@@ -118,9 +116,7 @@ class Settings(BaseSettings):
     postgres_dsn: str | None = Field(None, alias="POSTGRES_DSN")
     database_url: str | None = Field(None, alias="DATABASE_URL")
     local_storage_root: str = Field("./var/storage", alias="LOCAL_STORAGE_ROOT")
-    structlog_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", alias="STRUCTLOG_LEVEL"
-    )
+    structlog_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", alias="STRUCTLOG_LEVEL")
     log_json: bool = Field(False, alias="LOG_JSON")
     dedup_redis_ttl_seconds: int = Field(86400, gt=0, alias="DEDUP_REDIS_TTL_SECONDS")
     redis_socket_timeout_seconds: float = Field(1.0, gt=0, alias="REDIS_SOCKET_TIMEOUT_SECONDS")
@@ -132,9 +128,7 @@ class Settings(BaseSettings):
     news_api_max_retries: int = Field(2, ge=0, le=10, alias="NEWS_API_MAX_RETRIES")
     news_api_page_size: int = Field(20, ge=1, le=100, alias="NEWS_API_PAGE_SIZE")
     news_api_lang: str = Field("ko", min_length=2, max_length=2, alias="NEWS_API_LANG")
-    news_api_sort_by: Literal["publishedAt", "relevancy", "popularity"] = Field(
-        "publishedAt", alias="NEWS_API_SORT_BY"
-    )
+    news_api_sort_by: Literal["publishedAt", "relevancy", "popularity"] = Field("publishedAt", alias="NEWS_API_SORT_BY")
     news_api_max_results: int = Field(100, ge=1, alias="NEWS_API_MAX_RESULTS")
 
     # --- collection: Naver, RSS, file ------------------------------------------------------
@@ -243,11 +237,11 @@ class Settings(BaseSettings):
 def absolute_sqlite(dsn: str) -> str:
     """`sqlite:///./var/dev.db` → `sqlite:////abs/path/var/dev.db`; other URLs unchanged."""
     prefix = "sqlite:///"
-    if not dsn.startswith(prefix) or dsn.startswith(prefix + "/") or dsn[len(prefix):].startswith(":memory:"):
+    if not dsn.startswith(prefix) or dsn.startswith(prefix + "/") or dsn[len(prefix) :].startswith(":memory:"):
         return dsn
     from pathlib import Path
 
-    path, _, query = dsn[len(prefix):].partition("?")
+    path, _, query = dsn[len(prefix) :].partition("?")
     return prefix + str(Path(path).resolve()) + (f"?{query}" if query else "")
 
 

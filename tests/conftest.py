@@ -105,8 +105,22 @@ def make_settings(tmp_path: Any) -> Callable[..., Settings]:
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No test reads the developer's `.env` or StockTeacher variables from the shell."""
     for key in list(os.environ):
-        if key.startswith(("NEWS_API_", "NAVER_", "RSS_", "ANALYSIS_", "OPENAI_", "POSTGRES_DSN", "DATABASE_URL",
-                           "INGESTION_", "COLLECTION_", "DEDUP_", "LOG_JSON", "STRUCTLOG_")):
+        if key.startswith(
+            (
+                "NEWS_API_",
+                "NAVER_",
+                "RSS_",
+                "ANALYSIS_",
+                "OPENAI_",
+                "POSTGRES_DSN",
+                "DATABASE_URL",
+                "INGESTION_",
+                "COLLECTION_",
+                "DEDUP_",
+                "LOG_JSON",
+                "STRUCTLOG_",
+            )
+        ):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 

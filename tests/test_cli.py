@@ -41,8 +41,9 @@ def test_collect_twice_saves_nothing_new(monkeypatch: pytest.MonkeyPatch, capsys
     assert first["saved"] > 0 and second == {"fetched": first["fetched"], "unique": 0, "saved": 0}
 
 
-def test_collect_failure_exits_1_with_reason_and_failed_job_run(monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_collect_failure_exits_1_with_reason_and_failed_job_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["collect", "AAPL", "--source", "news_api", "--json"]) == 1  # no NEWS_API_KEY
     payload = _last_json(capsys.readouterr().out)
@@ -58,8 +59,9 @@ def test_collect_rejects_a_malformed_ticker(capsys: pytest.CaptureFixture[str]) 
     assert "invalid ticker" in capsys.readouterr().err
 
 
-def test_collect_file_with_missing_column_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_collect_file_with_missing_column_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     bad = tmp_path / "bad.csv"
     bad.write_text("title,link_to_story\nApple rises,https://x.example/1\n")

@@ -51,7 +51,12 @@ def test_json_lines_carry_pipeline_context_on_every_event(make_settings: Callabl
     inside = [e for e in events if e["event"] != "outside"]
     assert len(inside) == 3
     for event in inside:
-        assert (event["trace_id"], event["ticker"], event["source"], event["stage"]) == ("t-123", "AAPL", "news_api", "collect")
+        assert (event["trace_id"], event["ticker"], event["source"], event["stage"]) == (
+            "t-123",
+            "AAPL",
+            "news_api",
+            "collect",
+        )
     assert inside[2]["fetched"] == 3 and inside[2]["saved"] == 2
     assert "trace_id" not in [e for e in events if e["event"] == "outside"][0]
 
@@ -104,7 +109,11 @@ def test_personal_data_is_masked(make_settings: Callable[..., Settings]) -> None
     assert "<email>" in out and "<phone>" in out
     # numbers that are not phone numbers survive
     event = _events(stream)[-1]
-    assert event["fetched"] == 20100101 and event["published_at"] == "2026-11-26T10:00:00Z" and event["ticker_code"] == "005930.KS"
+    assert (
+        event["fetched"] == 20100101
+        and event["published_at"] == "2026-11-26T10:00:00Z"
+        and event["ticker_code"] == "005930.KS"
+    )
 
 
 def test_secret_named_fields_are_masked(make_settings: Callable[..., Settings]) -> None:

@@ -30,7 +30,11 @@ def test_seed_variables_have_their_documented_defaults(monkeypatch: pytest.Monke
     assert (s.news_api_lang, s.news_api_sort_by) == ("ko", "publishedAt")
     assert s.collection_schedules == []
     assert (s.analysis_model, s.analysis_max_tokens, s.analysis_temperature) == ("gpt-4o-mini", 512, 0.2)
-    assert (s.analysis_cost_limit_usd, s.analysis_request_timeout_seconds, s.analysis_retry_max_attempts) == (0.02, 15, 2)
+    assert (s.analysis_cost_limit_usd, s.analysis_request_timeout_seconds, s.analysis_retry_max_attempts) == (
+        0.02,
+        15,
+        2,
+    )
     assert s.default_locale == "ko_KR"
 
 
@@ -92,13 +96,28 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict
     [
         ("not json", r"COLLECTION_SCHEDULES: not valid JSON"),
         ('{"ticker":"AAPL"}', r"COLLECTION_SCHEDULES: must be a JSON list"),
-        ('[{"ticker":"AAPL","source":"news_api","interval_minutes":5}, 7]', r"COLLECTION_SCHEDULES\[1\]: must be an object"),
+        (
+            '[{"ticker":"AAPL","source":"news_api","interval_minutes":5}, 7]',
+            r"COLLECTION_SCHEDULES\[1\]: must be an object",
+        ),
         ('[{"ticker":"AAPL","source":"bloomberg","interval_minutes":5}]', r"COLLECTION_SCHEDULES\[0\]\.source: "),
-        ('[{"ticker":"AAPL","source":"rss","interval_minutes":0}]', r"COLLECTION_SCHEDULES\[0\]\.interval_minutes: .*greater than 0"),
-        ('[{"ticker":"AAPL","source":"rss","interval_minutes":"often"}]', r"COLLECTION_SCHEDULES\[0\]\.interval_minutes: "),
+        (
+            '[{"ticker":"AAPL","source":"rss","interval_minutes":0}]',
+            r"COLLECTION_SCHEDULES\[0\]\.interval_minutes: .*greater than 0",
+        ),
+        (
+            '[{"ticker":"AAPL","source":"rss","interval_minutes":"often"}]',
+            r"COLLECTION_SCHEDULES\[0\]\.interval_minutes: ",
+        ),
         ('[{"source":"rss","interval_minutes":5}]', r"COLLECTION_SCHEDULES\[0\]\.ticker: Field required"),
-        ('[{"ticker":"AA PL","source":"rss","interval_minutes":5}]', r"COLLECTION_SCHEDULES\[0\]\.ticker: .*invalid ticker"),
-        ('[{"ticker":"AAPL","source":"rss","interval_minutes":5,"every":"day"}]', r"COLLECTION_SCHEDULES\[0\]\.every: "),
+        (
+            '[{"ticker":"AA PL","source":"rss","interval_minutes":5}]',
+            r"COLLECTION_SCHEDULES\[0\]\.ticker: .*invalid ticker",
+        ),
+        (
+            '[{"ticker":"AAPL","source":"rss","interval_minutes":5,"every":"day"}]',
+            r"COLLECTION_SCHEDULES\[0\]\.every: ",
+        ),
         (
             '[{"ticker":"AAPL","source":"rss","interval_minutes":5},{"ticker":"TSLA","source":"rss","interval_minutes":5},'
             '{"ticker":"aapl","source":"rss","interval_minutes":10}]',
@@ -112,10 +131,15 @@ def test_schedule_errors_name_entry_and_field(monkeypatch: pytest.MonkeyPatch, s
 
 
 def test_same_ticker_on_two_sources_is_not_a_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = _load(monkeypatch, COLLECTION_SCHEDULES=json.dumps([
-        {"ticker": "AAPL", "source": "rss", "interval_minutes": 5},
-        {"ticker": "AAPL", "source": "news_api", "interval_minutes": 5, "enabled": False},
-    ]))
+    s = _load(
+        monkeypatch,
+        COLLECTION_SCHEDULES=json.dumps(
+            [
+                {"ticker": "AAPL", "source": "rss", "interval_minutes": 5},
+                {"ticker": "AAPL", "source": "news_api", "interval_minutes": 5, "enabled": False},
+            ]
+        ),
+    )
     assert [(x.source, x.enabled) for x in s.collection_schedules] == [("rss", True), ("news_api", False)]
 
 
@@ -128,22 +152,30 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 
 
 def test_masked_settings_hide_secrets_and_dsn_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = _load(monkeypatch, NEWS_API_KEY="news-key-value-123", OPENAI_API_KEY="sk-abcdefghijklmnop",
-              POSTGRES_DSN="postgresql+psycopg://app:hunter2pw@db:5432/st")
+    s = _load(
+        monkeypatch,
+        NEWS_API_KEY="news-key-value-123",
+        OPENAI_API_KEY="sk-abcdefghijklmnop",
+        POSTGRES_DSN="postgresql+psycopg://app:hunter2pw@db:5432/st",
+    )
     shown = json.dumps(masked_settings(s))
     assert "news-key-value-123" not in shown and "sk-abcdefghijklmnop" not in shown and "hunter2pw" not in shown
     assert masked_settings(s)["NEWS_API_KEY"] == "********"
     assert "app:********@db" in masked_settings(s)["POSTGRES_DSN"]
 
 
-def test_settings_check_cli_prints_masked_values(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_check_cli_prints_masked_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NEWS_API_KEY", "very-secret-news-key")
     assert main(["settings", "check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["NEWS_API_KEY"] == "********" and out["NEWS_API_PAGE_SIZE"] == 20
 
 
-def test_settings_check_cli_fails_naming_the_variable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_check_cli_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("COLLECTION_SCHEDULES", '[{"ticker":"AAPL","source":"rss","interval_minutes":-1}]')
     assert main(["settings", "check"]) == 2
     assert "COLLECTION_SCHEDULES[0].interval_minutes" in capsys.readouterr().err

@@ -46,8 +46,11 @@ def default_keystore(settings: Settings) -> Keystore:
     key = (settings.ingestion_redis_url, settings.dedup_redis_ttl_seconds)
     store = _keystores.get(key)
     if store is None:
-        store = FallbackKeystore(settings.ingestion_redis_url, settings.dedup_redis_ttl_seconds,
-                                 socket_timeout=settings.redis_socket_timeout_seconds)
+        store = FallbackKeystore(
+            settings.ingestion_redis_url,
+            settings.dedup_redis_ttl_seconds,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+        )
         _keystores[key] = store
     return store
 
@@ -146,35 +149,76 @@ def collect(
             try:
                 with session_scope(settings.dsn) as session:
                     result = save_articles(
-                        session, info.symbol, new_articles, signatures, trace_id=trace_id,
-                        threshold=settings.story_similarity_threshold, window_hours=settings.story_window_hours,
+                        session,
+                        info.symbol,
+                        new_articles,
+                        signatures,
+                        trace_id=trace_id,
+                        threshold=settings.story_similarity_threshold,
+                        window_hours=settings.story_window_hours,
                     )
             except SQLAlchemyError as exc:
-                raise StoreError(f"saving articles failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+                raise StoreError(
+                    f"saving articles failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                ) from exc
         except (SourceError, StoreError) as exc:
             if claimed:
                 store.release(claimed)
-            finish_job_run(settings.dsn, run_id, status=FAILED, error_code=getattr(exc, "code", "error"),
-                           error_message=str(exc), fetched=fetched, unique=unique, saved=0)
-            log.error("collect.failed", status=FAILED, error_code=getattr(exc, "code", "error"), error=str(exc),
-                      fetched=fetched, unique=unique, saved=0)
+            finish_job_run(
+                settings.dsn,
+                run_id,
+                status=FAILED,
+                error_code=getattr(exc, "code", "error"),
+                error_message=str(exc),
+                fetched=fetched,
+                unique=unique,
+                saved=0,
+            )
+            log.error(
+                "collect.failed",
+                status=FAILED,
+                error_code=getattr(exc, "code", "error"),
+                error=str(exc),
+                fetched=fetched,
+                unique=unique,
+                saved=0,
+            )
             raise
         except BaseException as exc:
             if claimed:
                 store.release(claimed)
-            finish_job_run(settings.dsn, run_id, status=FAILED, error_code="unexpected_error",
-                           error_message=f"{type(exc).__name__}: {exc}", fetched=fetched, unique=unique, saved=0)
+            finish_job_run(
+                settings.dsn,
+                run_id,
+                status=FAILED,
+                error_code="unexpected_error",
+                error_message=f"{type(exc).__name__}: {exc}",
+                fetched=fetched,
+                unique=unique,
+                saved=0,
+            )
             log.exception("collect.unexpected_error", status=FAILED)
             raise
         # Claims whose rows already existed in the database stay claimed: they are duplicates.
         details = {
-            "invalid": prepared.invalid, "irrelevant": prepared.irrelevant,
-            "in_batch_duplicates": prepared.in_batch_duplicates, "keystore": store.backend,
-            "new_stories": result.new_stories, "stories": sorted(result.touched_stories),
+            "invalid": prepared.invalid,
+            "irrelevant": prepared.irrelevant,
+            "in_batch_duplicates": prepared.in_batch_duplicates,
+            "keystore": store.backend,
+            "new_stories": result.new_stories,
+            "stories": sorted(result.touched_stories),
         }
-        finish_job_run(settings.dsn, run_id, status=SUCCEEDED, fetched=fetched, unique=unique,
-                       saved=result.saved, details=details)
-        log.info("collect.saved", status=SUCCEEDED, fetched=fetched, unique=unique, saved=result.saved,
-                 irrelevant=prepared.irrelevant, new_stories=result.new_stories,
-                 duration_ms=round((time.perf_counter() - started) * 1000, 1))
+        finish_job_run(
+            settings.dsn, run_id, status=SUCCEEDED, fetched=fetched, unique=unique, saved=result.saved, details=details
+        )
+        log.info(
+            "collect.saved",
+            status=SUCCEEDED,
+            fetched=fetched,
+            unique=unique,
+            saved=result.saved,
+            irrelevant=prepared.irrelevant,
+            new_stories=result.new_stories,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return CollectOutcome(fetched, unique, result.saved, trace_id, sorted(result.touched_stories), result.saved_ids)

@@ -94,11 +94,10 @@ class RedisKeystore:
 class FallbackKeystore:
     """Redis while it answers; the memory store while it does not (retried after a pause)."""
 
-    def __init__(self, redis_url: str, ttl_seconds: int, *, socket_timeout: float = 1.0,
-                 retry_redis_after_seconds: float = 15.0) -> None:
-        client = redis.Redis.from_url(
-            redis_url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-        )
+    def __init__(
+        self, redis_url: str, ttl_seconds: int, *, socket_timeout: float = 1.0, retry_redis_after_seconds: float = 15.0
+    ) -> None:
+        client = redis.Redis.from_url(redis_url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
         self.redis = RedisKeystore(client, ttl_seconds)
         self.memory = MemoryKeystore(ttl_seconds)
         self.retry_redis_after_seconds = retry_redis_after_seconds

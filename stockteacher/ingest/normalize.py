@@ -17,7 +17,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -35,9 +35,29 @@ __all__ = [
 ]
 
 _TRACKING_EXACT = frozenset(
-    {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid",
-     "igshid", "_ga", "_gl", "ocid", "cmpid", "smid", "sr_share", "spm", "guccounter",
-     "guce_referrer", "guce_referrer_sig", "ncid"}
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "_ga",
+        "_gl",
+        "ocid",
+        "cmpid",
+        "smid",
+        "sr_share",
+        "spm",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "ncid",
+    }
 )
 _TRACKING_PREFIXES = ("utm_", "hsa_", "pk_", "mtm_")
 _WS = re.compile(r"\s+")
@@ -152,8 +172,8 @@ def parse_datetime(value: datetime | str | None) -> datetime | None:
             except (TypeError, ValueError, IndexError) as exc:
                 raise InvalidArticle(f"unreadable date {text[:60]!r}") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def normalize_article(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedArticle:

@@ -71,10 +71,20 @@ def _row(article: NormalizedArticle, signature: np.ndarray | None, trace_id: str
 
 
 _PG_COLUMNS = (
-    ("fingerprint", "varchar"), ("ticker", "varchar"), ("canonical_url", "text"), ("url", "text"),
-    ("title", "text"), ("description", "text"), ("body", "text"), ("author", "varchar"),
-    ("source", "varchar"), ("source_type", "varchar"), ("language", "varchar"),
-    ("published_at", "timestamptz"), ("collected_at", "timestamptz"), ("minhash", "bytea"),
+    ("fingerprint", "varchar"),
+    ("ticker", "varchar"),
+    ("canonical_url", "text"),
+    ("url", "text"),
+    ("title", "text"),
+    ("description", "text"),
+    ("body", "text"),
+    ("author", "varchar"),
+    ("source", "varchar"),
+    ("source_type", "varchar"),
+    ("language", "varchar"),
+    ("published_at", "timestamptz"),
+    ("collected_at", "timestamptz"),
+    ("minhash", "bytea"),
     ("trace_id", "varchar"),
 )
 # One short statement whatever the batch size: the rows travel as one array per column.
@@ -132,8 +142,9 @@ def insert_articles_rowwise(session: Session, rows: Sequence[dict[str, Any]]) ->
 
 def _lock_ticker(session: Session, ticker: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                        {"k": f"stockteacher:articles:{ticker}"})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"stockteacher:articles:{ticker}"}
+        )
 
 
 def save_articles(
@@ -184,8 +195,15 @@ def save_articles(
     if founders:
         insert = _dialect_insert(session)
         values = [
-            {"ticker": ticker, "title": a.title, "representative_article_id": aid, "article_count": 0,
-             "corroboration_count": 0, "created_at": now, "updated_at": now}
+            {
+                "ticker": ticker,
+                "title": a.title,
+                "representative_article_id": aid,
+                "article_count": 0,
+                "corroboration_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
             for aid, a in founders.values()
         ]
         created = session.execute(insert(Story).values(values).returning(Story.id)).scalars().all()
@@ -209,7 +227,9 @@ def _refresh_story_counts(session: Session, story_ids: set[int], now: Any) -> No
         .where(Story.id.in_(story_ids))
         .values(
             article_count=select(func.count()).select_from(a).where(a.c.story_id == Story.id).scalar_subquery(),
-            corroboration_count=select(func.count(distinct(a.c.source))).where(a.c.story_id == Story.id).scalar_subquery(),
+            corroboration_count=select(func.count(distinct(a.c.source)))
+            .where(a.c.story_id == Story.id)
+            .scalar_subquery(),
             first_published_at=select(func.min(a.c.published_at)).where(a.c.story_id == Story.id).scalar_subquery(),
             last_published_at=select(func.max(a.c.published_at)).where(a.c.story_id == Story.id).scalar_subquery(),
             updated_at=now,

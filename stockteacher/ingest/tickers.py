@@ -82,7 +82,9 @@ class TickerInfo:
         for symbol in symbols:
             s = re.escape(symbol)
             patterns.append(re.compile(rf"\${s}(?![A-Za-z0-9])"))
-            patterns.append(re.compile(rf"\b(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|AMEX|KRX|KOSPI|KOSDAQ)\s*:\s*{s}(?![A-Za-z0-9])"))
+            patterns.append(
+                re.compile(rf"\b(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|AMEX|KRX|KOSPI|KOSDAQ)\s*:\s*{s}(?![A-Za-z0-9])")
+            )
             bare_ok = (len(symbol) >= 3 and symbol not in _COMMON_WORDS) or symbol.isdigit()
             if bare_ok:
                 patterns.append(re.compile(rf"(?<![A-Za-z0-9$.\-]){s}(?![A-Za-z0-9])"))
@@ -98,9 +100,7 @@ def normalise_symbol(raw: str) -> str:
     """Upper-case and validate a ticker; a bare Korean code gains its registry suffix."""
     symbol = (raw or "").strip().upper()
     if not _SYMBOL.match(symbol):
-        raise TickerError(
-            f"invalid ticker {raw!r}: use 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 005930.KS)"
-        )
+        raise TickerError(f"invalid ticker {raw!r}: use 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 005930.KS)")
     if symbol.isdigit() and len(symbol) == 6:
         for suffix in (".KS", ".KQ"):
             if symbol + suffix in _registry():

@@ -137,19 +137,25 @@ def map_httpx_error(exc: httpx.HTTPError, *, source: str) -> SourceError:
     if isinstance(exc, httpx.TimeoutException):
         return TransientSourceError(f"{source}: timed out ({type(exc).__name__})", source=source, code="timeout")
     if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
-        return TransientSourceError(f"{source}: connection failed ({type(exc).__name__})", source=source, code="connection_error")
+        return TransientSourceError(
+            f"{source}: connection failed ({type(exc).__name__})", source=source, code="connection_error"
+        )
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return SourceConfigError(f"{source}: bad endpoint URL ({exc})", source=source, code="bad_endpoint")
     return TransientSourceError(f"{source}: HTTP error ({type(exc).__name__})", source=source, code="http_error")
 
 
-def error_for_status(response: httpx.Response, *, source: str, code: str | None = None, message: str | None = None) -> SourceError:
+def error_for_status(
+    response: httpx.Response, *, source: str, code: str | None = None, message: str | None = None
+) -> SourceError:
     """Sort a non-2xx answer: 429 and 5xx are transient, other 4xx permanent."""
     status = response.status_code
     detail = f"{source}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     if status == 429:
         return RateLimitedError(
-            detail, source=source, code=code or "rate_limited",
+            detail,
+            source=source,
+            code=code or "rate_limited",
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
     if status >= 500 or status == 408:
@@ -157,9 +163,7 @@ def error_for_status(response: httpx.Response, *, source: str, code: str | None 
     return PermanentSourceError(detail, source=source, code=code or f"http_{status}")
 
 
-async def with_retries(
-    call: Callable[[], Awaitable[T]], *, source: str, policy: HttpPolicy
-) -> T:
+async def with_retries(call: Callable[[], Awaitable[T]], *, source: str, policy: HttpPolicy) -> T:
     """Run `call`, retrying transient errors with exponential backoff and full jitter.
 
     A server's `Retry-After` is honoured; one longer than `max_retry_wait_seconds` ends the
@@ -188,8 +192,9 @@ async def with_retries(
             return False
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > policy.max_retry_wait_seconds:
-            log.warning(f"{source}.retry_after_too_long", retry_after=retry_after,
-                        max_wait=policy.max_retry_wait_seconds)
+            log.warning(
+                f"{source}.retry_after_too_long", retry_after=retry_after, max_wait=policy.max_retry_wait_seconds
+            )
             return False
         return True
 
@@ -200,6 +205,7 @@ async def with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
+
     async def attempt() -> T:
         return await call()
 

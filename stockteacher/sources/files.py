@@ -34,7 +34,8 @@ def _read_frame(path: Path, *, source: str) -> pl.DataFrame:
     if kind is None:
         raise SourceConfigError(
             f"{source}: {path.name}: unsupported file type {path.suffix!r} (use .jsonl, .csv or .parquet)",
-            source=source, code="unsupported_format",
+            source=source,
+            code="unsupported_format",
         )
     if not path.is_file():
         raise SourceConfigError(f"{source}: no such file: {path}", source=source, code="file_not_found")
@@ -51,13 +52,16 @@ def _read_frame(path: Path, *, source: str) -> pl.DataFrame:
 def read_articles(path: Path, *, ticker: TickerInfo | None, source: str = "file") -> list[RawArticle]:
     """Read the articles in `path` (for `ticker`, when the file has a ticker column)."""
     frame = _read_frame(path, source=source)
-    frame = frame.rename({old: new for old, new in ALIASES.items() if old in frame.columns and new not in frame.columns})
+    frame = frame.rename(
+        {old: new for old, new in ALIASES.items() if old in frame.columns and new not in frame.columns}
+    )
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise MalformedResponseError(
             f"{source}: {path.name} is missing required column(s) {', '.join(missing)}; "
             f"it has: {', '.join(frame.columns) or 'no columns'}",
-            source=source, code="missing_column",
+            source=source,
+            code="missing_column",
         )
     if ticker is not None and "ticker" in frame.columns:
         symbols = frame.get_column("ticker").cast(pl.Utf8)

@@ -52,7 +52,9 @@ class NaverNewsSource:
         client_id, secret = self.settings.naver_client_id, self.settings.naver_client_secret
         if not client_id or not secret or not client_id.get_secret_value() or not secret.get_secret_value():
             raise SourceConfigError(
-                "naver: NAVER_CLIENT_ID and NAVER_CLIENT_SECRET must both be set", source=NAME, code="credentials_missing"
+                "naver: NAVER_CLIENT_ID and NAVER_CLIENT_SECRET must both be set",
+                source=NAME,
+                code="credentials_missing",
             )
         headers = {
             "X-Naver-Client-Id": client_id.get_secret_value(),
@@ -65,22 +67,34 @@ class NaverNewsSource:
         start = 1
         async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, transport=self.transport) as client:
             while start <= MAX_START and len(articles) < cap:
-                params = {"query": query, "display": min(display, cap - len(articles)), "start": start,
-                          "sort": self.settings.naver_sort}
+                params = {
+                    "query": query,
+                    "display": min(display, cap - len(articles)),
+                    "start": start,
+                    "sort": self.settings.naver_sort,
+                }
                 body = await with_retries(
                     lambda p=params: self._get_page(client, p, headers), source=NAME, policy=self.policy
                 )
                 items = body["items"]
                 articles.extend(self._to_raw(item) for item in items if isinstance(item, dict))
                 total = body.get("total")
-                if not items or len(items) < params["display"] or (isinstance(total, int) and start + len(items) > total):
+                if (
+                    not items
+                    or len(items) < params["display"]
+                    or (isinstance(total, int) and start + len(items) > total)
+                ):
                     break
                 start += len(items)
         log.info("naver.fetched", items=len(articles))
         return articles
 
-    async def _get_page(self, client: httpx.AsyncClient, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        response = await get_with_policy(client, self.settings.naver_endpoint, source=NAME, params=params, headers=headers)
+    async def _get_page(
+        self, client: httpx.AsyncClient, params: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        response = await get_with_policy(
+            client, self.settings.naver_endpoint, source=NAME, params=params, headers=headers
+        )
         try:
             body = response.json()
         except ValueError:

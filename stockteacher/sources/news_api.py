@@ -36,8 +36,16 @@ log = get_logger(__name__)
 NAME = "news_api"
 TRANSIENT_CODES = frozenset({"rateLimited", "unexpectedError", "apiKeyExhausted"})
 PERMANENT_CODES = frozenset(
-    {"apiKeyDisabled", "apiKeyInvalid", "apiKeyMissing", "parameterInvalid", "parametersMissing",
-     "sourcesTooMany", "sourceDoesNotExist", "corsNotAllowed"}
+    {
+        "apiKeyDisabled",
+        "apiKeyInvalid",
+        "apiKeyMissing",
+        "parameterInvalid",
+        "parametersMissing",
+        "sourcesTooMany",
+        "sourceDoesNotExist",
+        "corsNotAllowed",
+    }
 )
 REMOVED = "[Removed]"
 
@@ -82,7 +90,9 @@ class NewsApiSource:
                     break
                 items = body["articles"]
                 seen += len(items)
-                articles.extend(a for a in (self._to_raw(item, self.settings.news_api_lang) for item in items) if a is not None)
+                articles.extend(
+                    a for a in (self._to_raw(item, self.settings.news_api_lang) for item in items) if a is not None
+                )
                 total = body.get("totalResults")
                 if not items or len(items) < params["pageSize"] or (isinstance(total, int) and seen >= total):
                     break
@@ -90,8 +100,12 @@ class NewsApiSource:
         log.info("news_api.fetched", pages=page, items=seen, kept=len(articles))
         return articles
 
-    async def _get_page(self, client: httpx.AsyncClient, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any] | None:
-        response = await get_with_policy(client, self.settings.news_api_endpoint, source=NAME, params=params, headers=headers)
+    async def _get_page(
+        self, client: httpx.AsyncClient, params: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any] | None:
+        response = await get_with_policy(
+            client, self.settings.news_api_endpoint, source=NAME, params=params, headers=headers
+        )
         try:
             body = response.json()
         except ValueError:
@@ -116,14 +130,18 @@ class NewsApiSource:
         if code in TRANSIENT_CODES or (not code and response.status_code == 429):
             exc = error_for_status(response, source=NAME, code=code or None, message=message[:200])
             if not isinstance(exc, RateLimitedError):
-                exc = (RateLimitedError(str(exc), source=NAME, code=code, retry_after=None)
-                       if code in ("rateLimited", "apiKeyExhausted") else
-                       TransientSourceError(str(exc), source=NAME, code=code))
+                exc = (
+                    RateLimitedError(str(exc), source=NAME, code=code, retry_after=None)
+                    if code in ("rateLimited", "apiKeyExhausted")
+                    else TransientSourceError(str(exc), source=NAME, code=code)
+                )
             if isinstance(exc, RateLimitedError):
                 log_rate_limit(NAME, exc)
             return exc
         if code in PERMANENT_CODES:
-            return PermanentSourceError(f"news_api: HTTP {response.status_code} {code}: {message[:200]}", source=NAME, code=code)
+            return PermanentSourceError(
+                f"news_api: HTTP {response.status_code} {code}: {message[:200]}", source=NAME, code=code
+            )
         return error_for_status(response, source=NAME, code=code or None, message=message[:200] or None)
 
     @staticmethod

@@ -53,8 +53,9 @@ class RssSource:
         for template in self.settings.rss_feed_templates:
             language = "ko" if ticker.country == "KR" else "en"
             urls.append(
-                template.replace("{ticker}", quote(ticker.symbol, safe=""))
-                .replace("{query}", quote(ticker.query(language), safe=""))
+                template.replace("{ticker}", quote(ticker.symbol, safe="")).replace(
+                    "{query}", quote(ticker.query(language), safe="")
+                )
             )
         return urls
 
@@ -63,11 +64,19 @@ class RssSource:
         if not urls:
             raise SourceConfigError("rss: RSS_FEED_TEMPLATES is empty", source=NAME, code="not_configured")
         async with httpx.AsyncClient(
-            timeout=self.policy.timeout_seconds, transport=self.transport, follow_redirects=True,
-            headers={"User-Agent": "StockTeacher/0.1", "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5"},
+            timeout=self.policy.timeout_seconds,
+            transport=self.transport,
+            follow_redirects=True,
+            headers={
+                "User-Agent": "StockTeacher/0.1",
+                "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5",
+            },
         ) as client:
             feeds = await asyncio.gather(
-                *(with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy) for url in urls)
+                *(
+                    with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy)
+                    for url in urls
+                )
             )
         articles = [article for feed in feeds for article in feed]
         log.info("rss.fetched", feeds=len(urls), items=len(articles))

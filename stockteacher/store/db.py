@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["StoreError", "dispose_engines", "get_engine", "instance_id", "normalise_dsn", "session_scope", "sessionmaker_for"]
+__all__ = [
+    "StoreError",
+    "dispose_engines",
+    "get_engine",
+    "instance_id",
+    "normalise_dsn",
+    "session_scope",
+    "sessionmaker_for",
+]
 
 
 class StoreError(RuntimeError):

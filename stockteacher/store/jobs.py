@@ -18,24 +18,50 @@ __all__ = ["FAILED", "RUNNING", "SUCCEEDED", "finish_job_run", "start_job_run"]
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"
 
 
-def start_job_run(dsn: str, *, stage: str, trace_id: str, ticker: str | None = None,
-                  source: str | None = None, details: dict[str, Any] | None = None) -> int:
+def start_job_run(
+    dsn: str,
+    *,
+    stage: str,
+    trace_id: str,
+    ticker: str | None = None,
+    source: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
     with session_scope(dsn) as session:
-        run = JobRun(stage=stage, status=RUNNING, ticker=ticker, source=source, trace_id=trace_id,
-                     started_at=utcnow(), details=details)
+        run = JobRun(
+            stage=stage,
+            status=RUNNING,
+            ticker=ticker,
+            source=source,
+            trace_id=trace_id,
+            started_at=utcnow(),
+            details=details,
+        )
         session.add(run)
         session.flush()
         return run.id
 
 
-def finish_job_run(dsn: str, run_id: int, *, status: str, error_code: str | None = None,
-                   error_message: str | None = None, **fields: Any) -> None:
+def finish_job_run(
+    dsn: str,
+    run_id: int,
+    *,
+    status: str,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    **fields: Any,
+) -> None:
     """Close a run: its status, counts (`fetched`, `unique`, `saved`, tokens, cost), error."""
     allowed = {"fetched", "unique", "saved", "prompt_tokens", "completion_tokens", "cost_usd", "details"}
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"unknown job_runs fields: {sorted(unknown)}")
-    values = {"status": status, "finished_at": utcnow(), "error_code": error_code,
-              "error_message": (error_message or None) and error_message[:2000], **fields}
+    values = {
+        "status": status,
+        "finished_at": utcnow(),
+        "error_code": error_code,
+        "error_message": (error_message or None) and error_message[:2000],
+        **fields,
+    }
     with session_scope(dsn) as session:
         session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))

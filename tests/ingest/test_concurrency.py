@@ -41,11 +41,17 @@ def write_feed_file(path: Path, *, stories: int = 60, seed: int = 7) -> tuple[in
         for outlet in range(rng.randint(1, 3)):
             desc = list(description)
             desc[rng.randrange(len(desc))] = _word(rng)  # syndicated copies differ by a word
-            rows.append({
-                "ticker": "AAPL", "title": title, "description": "Apple " + " ".join(desc),
-                "url": f"https://outlet{outlet}.example/{s}/story", "source_name": f"Outlet {outlet}",
-                "published_at": f"2026-11-2{s % 6}T{outlet + 8:02d}:00:00Z", "language": "en",
-            })
+            rows.append(
+                {
+                    "ticker": "AAPL",
+                    "title": title,
+                    "description": "Apple " + " ".join(desc),
+                    "url": f"https://outlet{outlet}.example/{s}/story",
+                    "source_name": f"Outlet {outlet}",
+                    "published_at": f"2026-11-2{s % 6}T{outlet + 8:02d}:00:00Z",
+                    "language": "en",
+                }
+            )
     distinct = len(rows)
     for row in rng.sample(rows, k=int(distinct * 0.3)):
         dup = dict(row, url=row["url"] + "?utm_source=newsletter&fbclid=abc#top")
@@ -90,7 +96,9 @@ def _assert_stored_once(dsn: str, results: list[dict[str, int]], distinct: int, 
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_eight_collectors_with_redis_store_each_article_once(pg_dsn: str, redis_url: str, make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_eight_collectors_with_redis_store_each_article_once(
+    pg_dsn: str, redis_url: str, make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     distinct, stories = write_feed_file(tmp_path / "aapl.jsonl")
     settings = make_settings(postgres_dsn=pg_dsn, ingestion_redis_url=redis_url)
     results = _run_collectors(settings, tmp_path / "aapl.jsonl")
@@ -115,8 +123,22 @@ def stopped_redis_url(tmp_path: Path) -> str:
     if binary is None:
         pytest.skip("redis-server is not installed")
     port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     for _ in range(50):
@@ -131,7 +153,9 @@ def stopped_redis_url(tmp_path: Path) -> str:
 
 
 @pytest.mark.postgres
-def test_eight_collectors_with_redis_stopped_store_each_article_once(pg_dsn: str, stopped_redis_url: str, make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_eight_collectors_with_redis_stopped_store_each_article_once(
+    pg_dsn: str, stopped_redis_url: str, make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     distinct, stories = write_feed_file(tmp_path / "aapl.jsonl", seed=11)
     settings = make_settings(postgres_dsn=pg_dsn, ingestion_redis_url=stopped_redis_url)
     results = _run_collectors(settings, tmp_path / "aapl.jsonl")

@@ -83,7 +83,8 @@ def atom_document(title: str, entries: list[FeedItem], *, feed_id: str = "urn:uu
         parts.append(f"<id>{escape(entry.guid or f'urn:uuid:entry-{index}')}</id>")
         if entry.published is not None:
             parts.append(f"<published>{entry.published.isoformat()}</published>")
-        parts.append(f"<updated>{(entry.updated or entry.published or datetime.fromisoformat(updated)).isoformat()}</updated>")
+        stamp = entry.updated or entry.published or datetime.fromisoformat(updated)
+        parts.append(f"<updated>{stamp.isoformat()}</updated>")
         if entry.summary is not None:
             parts.append(f"<summary type=\"html\">{escape(entry.summary)}</summary>")
         if entry.author is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -59,7 +59,7 @@ def test_jsonl_rows_of_the_ticker_only(make_settings: SettingsFactory, tmp_path:
 
     prepared = prepare_articles(articles, lookup("AAPL"), source_type="file")
     assert prepared.invalid == 0 and len(prepared.articles) == 2
-    assert prepared.articles[1].published_at == datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    assert prepared.articles[1].published_at == datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
 
 
 def test_ticker_column_is_normalised_before_filtering(make_settings: SettingsFactory, tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_csv_with_aliased_columns(make_settings: SettingsFactory, tmp_path: Path
     assert articles[0].published_at == "2026-11-20T10:00:00Z"
     assert articles[1].source_name == "C 뉴스" and articles[1].body == "본문 셋"
     normalised = normalize_article(articles[1], ticker="AAPL", source_type="file")
-    assert normalised.published_at == datetime(2026, 11, 21, 16, 2, 3, tzinfo=timezone.utc)
+    assert normalised.published_at == datetime(2026, 11, 21, 16, 2, 3, tzinfo=UTC)
 
 
 def test_content_wins_over_body_when_both_exist(make_settings: SettingsFactory, tmp_path: Path) -> None:
@@ -124,8 +124,8 @@ def test_parquet_with_typed_timestamps(make_settings: SettingsFactory, tmp_path:
     assert isinstance(articles[0].published_at, datetime)
     prepared = prepare_articles(articles, lookup("AAPL"), source_type="file")
     assert [a.published_at for a in prepared.articles] == [
-        datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc),
-        datetime(2026, 11, 20, 3, 30, tzinfo=timezone.utc),
+        datetime(2026, 11, 20, 1, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 3, 30, tzinfo=UTC),
     ]
 
 
@@ -134,7 +134,7 @@ def test_parquet_naive_timestamps_are_taken_as_utc(make_settings: SettingsFactor
     pl.DataFrame({"title": ["Apple naive"], "url": ["https://p.example/n"],
                   "published_at": [datetime(2026, 11, 20, 10, 0)]}).write_parquet(path)
     article = normalize_article(fetch(make_settings(), path)[0], ticker="AAPL", source_type="file")
-    assert article.published_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def test_path_template_takes_the_ticker(make_settings: SettingsFactory, tmp_path: Path) -> None:
@@ -171,7 +171,9 @@ def test_missing_url_column_in_csv(make_settings: SettingsFactory, tmp_path: Pat
 
 @pytest.mark.parametrize(("name", "content"), [("garbage.parquet", b"not a parquet file"),
                                                ("garbage.jsonl", b"{not json\n")])
-def test_unreadable_file_is_malformed(make_settings: SettingsFactory, tmp_path: Path, name: str, content: bytes) -> None:
+def test_unreadable_file_is_malformed(
+    make_settings: SettingsFactory, tmp_path: Path, name: str, content: bytes
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(MalformedResponseError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -109,12 +109,12 @@ def test_highlights_and_entities_stripped_dates_in_utc_originallink_preferred(
     first = normalize_article(raw[0], ticker=SAMSUNG, source_type="naver")
     assert first.title == '삼성전자, "HBM" 공급 확대 & 실적 <개선>'
     assert first.description == "삼성전자가 \"HBM3E\" 12단 제품을 '엔비디아'에 공급한다"
-    assert first.published_at == datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    assert first.published_at == datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
 
     prepared = prepare_articles(raw, lookup(SAMSUNG), source_type="naver")
     assert prepared.invalid == 0 and prepared.irrelevant == 0
     assert [a.title for a in prepared.articles] == ['삼성전자, "HBM" 공급 확대 & 실적 <개선>', "삼성전자 주가 상승"]
-    assert prepared.articles[1].published_at == datetime(2026, 11, 22, 14, 59, tzinfo=timezone.utc)
+    assert prepared.articles[1].published_at == datetime(2026, 11, 22, 14, 59, tzinfo=UTC)
     for article in prepared.articles:
         assert "<b>" not in article.title and "&quot;" not in article.title
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -129,7 +130,9 @@ def test_wrong_key_is_permanent_apikeyinvalid_and_not_retried(
     assert newsapi.count == 1
 
 
-def test_unsupported_language_is_permanent_parameterinvalid(newsapi: FakeNewsApi, news_settings: SettingsFactory) -> None:
+def test_unsupported_language_is_permanent_parameterinvalid(
+    newsapi: FakeNewsApi, news_settings: SettingsFactory
+) -> None:
     with pytest.raises(PermanentSourceError) as info:
         fetch(news_settings(news_api_lang="xx"))
 
@@ -155,7 +158,9 @@ def test_permanent_error_codes_are_raised_once(
     assert newsapi.count == 1
 
 
-def test_rate_limited_is_retried_until_the_budget_is_spent(newsapi: FakeNewsApi, news_settings: SettingsFactory) -> None:
+def test_rate_limited_is_retried_until_the_budget_is_spent(
+    newsapi: FakeNewsApi, news_settings: SettingsFactory
+) -> None:
     newsapi.fail_next(10, status=429, json=error_body("rateLimited"))
     with pytest.raises(RateLimitedError) as info:
         fetch(news_settings(news_api_max_retries=2))
@@ -241,7 +246,7 @@ def test_retry_after_beyond_the_maximum_wait_is_not_waited_for(
 
 
 def test_retry_after_as_an_http_date(newsapi: FakeNewsApi, news_settings: SettingsFactory) -> None:
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(hours=1), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     newsapi.fail_next(3, status=429, json=error_body("rateLimited"), headers={"Retry-After": later})
     with pytest.raises(RateLimitedError) as info:
         fetch(news_settings(source_max_retry_wait_seconds=5))
@@ -322,7 +327,7 @@ def test_removed_items_dropped_null_fields_tolerated_unicode_preserved(
     assert prepared.invalid == 0
     assert [a.title for a in prepared.articles] == [korean, accents, "Apple with no source object"]
     assert prepared.articles[0].source == "news.example.kr"
-    assert prepared.articles[0].published_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    assert prepared.articles[0].published_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 # --- end to end through collect_core ---------------------------------------------------------
@@ -440,3 +445,38 @@ def test_api_key_never_logged(
     assert "news_api.retry" in logged
     for text in (logged, out, err):
         assert NEWS_API_KEY not in text
+
+
+# --- retry budget and transport failures -----------------------------------------------------
+
+
+def test_zero_retries_means_one_attempt(newsapi: FakeNewsApi, news_settings: SettingsFactory) -> None:
+    newsapi.fail_next(5, status=500, json=error_body("unexpectedError"))
+    with pytest.raises(TransientSourceError):
+        fetch(news_settings(news_api_max_retries=0))
+    assert newsapi.count == 1
+
+
+def test_connection_refused_is_transient(news_settings: SettingsFactory) -> None:
+    with socket.socket() as sock:  # a port that nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(TransientSourceError) as info:
+        fetch(news_settings(news_api_endpoint=f"http://127.0.0.1:{port}/v2/everything", news_api_max_retries=1))
+    assert info.value.code == "connection_error"
+    assert time.monotonic() - started < 3
+
+
+def test_collect_core_records_an_exhausted_transient_failure(
+    newsapi: FakeNewsApi, news_settings: SettingsFactory, sqlite_dsn: str
+) -> None:
+    newsapi.articles = _collect_articles()
+    newsapi.fail_next(10, status=429, json=error_body("rateLimited"))
+
+    with pytest.raises(RateLimitedError):
+        collect_core("AAPL", "news_api", settings=news_settings(postgres_dsn=sqlite_dsn, news_api_max_retries=1))
+
+    assert newsapi.count == 2
+    (run,) = _job_runs(sqlite_dsn)
+    assert (run.status, run.error_code, run.fetched, run.saved) == ("FAILED", "rateLimited", 0, 0)

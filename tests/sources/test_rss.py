@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -64,7 +64,7 @@ APPLE_RSS = rss_document(
             "Apple supplier ramps up iPhone output",
             "https://outlet.example.com/apple-supplier",
             summary="Foxconn adds shifts.",
-            published=datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc),
+            published=datetime(2026, 11, 22, 18, 0, tzinfo=UTC),
             source="Reuters",
         ),
     ],
@@ -89,9 +89,9 @@ def test_rss_feed_parsed(make_settings: Callable[..., Settings], rss: FakeFeedSe
     first, second = prepared.articles
     assert first.title == "Apple & the App Store: EU opens probe"
     assert first.description == "The European Commission opened an investigation into Apple."
-    assert first.published_at == datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    assert first.published_at == datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
     assert first.canonical_url == "https://marketwire.example/apple/eu-probe"
-    assert second.published_at == datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
+    assert second.published_at == datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
     assert second.source == "Reuters"
 
 
@@ -111,7 +111,7 @@ def test_atom_feed_parsed(make_settings: Callable[..., Settings], atom: FakeFeed
                 FeedItem(
                     "Apple Vision Pro 2 rumours",
                     "https://techdaily.example/2026/11/vision-pro-2",
-                    updated=datetime(2026, 11, 21, 7, 15, tzinfo=timezone.utc),  # no <published>
+                    updated=datetime(2026, 11, 21, 7, 15, tzinfo=UTC),  # no <published>
                 ),
             ],
         ),
@@ -129,8 +129,8 @@ def test_atom_feed_parsed(make_settings: Callable[..., Settings], atom: FakeFeed
     prepared = prepare_articles(articles, lookup("AAPL"), source_type="rss")
     assert [a.title for a in prepared.articles] == ["Apple's M5 chip benchmarks leak", "Apple Vision Pro 2 rumours"]
     assert prepared.articles[0].description == "Early numbers for Apple's next chip."
-    assert prepared.articles[0].published_at == datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-    assert prepared.articles[1].published_at == datetime(2026, 11, 21, 7, 15, tzinfo=timezone.utc)
+    assert prepared.articles[0].published_at == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    assert prepared.articles[1].published_at == datetime(2026, 11, 21, 7, 15, tzinfo=UTC)
 
 
 def test_template_placeholders_are_substituted_and_quoted(
@@ -232,3 +232,26 @@ def test_404_is_permanent(make_settings: Callable[..., Settings], rss: FakeFeedS
 def test_no_templates_is_a_config_error(make_settings: Callable[..., Settings]) -> None:
     with pytest.raises(SourceConfigError):
         fetch(make_settings(rss_feed_templates=[]), "AAPL")
+
+
+def test_a_valid_empty_feed_is_no_articles(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.add("AAPL", rss_document("Quiet Wire", []))
+    assert fetch(rss_settings(make_settings, rss.template()), "AAPL") == []
+    assert rss.count == 1
+
+
+def test_slow_feed_times_out_as_transient(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    rss.stall_next(10, seconds=1.0)
+    with pytest.raises(TransientSourceError) as info:
+        fetch(rss_settings(make_settings, rss.template(), rss_timeout_seconds=0.3, rss_max_retries=1), "AAPL")
+    assert info.value.code == "timeout"
+    assert rss.count == 2
+
+
+def test_one_slow_answer_then_the_feed(make_settings: Callable[..., Settings], rss: FakeFeedServer) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    rss.stall_next(1, seconds=1.0)
+    articles = fetch(rss_settings(make_settings, rss.template(), rss_timeout_seconds=0.3), "AAPL")
+    assert len(articles) == 2
+    assert rss.count == 2

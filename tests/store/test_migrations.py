@@ -71,8 +71,9 @@ def test_postgres_upgrade_downgrade_upgrade(empty_pg: str) -> None:
     _roundtrip(empty_pg)
 
 
-def test_db_upgrade_cli_uses_postgres_dsn(empty_pg: str, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_cli_uses_postgres_dsn(
+    empty_pg: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
     assert "0001_ingestion" in capsys.readouterr().out
