@@ -97,6 +97,7 @@ def _parse_schedules(raw: Any) -> list[CollectionSchedule]:
 
 
 Schedules = Annotated[list[CollectionSchedule], NoDecode]
+PriceOverrides = dict[str, tuple[float, float]]
 StrList = Annotated[list[str], NoDecode]
 
 
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
     naver_endpoint: str = Field("https://openapi.naver.com/v1/search/news.json", alias="NAVER_ENDPOINT")
     naver_display: int = Field(50, ge=1, le=100, alias="NAVER_DISPLAY")
     naver_sort: Literal["date", "sim"] = Field("date", alias="NAVER_SORT")
-    naver_max_results: int = Field(100, ge=1, le=1100, alias="NAVER_MAX_RESULTS")
+    naver_max_results: int = Field(100, ge=1, le=1000, alias="NAVER_MAX_RESULTS")
     naver_timeout_seconds: float = Field(5, gt=0, alias="NAVER_TIMEOUT_SECONDS")
     naver_max_retries: int = Field(2, ge=0, le=10, alias="NAVER_MAX_RETRIES")
     rss_feed_templates: StrList = Field(default_factory=list, alias="RSS_FEED_TEMPLATES")
@@ -163,6 +164,10 @@ class Settings(BaseSettings):
     analysis_daily_budget_usd: float = Field(5.0, gt=0, alias="ANALYSIS_DAILY_BUDGET_USD")
     analysis_request_timeout_seconds: float = Field(15, gt=0, alias="ANALYSIS_REQUEST_TIMEOUT_SECONDS")
     analysis_retry_max_attempts: int = Field(2, ge=1, le=10, alias="ANALYSIS_RETRY_MAX_ATTEMPTS")
+    analysis_retry_backoff_seconds: float = Field(1.0, ge=0, alias="ANALYSIS_RETRY_BACKOFF_SECONDS")
+    analysis_max_retry_wait_seconds: float = Field(60, ge=0, alias="ANALYSIS_MAX_RETRY_WAIT_SECONDS")
+    analysis_prompt_char_budget: int = Field(6000, ge=500, alias="ANALYSIS_PROMPT_CHAR_BUDGET")
+    analysis_price_overrides: PriceOverrides = Field(default_factory=dict, alias="ANALYSIS_PRICE_OVERRIDES")
     analysis_rpm_limit: int = Field(500, gt=0, alias="ANALYSIS_RPM_LIMIT")
     analysis_tpm_limit: int = Field(200_000, gt=0, alias="ANALYSIS_TPM_LIMIT")
     analyzer_replicas: int = Field(2, ge=1, le=64, alias="ANALYZER_REPLICAS")
@@ -201,6 +206,16 @@ class Settings(BaseSettings):
             if not template.startswith(("http://", "https://", "file://")):
                 raise ValueError(f"entry {index} is not an http(s) URL: {template!r}")
         return value
+
+    @property
+    def uses_openai(self) -> bool:
+        """Whether analysis calls the LLM (else the offline analyzer)."""
+        if self.analysis_provider == "offline":
+            return False
+        has_key = bool(self.openai_api_key and self.openai_api_key.get_secret_value())
+        if self.analysis_provider == "openai" and not has_key:
+            return True  # fails loudly later with "OPENAI_API_KEY is not set"
+        return has_key
 
     @model_validator(mode="after")
     def _one_database(self) -> Settings:

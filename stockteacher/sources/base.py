@@ -14,7 +14,6 @@ httpx exceptions are translated here, at the adapter boundary, by `map_httpx_err
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,10 +21,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
+from stockteacher.retry import RetryPolicy, async_retrying
 
 __all__ = [
     "HttpPolicy",
@@ -61,6 +60,7 @@ class SourceError(Exception):
 
 class TransientSourceError(SourceError):
     code = "transient"
+    retry_after: float | None = None
 
 
 class RateLimitedError(TransientSourceError):
@@ -159,77 +159,24 @@ def error_for_status(
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
     if status >= 500 or status == 408:
-        return TransientSourceError(detail, source=source, code=code or f"http_{status}")
+        exc = TransientSourceError(detail, source=source, code=code or f"http_{status}")
+        exc.retry_after = parse_retry_after(response.headers.get("retry-after"))  # 503 may say when
+        return exc
     return PermanentSourceError(detail, source=source, code=code or f"http_{status}")
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], *, source: str, policy: HttpPolicy) -> T:
-    """Run `call`, retrying transient errors with exponential backoff and full jitter.
-
-    A server's `Retry-After` is honoured; one longer than `max_retry_wait_seconds` ends the
-    retries at once (waiting would stall the whole sweep) and the error is raised.
-    """
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = policy.backoff_seconds * (2 ** (state.attempt_number - 1))
-        jittered = random.uniform(backoff / 2, backoff)
-        retry_after = getattr(exc, "retry_after", None)
-        return max(jittered, retry_after or 0.0)
-
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            f"{source}.retry",
-            attempt=state.attempt_number,
-            error_code=getattr(exc, "code", None),
-            wait_seconds=round(state.upcoming_sleep, 3),
-        )
-
-    def should_retry(state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if not isinstance(exc, TransientSourceError):
-            return False
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None and retry_after > policy.max_retry_wait_seconds:
-            log.warning(
-                f"{source}.retry_after_too_long", retry_after=retry_after, max_wait=policy.max_retry_wait_seconds
-            )
-            return False
-        return True
-
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(TransientSourceError) & _Predicate(should_retry),
-        stop=stop_after_attempt(policy.max_retries + 1),
-        wait=wait,
-        before_sleep=before_sleep,
-        reraise=True,
+    """Run `call`, retrying `TransientSourceError` per the shared policy (`stockteacher.retry`)."""
+    retry_policy = RetryPolicy(
+        attempts=policy.max_retries + 1,
+        backoff_seconds=policy.backoff_seconds,
+        max_wait_seconds=policy.max_retry_wait_seconds,
     )
 
     async def attempt() -> T:
         return await call()
 
-    return await retrying(attempt)
-
-
-class _Predicate:
-    """Adapts a plain `RetryCallState -> bool` to tenacity's retry strategy protocol."""
-
-    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
-        self.predicate = predicate
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return self.predicate(state)
-
-    def __and__(self, other: Any) -> Any:
-        from tenacity.retry import retry_all
-
-        return retry_all(self, other)
-
-    def __rand__(self, other: Any) -> Any:
-        from tenacity.retry import retry_all
-
-        return retry_all(other, self)
+    return await async_retrying(retry_policy, transient=TransientSourceError, event=source)(attempt)
 
 
 async def get_with_policy(

@@ -79,7 +79,8 @@ class NewsApiSource:
                 params = {
                     "q": query,
                     "language": self.settings.news_api_lang,
-                    "pageSize": min(page_size, cap - seen),
+                    # Always the same page size: NewsAPI's offset is (page - 1) * pageSize.
+                    "pageSize": page_size,
                     "page": page,
                     "sortBy": self.settings.news_api_sort_by,
                 }
@@ -88,13 +89,13 @@ class NewsApiSource:
                 )
                 if body is None:  # the plan's result cap was reached
                     break
-                items = body["articles"]
+                items = body["articles"][: cap - seen]
                 seen += len(items)
                 articles.extend(
                     a for a in (self._to_raw(item, self.settings.news_api_lang) for item in items) if a is not None
                 )
                 total = body.get("totalResults")
-                if not items or len(items) < params["pageSize"] or (isinstance(total, int) and seen >= total):
+                if not items or len(items) < page_size or (isinstance(total, int) and seen >= total):
                     break
                 page += 1
         log.info("news_api.fetched", pages=page, items=seen, kept=len(articles))

@@ -23,6 +23,7 @@ from stockteacher.sources.base import (
     RateLimitedError,
     RawArticle,
     SourceConfigError,
+    SourceError,
     error_for_status,
     get_with_policy,
     log_rate_limit,
@@ -72,13 +73,20 @@ class RssSource:
                 "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5",
             },
         ) as client:
-            feeds = await asyncio.gather(
-                *(
-                    with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy)
-                    for url in urls
-                )
+            results = await asyncio.gather(
+                *(with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy) for url in urls),
+                return_exceptions=True,
             )
-        articles = [article for feed in feeds for article in feed]
+        # One broken feed must not hide the others; only when every feed failed is it an error.
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for url, result in zip(urls, results, strict=True):
+            if isinstance(result, SourceError):
+                log.warning("rss.feed_failed", feed=url, error_code=result.code, error=str(result))
+            elif isinstance(result, BaseException):
+                raise result
+        if failures and len(failures) == len(results):
+            raise failures[0]
+        articles = [article for r in results if not isinstance(r, BaseException) for article in r]
         log.info("rss.fetched", feeds=len(urls), items=len(articles))
         return articles
 

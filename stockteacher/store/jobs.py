@@ -56,11 +56,13 @@ def finish_job_run(
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"unknown job_runs fields: {sorted(unknown)}")
+    from stockteacher.logs import mask_text
+
     values = {
         "status": status,
         "finished_at": utcnow(),
         "error_code": error_code,
-        "error_message": (error_message or None) and error_message[:2000],
+        "error_message": mask_text(error_message)[:2000] if error_message else None,
         **fields,
     }
     with session_scope(dsn) as session:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AppMeta", "Article", "Base", "JobRun", "ScheduleState", "Story", "UTCDateTime", "utcnow"]
+__all__ = ["Analysis", "AnalysisStory", "AppMeta", "Article", "Report", "Base", "JobRun", "ScheduleState", "Story", "UTCDateTime", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -171,3 +171,77 @@ class ScheduleState(Base):
     last_trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Analysis(Base):
+    """One analyzer answer for one set of stories; keyed by a hash so it is never paid twice."""
+
+    __tablename__ = "analyses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(20), nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prompt_version: Mapped[str] = mapped_column(String(40), nullable=False)
+    provider: Mapped[str] = mapped_column(String(20), nullable=False)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    locale: Mapped[str] = mapped_column(String(10), nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    story_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_analyses_ticker_created", "ticker", "created_at"),)
+
+
+class AnalysisStory(Base):
+    """Which stories an analysis covered: a story is "new" until some analysis covers it."""
+
+    __tablename__ = "analysis_stories"
+
+    analysis_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("analyses.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_analysis_stories_story", "story_id"),)
+
+
+class Report(Base):
+    """A published (or draft/hidden) report: what readers see; one per analysis."""
+
+    __tablename__ = "reports"
+
+    insight_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    analysis_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("analyses.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    ticker: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    headline: Mapped[str] = mapped_column(Text, nullable=False)
+    summary_text: Mapped[str] = mapped_column(Text, nullable=False)
+    sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
+    anomaly_score: Mapped[float] = mapped_column(Float, nullable=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    keywords: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    glossary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    anomalies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    source_refs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    quality_notes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    locale: Mapped[str] = mapped_column(String(10), nullable=False)
+    story_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_reports_ticker_published", "ticker", "published_at"),
+        Index("ix_reports_status_published", "status", "published_at"),
+    )

@@ -90,11 +90,6 @@ def test_server_side_result_cap_ends_paging_gracefully(newsapi: FakeNewsApi, new
     assert [a.url for a in articles] == [a["url"] for a in newsapi.articles[:100]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: news_api.py shrinks pageSize on the last page (min(page_size, cap - seen)) but keeps "
-           "counting `page` in the old page size, so the last page re-reads earlier results",
-)
 def test_cap_that_is_not_a_multiple_of_the_page_size_returns_the_first_results_once(
     newsapi: FakeNewsApi, news_settings: SettingsFactory
 ) -> None:
@@ -307,6 +302,8 @@ def test_removed_items_dropped_null_fields_tolerated_unicode_preserved(
     newsapi.articles = [
         make_article("[Removed]", "https://removed.com", source_name="[Removed]", author=None,
                      description="[Removed]", content="[Removed]", published_at="1970-01-01T00:00:00Z"),
+        make_article("[Removed]", "https://news.example.com/apple/removed-title"),
+        make_article("Apple story whose link was removed", "https://removed.com"),
         make_article(korean, "https://news.example.kr/apple/1", source_name=None, author=None,
                      description=None, content=None),
         make_article(accents, "https://news.example.fr/apple/2", published_at=None),
@@ -436,6 +433,11 @@ def test_api_key_never_logged(
 
     newsapi.fail_next(1, status=429, json=error_body("rateLimited"))  # a retry warning
     newsapi.api_key = "a-different-key"
+    with pytest.raises(PermanentSourceError):
+        collect_core("AAPL", "news_api", settings=settings)
+
+    # a misbehaving server (or proxy) that echoes the key back in its error message
+    newsapi.fail_next(1, status=401, json=error_body("apiKeyInvalid", f"The key {NEWS_API_KEY} is invalid."))
     with pytest.raises(PermanentSourceError):
         collect_core("AAPL", "news_api", settings=settings)
 

@@ -47,7 +47,8 @@ def fetch(settings: Settings, symbol: str) -> list[RawArticle]:
 
 
 def rss_settings(make_settings: Callable[..., Settings], *templates: str, **overrides: object) -> Settings:
-    return make_settings(rss_feed_templates=list(templates), rss_timeout_seconds=3, **overrides)
+    options: dict[str, object] = {"rss_timeout_seconds": 3, **overrides}
+    return make_settings(rss_feed_templates=list(templates), **options)
 
 
 APPLE_RSS = rss_document(
@@ -255,3 +256,23 @@ def test_one_slow_answer_then_the_feed(make_settings: Callable[..., Settings], r
     articles = fetch(rss_settings(make_settings, rss.template(), rss_timeout_seconds=0.3), "AAPL")
     assert len(articles) == 2
     assert rss.count == 2
+
+
+def test_one_broken_feed_does_not_hide_the_others(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, atom: FakeFeedServer
+) -> None:
+    rss.add("AAPL", APPLE_RSS)
+    atom.fail_next(5, status=404, body=b"not found", content_type="text/plain")
+    articles = fetch(rss_settings(make_settings, rss.template(), atom.template("{query}")), "AAPL")
+
+    assert atom.count == 1  # permanent: not retried
+    assert len(articles) == 2 and all("marketwire" in a.url or "outlet" in a.url for a in articles)
+
+
+def test_every_feed_broken_is_an_error(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, atom: FakeFeedServer
+) -> None:
+    rss.fail_next(5, status=404, body=b"gone", content_type="text/plain")
+    atom.fail_next(5, status=404, body=b"gone", content_type="text/plain")
+    with pytest.raises(PermanentSourceError):
+        fetch(rss_settings(make_settings, rss.template(), atom.template("{query}")), "AAPL")
