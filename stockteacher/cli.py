@@ -3,6 +3,8 @@
     stockteacher settings check [--json]
     stockteacher db upgrade [--revision REV] | db downgrade REV | db current
     stockteacher collect TICKER --source SOURCE [--path FILE] [--json]
+    stockteacher analyze TICKER [--reanalyze] [--json]
+    stockteacher publish [--ticker T] [--json]
 
 Exit codes: 0 success, 1 the work failed (the reason is printed and recorded in `job_runs`),
 2 bad usage or configuration.
@@ -93,6 +95,63 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from stockteacher.analysis.errors import LLMError
+    from stockteacher.analysis.service import analyze
+    from stockteacher.ingest.tickers import TickerError
+    from stockteacher.publish.materialize import materialize_reports
+    from stockteacher.store import migrate
+    from stockteacher.store.db import StoreError
+
+    settings = _settings_and_logging()
+    migrate.upgrade_if_sqlite(settings.dsn)
+    try:
+        outcome = analyze(args.ticker, settings=settings, reanalyze=args.reanalyze)
+        if outcome.analysis_id is not None:
+            # The report appears at once; `publish` is for analyses made elsewhere (e.g. on Ray).
+            materialize_reports(settings=settings, analysis_ids=[outcome.analysis_id], trace_id=outcome.trace_id)
+    except TickerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (LLMError, StoreError) as exc:
+        payload = {
+            "status": "failed",
+            "error_code": exc.code,
+            "error": str(exc),
+            "cost_usd": round(getattr(exc, "cost_usd", 0.0), 6),
+        }
+        _print_json(payload) if args.json else print(f"analyze failed [{exc.code}]: {exc}", file=sys.stderr)
+        return 1
+    summary = outcome.summary()
+    if args.json:
+        _print_json(summary)
+    elif outcome.status == "no_articles":
+        print(f"{args.ticker.upper()}: no new stories to analyse")
+    else:
+        print(
+            f"{args.ticker.upper()}: {outcome.status} report {outcome.insight_id} with {outcome.model} "
+            f"({outcome.prompt_tokens}+{outcome.completion_tokens} tokens, ${outcome.cost_usd:.5f})"
+        )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from stockteacher.ingest.tickers import lookup
+    from stockteacher.publish.materialize import materialize_reports
+    from stockteacher.store import migrate
+
+    settings = _settings_and_logging()
+    migrate.upgrade_if_sqlite(settings.dsn)
+    ticker = lookup(args.ticker).symbol if args.ticker else None
+    outcome = materialize_reports(settings=settings, ticker=ticker)
+    summary = outcome.summary()
+    if args.json:
+        _print_json({"published": summary["published"], "skipped": summary["skipped"], "drafts": summary["drafts"]})
+    else:
+        print(f"published {summary['published']}, drafts {summary['drafts']}, skipped {summary['skipped']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_collect.add_argument("--path", help="file for --source file (.jsonl, .csv, .parquet)")
     p_collect.add_argument("--json", action="store_true", help="print {fetched, unique, saved} as the last line")
     p_collect.set_defaults(func=cmd_collect)
+
+    p_analyze = sub.add_parser("analyze", help="analyse a ticker's new stories and publish the report")
+    p_analyze.add_argument("ticker")
+    p_analyze.add_argument(
+        "--reanalyze",
+        action="store_true",
+        help="analyse the latest analysed story set again (free if unchanged: cached)",
+    )
+    p_analyze.add_argument(
+        "--json",
+        action="store_true",
+        help="print {status, insight_id, model, prompt_tokens, completion_tokens, cost_usd} last",
+    )
+    p_analyze.set_defaults(func=cmd_analyze)
+
+    p_publish = sub.add_parser("publish", help="turn analyses without a report into reports")
+    p_publish.add_argument("--ticker")
+    p_publish.add_argument("--json", action="store_true", help="print {published, skipped} as the last line")
+    p_publish.set_defaults(func=cmd_publish)
     return parser
 
 

@@ -29,8 +29,9 @@ class RetryPolicy:
     max_wait_seconds: float = 30.0
 
 
-def _tenacity_kwargs(policy: RetryPolicy, *, transient: type[BaseException] | tuple[type[BaseException], ...],
-                     event: str) -> dict[str, Any]:
+def _tenacity_kwargs(
+    policy: RetryPolicy, *, transient: type[BaseException] | tuple[type[BaseException], ...], event: str
+) -> dict[str, Any]:
     def retry_after(state: RetryCallState) -> float | None:
         exc = state.outcome.exception() if state.outcome else None
         return getattr(exc, "retry_after", None)
@@ -51,8 +52,12 @@ def _tenacity_kwargs(policy: RetryPolicy, *, transient: type[BaseException] | tu
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(f"{event}.retry", attempt=state.attempt_number, error_code=getattr(exc, "code", None),
-                    wait_seconds=round(state.upcoming_sleep, 3))
+        log.warning(
+            f"{event}.retry",
+            attempt=state.attempt_number,
+            error_code=getattr(exc, "code", None),
+            wait_seconds=round(state.upcoming_sleep, 3),
+        )
 
     return {
         "retry": should_retry,

@@ -135,3 +135,11 @@ def _fresh_keystores() -> Iterator[None]:
     for store in collect._keystores.values():
         store.close()
     collect._keystores.clear()
+
+
+@pytest.fixture
+def llm_server() -> Iterator[Any]:
+    """A local OpenAI-protocol server (key "test-key") for the duration of a test."""
+    from tests.servers.openai_server import openai_server
+
+    yield from openai_server()

@@ -108,7 +108,9 @@ def map_openai_error(exc: openai.OpenAIError) -> LLMError:
     if isinstance(exc, openai.APITimeoutError):
         return TransientLLMError("LLM request timed out", code="timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return TransientLLMError(f"cannot reach the LLM server ({type(exc.__cause__).__name__})", code="connection_error")
+        return TransientLLMError(
+            f"cannot reach the LLM server ({type(exc.__cause__).__name__})", code="connection_error"
+        )
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, _error_code(exc)
         message = f"LLM server answered HTTP {status}" + (f" {code}" if code else "") + f": {_message(exc)}"
@@ -119,8 +121,11 @@ def map_openai_error(exc: openai.OpenAIError) -> LLMError:
         if status in (401, 403):
             return PermanentLLMError(message, code="auth_error")
         if status >= 500 or status in (408, 409):
-            return TransientLLMError(message, code="server_error" if status >= 500 else f"http_{status}",
-                                     retry_after=_retry_after(exc.response.headers))
+            return TransientLLMError(
+                message,
+                code="server_error" if status >= 500 else f"http_{status}",
+                retry_after=_retry_after(exc.response.headers),
+            )
         if status == 404:
             return PermanentLLMError(message, code="model_not_found")
         return PermanentLLMError(message, code="bad_request")
@@ -206,13 +211,15 @@ class OpenAIAnalyzer:
         estimate = self.estimate_cost(prompt)
         if estimate > self.settings.analysis_cost_limit_usd:
             raise CostLimitError(
-                f"estimated cost ${estimate:.5f} exceeds ANALYSIS_COST_LIMIT_USD=${self.settings.analysis_cost_limit_usd}",
+                f"estimated cost ${estimate:.5f} exceeds "
+                f"ANALYSIS_COST_LIMIT_USD=${self.settings.analysis_cost_limit_usd}",
                 code="cost_limit",
             )
         spent = self.spent_today()
         if spent >= self.settings.analysis_daily_budget_usd:
             raise CostLimitError(
-                f"daily budget spent: ${spent:.4f} of ANALYSIS_DAILY_BUDGET_USD=${self.settings.analysis_daily_budget_usd}",
+                f"daily budget spent: ${spent:.4f} of "
+                f"ANALYSIS_DAILY_BUDGET_USD=${self.settings.analysis_daily_budget_usd}",
                 code="daily_budget",
             )
         return estimate
@@ -224,24 +231,45 @@ class OpenAIAnalyzer:
 
         def attempt() -> tuple[ReportDraft, RateLimitInfo]:
             spend.attempts += 1
-            return self._attempt(prompt, spend)
+            try:
+                return self._attempt(prompt, spend)
+            except TransientLLMError as exc:
+                log.warning(
+                    "analyze.transient_error",
+                    attempt=spend.attempts,
+                    error_code=exc.code,
+                    error=str(exc),
+                    retry_after=exc.retry_after,
+                )
+                raise
 
         try:
             draft, last_limits = sync_retrying(self.policy, transient=TransientLLMError, event="analyze")(attempt)
         except LLMError as exc:
             exc.prompt_tokens, exc.completion_tokens, exc.cost_usd = (
-                spend.prompt_tokens, spend.completion_tokens, spend.cost_usd)
+                spend.prompt_tokens,
+                spend.completion_tokens,
+                spend.cost_usd,
+            )
             exc.context["attempts"] = spend.attempts
             raise
         return LLMResult(
-            draft=draft, model=self.model, prompt_tokens=spend.prompt_tokens, completion_tokens=spend.completion_tokens,
-            cost_usd=spend.cost_usd, latency_ms=(time.perf_counter() - started) * 1000, attempts=spend.attempts,
+            draft=draft,
+            model=self.model,
+            prompt_tokens=spend.prompt_tokens,
+            completion_tokens=spend.completion_tokens,
+            cost_usd=spend.cost_usd,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            attempts=spend.attempts,
             rate_limits=last_limits,
         )
 
     def _response_format(self) -> dict[str, Any]:
         if self.use_json_schema:
-            return {"type": "json_schema", "json_schema": {"name": "stock_report", "strict": True, "schema": json_schema()}}
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": "stock_report", "strict": True, "schema": json_schema()},
+            }
         return {"type": "json_object"}
 
     def _create(self, prompt: Prompt) -> Any:
@@ -300,7 +328,9 @@ class OpenAIAnalyzer:
         try:
             data = json.loads(content)
         except json.JSONDecodeError as exc:
-            raise TransientLLMError(f"LLM answer is not valid JSON ({exc.msg} at char {exc.pos})", code="invalid_json") from exc
+            raise TransientLLMError(
+                f"LLM answer is not valid JSON ({exc.msg} at char {exc.pos})", code="invalid_json"
+            ) from exc
         try:
             draft = validate_draft(data, allowed_story_ids=set(prompt.story_ids))
         except ValueError as exc:

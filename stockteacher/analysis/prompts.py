@@ -95,7 +95,9 @@ def _story_block(story: StoryInput) -> str:
     return "\n".join(lines)
 
 
-def build_prompt(ticker: str, company: str | None, stories: list[StoryInput], *, locale: str, char_budget: int) -> Prompt:
+def build_prompt(
+    ticker: str, company: str | None, stories: list[StoryInput], *, locale: str, char_budget: int
+) -> Prompt:
     """Messages for the LLM. Stories are taken most-corroborated and newest first until the
     character budget is spent (at least one story always goes in); the rest wait for the next
     report."""

@@ -110,6 +110,8 @@ class FallbackKeystore:
         log.warning("dedupe.keystore.memory", reason=f"{type(exc).__name__}: {exc}"[:200])
 
     def claim(self, keys: Sequence[str]) -> list[bool]:
+        if not keys:
+            return []
         if time.monotonic() >= self._redis_down_until:
             try:
                 claimed = self.redis.claim(keys)

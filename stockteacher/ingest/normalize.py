@@ -13,7 +13,6 @@ An article without a usable title or http(s) URL is rejected with `InvalidArticl
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -121,7 +120,7 @@ def strip_html(text: str | None) -> str | None:
         parser = _TextExtractor()
         parser.feed(text)
         parser.close()
-        text = html.unescape("".join(parser.parts))
+        text = "".join(parser.parts)  # convert_charrefs already decoded the entities, once
     text = _WS.sub(" ", text).strip()
     return text or None
 
@@ -135,7 +134,12 @@ def canonical_url(url: str) -> str:
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         raise InvalidArticle(f"URL without a host: {url[:200]!r}")
-    port = parts.port
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidArticle(f"URL with a bad port: {url[:200]!r}") from exc
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     query = [
         (k, v)

@@ -74,7 +74,10 @@ class RssSource:
             },
         ) as client:
             results = await asyncio.gather(
-                *(with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy) for url in urls),
+                *(
+                    with_retries(lambda u=url: self._get_feed(client, u), source=NAME, policy=self.policy)
+                    for url in urls
+                ),
                 return_exceptions=True,
             )
         # One broken feed must not hide the others; only when every feed failed is it an error.

@@ -25,7 +25,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Analysis", "AnalysisStory", "AppMeta", "Article", "Report", "Base", "JobRun", "ScheduleState", "Story", "UTCDateTime", "utcnow"]
+__all__ = [
+    "Analysis",
+    "AnalysisStory",
+    "AppMeta",
+    "Article",
+    "Report",
+    "Base",
+    "JobRun",
+    "ScheduleState",
+    "Story",
+    "UTCDateTime",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:

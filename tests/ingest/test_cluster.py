@@ -54,24 +54,15 @@ STORIES = (
 DUPLICATES = {13: 1, 27: 15, 41: 30, 54: 44, 67: 56, 80: 68}
 BABA_LINE = 26  # filed under TSLA, about a chef named Baba
 
-KOREAN_NVDA_BUG = (
-    "bug: the Korean NVDA story (lines 32-34) is never clustered: character 4-gram shingles of Hangul "
-    "score only ~0.43-0.49 exact Jaccard (0.375-0.42 MinHash) for these syndicated copies, below the 0.5 "
-    "threshold, contrary to cluster.py's claim that copies score 0.6-0.95 in both languages"
-)
-_xfail_korean_nvda = pytest.mark.xfail(strict=True, raises=AssertionError, reason=KOREAN_NVDA_BUG)
-
-
 def _story_params() -> list[Any]:
     return [
-        pytest.param(ticker, first, last, id=f"{ticker}-{first}-{last}",
-                     marks=[_xfail_korean_nvda] if (first, last) == (32, 34) else [])
+        pytest.param(ticker, first, last, id=f"{ticker}-{first}-{last}")
         for ticker, first, last in STORIES
     ]
 
 
-def _ticker_params(xfail_nvda: bool) -> list[Any]:
-    return [pytest.param(t, id=t, marks=[_xfail_korean_nvda] if xfail_nvda and t == "NVDA" else []) for t in TICKERS]
+def _ticker_params() -> list[Any]:
+    return [pytest.param(t, id=t) for t in TICKERS]
 
 
 # --- the sample file -------------------------------------------------------------------------
@@ -192,7 +183,7 @@ def test_syndicated_copies_reach_default_threshold(ticker: str, first: int, last
     assert low == {}
 
 
-@pytest.mark.parametrize("ticker", _ticker_params(xfail_nvda=False))
+@pytest.mark.parametrize("ticker", _ticker_params())
 def test_distinct_stories_of_same_ticker_stay_below_threshold(ticker: str) -> None:
     lines = _distinct_lines(ticker)
     high = {
@@ -224,7 +215,7 @@ def test_assign_clusters_puts_each_multi_outlet_story_in_one_cluster(ticker: str
     assert {n: clusters[n] for n in _group(first, last)} == dict.fromkeys(_group(first, last), clusters[first])
 
 
-@pytest.mark.parametrize("ticker", _ticker_params(xfail_nvda=False))
+@pytest.mark.parametrize("ticker", _ticker_params())
 def test_assign_clusters_keeps_distinct_stories_apart(ticker: str) -> None:
     clusters = _clusters(ticker)
     merged = [(a, b) for a, b in itertools.combinations(clusters, 2)
@@ -232,7 +223,7 @@ def test_assign_clusters_keeps_distinct_stories_apart(ticker: str) -> None:
     assert merged == []
 
 
-@pytest.mark.parametrize("ticker", _ticker_params(xfail_nvda=True))
+@pytest.mark.parametrize("ticker", _ticker_params())
 def test_assign_clusters_finds_one_cluster_per_story(ticker: str) -> None:
     assert len(set(_clusters(ticker).values())) == _expected_story_count(ticker)
 
@@ -327,7 +318,7 @@ def test_collect_saves_each_distinct_article_once(settings: Settings, ticker: st
     assert {a.canonical_url for a in articles} == {_article(n).canonical_url for n in _distinct_lines(ticker)}
 
 
-@pytest.mark.parametrize("ticker", _ticker_params(xfail_nvda=True))
+@pytest.mark.parametrize("ticker", _ticker_params())
 def test_collect_creates_one_story_per_distinct_story(settings: Settings, ticker: str) -> None:
     _collect(settings, ticker)
     stories = _stories(settings.dsn, ticker)

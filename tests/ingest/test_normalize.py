@@ -92,23 +92,12 @@ def test_canonical_url_rejects_non_http_urls(url: str) -> None:
         canonical_url(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: canonical_url lets urlsplit().port raise a bare ValueError for a non-numeric or out-of-range "
-    "port instead of InvalidArticle, so prepare_articles does not skip the article and the whole collect fails",
-)
 @pytest.mark.parametrize("url", ["https://example.com:abc/a", "https://example.com:99999/a"])
 def test_canonical_url_rejects_malformed_port_with_invalid_article(url: str) -> None:
     with pytest.raises(InvalidArticle):
         canonical_url(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: canonical_url rebuilds the netloc from parts.hostname, which loses the brackets of an IPv6 literal",
-)
 def test_canonical_url_keeps_ipv6_brackets() -> None:
     assert canonical_url("http://[2001:db8::1]:8080/a/") == "http://[2001:db8::1]:8080/a"
 
@@ -193,12 +182,6 @@ def test_strip_html_leaves_plain_text_alone() -> None:
     assert strip_html("AT&T and 5 < 6") == "AT&T and 5 < 6"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: strip_html decodes entities twice (HTMLParser convert_charrefs=True, then html.unescape), "
-    "so an escaped entity such as '&amp;lt;' becomes '<' instead of the literal text '&lt;'",
-)
 def test_strip_html_decodes_entities_exactly_once() -> None:
     assert strip_html("Use &amp;lt;b&amp;gt; for bold") == "Use &lt;b&gt; for bold"
 

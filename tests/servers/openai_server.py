@@ -145,9 +145,7 @@ class Reply:
         return cls(status=401, json_body=_invalid_key_body())
 
     @classmethod
-    def bad_request(
-        cls, message: str = "Invalid request.", param: str | None = None, code: str | None = None
-    ) -> Reply:
+    def bad_request(cls, message: str = "Invalid request.", param: str | None = None, code: str | None = None) -> Reply:
         """400 `invalid_request_error`."""
         return cls(status=400, json_body=error_body(message, "invalid_request_error", param, code))
 
@@ -387,11 +385,15 @@ class FakeOpenAI:
             self._requests.append(record)
 
         if request.path not in CHAT_PATHS:
-            return self._json(404, error_body(f"Invalid URL ({request.method} {request.path})",
-                                              "invalid_request_error"), count=False)
+            return self._json(
+                404, error_body(f"Invalid URL ({request.method} {request.path})", "invalid_request_error"), count=False
+            )
         if request.method != "POST":
-            return self._json(405, error_body(f"Invalid method for URL ({request.method} {request.path})",
-                                              "invalid_request_error"), count=False)
+            return self._json(
+                405,
+                error_body(f"Invalid method for URL ({request.method} {request.path})", "invalid_request_error"),
+                count=False,
+            )
         with self._lock:
             self._requests_used += 1
 
@@ -400,10 +402,16 @@ class FakeOpenAI:
             if auth != f"Bearer {self.api_key}":
                 given = auth.removeprefix("Bearer ").strip()
                 if not given:
-                    return self._json(401, error_body(
-                        "You didn't provide an API key. You need to provide your API key in an Authorization "
-                        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                        "invalid_request_error", None, None))
+                    return self._json(
+                        401,
+                        error_body(
+                            "You didn't provide an API key. You need to provide your API key in an Authorization "
+                            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                            "invalid_request_error",
+                            None,
+                            None,
+                        ),
+                    )
                 return self._json(401, _invalid_key_body(given))
 
         limited = self._limit(now)
@@ -411,17 +419,32 @@ class FakeOpenAI:
             return limited
 
         if parse_error or not isinstance(body, dict):
-            return self._json(400, error_body(
-                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-                "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
-                "valid JSON.)", "invalid_request_error"))
+            return self._json(
+                400,
+                error_body(
+                    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+                    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
+                    "valid JSON.)",
+                    "invalid_request_error",
+                ),
+            )
         if not body.get("messages"):
-            return self._json(400, error_body("Missing required parameter: 'messages'.",
-                                              "invalid_request_error", "messages", "missing_required_parameter"))
+            return self._json(
+                400,
+                error_body(
+                    "Missing required parameter: 'messages'.",
+                    "invalid_request_error",
+                    "messages",
+                    "missing_required_parameter",
+                ),
+            )
 
         response_format = body.get("response_format")
-        if (self.reject_json_schema and isinstance(response_format, dict)
-                and response_format.get("type") == "json_schema"):
+        if (
+            self.reject_json_schema
+            and isinstance(response_format, dict)
+            and response_format.get("type") == "json_schema"
+        ):
             return self._json(400, Reply.unsupported_response_format().json_body)
 
         with self._lock:
@@ -433,8 +456,9 @@ class FakeOpenAI:
             return self._complete(body, reply)
         payload = reply.json_body
         if payload is None:
-            payload = error_body(f"Scripted error {reply.status}.",
-                                 "server_error" if reply.status >= 500 else "invalid_request_error")
+            payload = error_body(
+                f"Scripted error {reply.status}.", "server_error" if reply.status >= 500 else "invalid_request_error"
+            )
         return self._json(reply.status, payload, extra=reply.headers)
 
     def _limit(self, now: float) -> Response | None:
@@ -474,16 +498,19 @@ class FakeOpenAI:
 
     def _json(self, status: int, payload: Any, *, extra: dict[str, str] | None = None, count: bool = True) -> Response:
         headers = self._headers(extra) if count else {"x-request-id": f"req_{uuid.uuid4().hex}"}
-        return Response(json.dumps(payload), status=status, headers=headers,
-                        content_type="application/json")
+        return Response(json.dumps(payload), status=status, headers=headers, content_type="application/json")
 
     def _complete(self, body: dict[str, Any], reply: Reply) -> Response:
         content = self.default_content if reply.content is None else reply.content
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else estimate_prompt_tokens(body)
-        completion_tokens = (reply.completion_tokens if reply.completion_tokens is not None
-                             else max(len(content) // 4, 1))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+        completion_tokens = (
+            reply.completion_tokens if reply.completion_tokens is not None else max(len(content) // 4, 1)
+        )
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         with self._lock:
             self._tokens_used += prompt_tokens + completion_tokens
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -497,12 +524,14 @@ class FakeOpenAI:
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
                 "usage": usage,
                 "system_fingerprint": "fp_test",
             }
@@ -543,7 +572,7 @@ class FakeOpenAI:
             return
         yield event([choice({"role": "assistant", "content": "", "refusal": None})])
         size = max(int(self.stream_chunk_size), 1)
-        pieces = [content[i:i + size] for i in range(0, len(content), size)]
+        pieces = [content[i : i + size] for i in range(0, len(content), size)]
         for i, piece in enumerate(pieces):
             if i and self.stream_chunk_delay and self._stopping.wait(self.stream_chunk_delay):
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -29,7 +30,7 @@ def client(server: FakeOpenAI) -> Iterator[openai.OpenAI]:
         yield c
 
 
-def create(client: openai.OpenAI, **kwargs):  # noqa: ANN201
+def create(client: openai.OpenAI, **kwargs: Any) -> Any:
     return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **kwargs)
 
 
@@ -208,8 +209,10 @@ def test_slow_reply_times_out(server: FakeOpenAI) -> None:
 
 
 def test_bad_request_and_unsupported_response_format(server: FakeOpenAI, client: openai.OpenAI) -> None:
-    schema = {"type": "json_schema",
-              "json_schema": {"name": "story", "schema": {"type": "object", "properties": {}}, "strict": True}}
+    schema = {
+        "type": "json_schema",
+        "json_schema": {"name": "story", "schema": {"type": "object", "properties": {}}, "strict": True},
+    }
     server.script(Reply.unsupported_response_format(), Reply.bad_request("Bad thing.", param="messages", code="x"))
     with pytest.raises(openai.BadRequestError) as info:
         create(client, response_format=schema)

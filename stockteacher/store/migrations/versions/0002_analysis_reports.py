@@ -51,8 +51,13 @@ def upgrade() -> None:
     op.create_table(
         "reports",
         sa.Column("insight_id", sa.String(32), primary_key=True),
-        sa.Column("analysis_id", sa.BigInteger(), sa.ForeignKey("analyses.id", ondelete="CASCADE"),
-                  nullable=False, unique=True),
+        sa.Column(
+            "analysis_id",
+            sa.BigInteger(),
+            sa.ForeignKey("analyses.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        ),
         sa.Column("ticker", sa.String(20), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("published_at", UTCDateTime(), nullable=False),
