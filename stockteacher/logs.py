@@ -98,11 +98,8 @@ def _render_exception(_logger: Any, _name: str, event_dict: EventDict) -> EventD
     return structlog.processors.format_exc_info(_logger, _name, event_dict)
 
 
-def configure_logging(settings: Settings, *, stream: Any = None) -> None:
-    """Configure structlog and the standard library's logging from `settings`."""
-    _known_secrets[:] = sorted({s for s in settings.secret_values() if len(s) >= 4}, key=len, reverse=True)
-    level = logging.getLevelName(settings.structlog_level)
-    shared: list[Processor] = [
+def _shared_processors() -> list[Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -110,17 +107,28 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         _render_exception,
         _mask_processor,
     ]
-    renderer: Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False, pad_event_to=0)
-    )
+
+
+def _configure_structlog(shared: list[Processor], level: int) -> None:
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )
+
+
+def configure_logging(settings: Settings, *, stream: Any = None) -> None:
+    """Configure structlog and the standard library's logging from `settings`."""
+    _known_secrets[:] = sorted({s for s in settings.secret_values() if len(s) >= 4}, key=len, reverse=True)
+    level = logging.getLevelName(settings.structlog_level)
+    shared = _shared_processors()
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if settings.log_json
+        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False, pad_event_to=0)
+    )
+    _configure_structlog(shared, level)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -161,3 +169,9 @@ def pipeline_context(**context: Any) -> Iterator[None]:
         yield
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+# Until an entry point calls `configure_logging`, events still pass the masking processor and
+# go to the standard library's logging (its last-resort handler prints warnings to stderr),
+# never straight to stdout as structlog's unconfigured default would.
+_configure_structlog(_shared_processors(), logging.INFO)
