@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +22,7 @@ HANGUL = re.compile(r"[가-힣]")
 
 def story(sid: int, title: str, description: str = "", outlets: int = 1) -> StoryInput:
     return StoryInput(sid, title, description, "Wire", f"https://w.example/{sid}",
-                      datetime(2026, 11, 20, 9, sid % 60, tzinfo=timezone.utc), outlets)
+                      datetime(2026, 11, 20, 9, sid % 60, tzinfo=UTC), outlets)
 
 
 def test_sentiment_follows_finance_words_in_both_languages() -> None:

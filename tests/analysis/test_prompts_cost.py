@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stockteacher.analysis.cost import DEFAULT_PRICES, cost_usd, estimate_prompt_tokens, price_for
 from stockteacher.analysis.prompts import StoryInput, build_prompt
@@ -10,7 +10,7 @@ from stockteacher.analysis.prompts import StoryInput, build_prompt
 
 def story(sid: int, outlets: int, day: int, text: str = "x" * 300) -> StoryInput:
     return StoryInput(sid, f"Title {sid}", text, "Wire", f"https://w.example/{sid}",
-                      datetime(2026, 11, day, tzinfo=timezone.utc), outlets)
+                      datetime(2026, 11, day, tzinfo=UTC), outlets)
 
 
 def test_budget_keeps_the_most_corroborated_then_newest_stories() -> None:
