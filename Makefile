@@ -19,7 +19,10 @@ install: $(BIN)/stockteacher
 
 demo: install
 	$(BIN)/stockteacher db upgrade
-	@for t in $(SAMPLE_TICKERS); do $(BIN)/stockteacher collect $$t --source sample || exit 1; done
+	@for t in $(SAMPLE_TICKERS); do \
+	  $(BIN)/stockteacher collect $$t --source sample && $(BIN)/stockteacher analyze $$t || exit 1; \
+	done
+	@echo "reports: $$(ls var/storage/reports/*/*.md | wc -l) under var/storage/reports/"
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -29,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/store_throughput.py
+	$(BIN)/python benchmarks/prompt_tokens.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
