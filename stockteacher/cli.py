@@ -5,6 +5,9 @@
     stockteacher collect TICKER --source SOURCE [--path FILE] [--json]
     stockteacher analyze TICKER [--reanalyze] [--json]
     stockteacher publish [--ticker T] [--json]
+    stockteacher run-once [--tickers A,B] [--source S] [--address RAY] [--json]
+    stockteacher scheduler start|stop|status|run-now [--address RAY] [--json]
+    stockteacher scale analyzers N [--address RAY] [--json]
 
 Exit codes: 0 success, 1 the work failed (the reason is printed and recorded in `job_runs`),
 2 bad usage or configuration.
@@ -152,6 +155,40 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ray_result(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        _print_json(summary)
+    else:
+        print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    return 0 if summary.get("status") == "ok" else 1
+
+
+def cmd_run_once(args: argparse.Namespace) -> int:
+    from stockteacher.cluster.entrypoints import run_once_job
+
+    try:
+        summary = run_once_job(args.tickers, source=args.source, address=args.address, settings=load_settings())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _ray_result(summary, args.json)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from stockteacher.cluster.entrypoints import scheduler_command
+
+    return _ray_result(scheduler_command(args.action, address=args.address, settings=load_settings()), args.json)
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from stockteacher.cluster.entrypoints import scale_analyzers
+
+    if args.replicas < 1:
+        print("error: the analyzer pool needs at least one replica", file=sys.stderr)
+        return 2
+    return _ray_result(scale_analyzers(args.replicas, address=args.address, settings=load_settings()), args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
     p_publish.add_argument("--ticker")
     p_publish.add_argument("--json", action="store_true", help="print {published, skipped} as the last line")
     p_publish.set_defaults(func=cmd_publish)
+
+    p_run = sub.add_parser("run-once", help="one full sweep on Ray: collect → analyze → publish")
+    p_run.add_argument("--tickers", help="comma-separated; default: the enabled COLLECTION_SCHEDULES tickers")
+    p_run.add_argument("--source", default="sample", choices=SOURCE_NAMES)
+    p_run.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+    p_run.add_argument("--json", action="store_true")
+    p_run.set_defaults(func=cmd_run_once)
+
+    p_sched = sub.add_parser("scheduler", help="the cluster's scheduler actor")
+    p_sched.add_argument("action", choices=["start", "stop", "status", "run-now"])
+    p_sched.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+    p_sched.add_argument("--json", action="store_true")
+    p_sched.set_defaults(func=cmd_scheduler)
+
+    p_scale = sub.add_parser("scale", help="resize a pool while it runs")
+    p_scale.add_argument("pool", choices=["analyzers"])
+    p_scale.add_argument("replicas", type=int)
+    p_scale.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+    p_scale.add_argument("--json", action="store_true")
+    p_scale.set_defaults(func=cmd_scale)
     return parser
 
 

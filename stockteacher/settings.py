@@ -170,7 +170,19 @@ class Settings(BaseSettings):
     analysis_price_overrides: PriceOverrides = Field(default_factory=dict, alias="ANALYSIS_PRICE_OVERRIDES")
     analysis_rpm_limit: int = Field(500, gt=0, alias="ANALYSIS_RPM_LIMIT")
     analysis_tpm_limit: int = Field(200_000, gt=0, alias="ANALYSIS_TPM_LIMIT")
+    analysis_rate_jitter_seconds: float = Field(0.03, ge=0, le=1, alias="ANALYSIS_RATE_JITTER_SECONDS")
     analyzer_replicas: int = Field(2, ge=1, le=64, alias="ANALYZER_REPLICAS")
+    analyzer_concurrency: int = Field(4, ge=1, le=64, alias="ANALYZER_CONCURRENCY")
+    analyzer_num_cpus: float = Field(0.25, gt=0, le=16, alias="ANALYZER_NUM_CPUS")
+
+    # --- Ray runtime -----------------------------------------------------------------------
+    scheduler_tick_seconds: float = Field(30, gt=0, alias="SCHEDULER_TICK_SECONDS")
+    scheduler_max_in_flight: int = Field(8, ge=1, le=256, alias="SCHEDULER_MAX_IN_FLIGHT")
+    collector_max_retries: int = Field(2, ge=0, le=10, alias="COLLECTOR_MAX_RETRIES")
+    subscription_source: Literal["news_api", "rss", "naver", "file", "sample"] = Field(
+        "sample", alias="SUBSCRIPTION_SOURCE"
+    )
+    subscription_interval_minutes: int = Field(60, gt=0, alias="SUBSCRIPTION_INTERVAL_MINUTES")
     default_locale: Literal["ko_KR", "en_US"] = Field("ko_KR", alias="DEFAULT_LOCALE")
 
     # --- API -------------------------------------------------------------------------------
@@ -234,6 +246,19 @@ class Settings(BaseSettings):
         Ray workers (whose working directory differs) open the same file.
         """
         return absolute_sqlite(self.postgres_dsn or self.database_url or DEFAULT_DSN)
+
+    def for_workers(self) -> Settings:
+        """A copy to ship to Ray actors and tasks: paths made absolute where the settings were
+        built, because workers run in other directories (and, on a cluster, other machines)."""
+        from pathlib import Path
+
+        return self.model_copy(
+            update={
+                "postgres_dsn": self.dsn,
+                "database_url": None,
+                "local_storage_root": str(Path(self.local_storage_root).resolve()),
+            }
+        )
 
     def secret_values(self) -> list[str]:
         """Every secret currently configured, so that logs can mask it wherever it appears."""

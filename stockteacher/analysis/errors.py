@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stockteacher.errors import PicklableError
+
 __all__ = ["AnalysisError", "CostLimitError", "LLMError", "NoNewStories", "PermanentLLMError", "TransientLLMError"]
 
 
-class AnalysisError(Exception):
+class AnalysisError(PicklableError):
     code = "analysis_error"
 
     def __init__(self, message: str, *, code: str | None = None, **context: Any) -> None:

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -146,6 +146,18 @@ def _is_response_format_rejection(exc: openai.BadRequestError) -> bool:
     return inner.get("param") == "response_format" or "response_format" in str(inner.get("message", ""))
 
 
+class RequestLimiter(Protocol):
+    """What the analyzer asks before and tells after each request (see cluster/limiter.py)."""
+
+    def acquire(self, tokens: int) -> None:
+        """Block until a request of `tokens` estimated tokens may be sent; raise
+        `CostLimitError` when the shared daily budget is spent."""
+
+    def observe(self, info: RateLimitInfo, *, status: int | None) -> None: ...
+
+    def record_cost(self, usd: float) -> None: ...
+
+
 @dataclass
 class LLMResult:
     draft: ReportDraft
@@ -178,6 +190,7 @@ class OpenAIAnalyzer:
         client: openai.OpenAI | None = None,
         spent_today: Callable[[], float] | None = None,
         on_rate_limits: Callable[[RateLimitInfo], None] | None = None,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         if client is None:
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
@@ -195,6 +208,7 @@ class OpenAIAnalyzer:
         self.price: Price = price_for(self.model, settings.analysis_price_overrides)
         self.spent_today = spent_today or (lambda: 0.0)
         self.on_rate_limits = on_rate_limits
+        self.limiter = limiter
         self.use_json_schema = True
         self.policy = RetryPolicy(
             attempts=settings.analysis_retry_max_attempts,
@@ -286,24 +300,28 @@ class OpenAIAnalyzer:
                 log.info("analyze.json_schema_unsupported", fallback="json_object")
                 self.use_json_schema = False
                 return self._create(prompt)
-            self._report_limits(exc.response.headers)
+            self._report_limits(exc.response.headers, status=exc.status_code)
             raise map_openai_error(exc) from exc
         except openai.APIStatusError as exc:
-            self._report_limits(exc.response.headers)
+            self._report_limits(exc.response.headers, status=exc.status_code)
             raise map_openai_error(exc) from exc
         except openai.OpenAIError as exc:
             raise map_openai_error(exc) from exc
 
-    def _report_limits(self, headers: httpx.Headers) -> RateLimitInfo:
+    def _report_limits(self, headers: httpx.Headers, *, status: int | None) -> RateLimitInfo:
         limits = parse_rate_limits(headers)
         if self.on_rate_limits is not None:
             self.on_rate_limits(limits)
+        if self.limiter is not None:
+            self.limiter.observe(limits, status=status)
         return limits
 
     def _attempt(self, prompt: Prompt, spend: _Spend) -> tuple[ReportDraft, RateLimitInfo]:
         self.check_budget(prompt)
+        if self.limiter is not None:
+            self.limiter.acquire(estimate_prompt_tokens(prompt.messages) + self.settings.analysis_max_tokens)
         raw = self._create(prompt)
-        limits = self._report_limits(raw.headers)
+        limits = self._report_limits(raw.headers, status=raw.http_response.status_code)
         try:
             completion = raw.parse()
         except (openai.OpenAIError, ValueError) as exc:
@@ -315,6 +333,8 @@ class OpenAIAnalyzer:
         spend.prompt_tokens += prompt_tokens
         spend.completion_tokens += completion_tokens
         spend.cost_usd += cost
+        if self.limiter is not None:
+            self.limiter.record_cost(cost)
         if cost > self.settings.analysis_cost_limit_usd:
             raise CostLimitError(
                 f"the answer cost ${cost:.5f} ({prompt_tokens}+{completion_tokens} tokens), over "

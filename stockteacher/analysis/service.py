@@ -24,11 +24,11 @@ from typing import Any
 
 import openai
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from stockteacher.analysis.errors import LLMError, TransientLLMError
-from stockteacher.analysis.llm import OpenAIAnalyzer, RateLimitInfo
+from stockteacher.analysis.llm import OpenAIAnalyzer, RateLimitInfo, RequestLimiter
 from stockteacher.analysis.offline import OFFLINE_MODEL, OfflineAnalyzer
 from stockteacher.analysis.prompts import PROMPT_VERSION, Prompt, StoryInput, build_prompt
 from stockteacher.analysis.schema import ReportDraft
@@ -153,11 +153,18 @@ def analyze_core(
     client: openai.OpenAI | None = None,
     reanalyze: bool = False,
     on_rate_limits: Callable[[RateLimitInfo], None] | None = None,
+    limiter: RequestLimiter | None = None,
 ) -> dict[str, Any]:
     """Analyse `ticker`'s new stories; see the module docstring. Returns
     `{"status", "insight_id", "model", "prompt_tokens", "completion_tokens", "cost_usd"}`."""
     return analyze(
-        ticker, settings=settings, trace_id=trace_id, client=client, reanalyze=reanalyze, on_rate_limits=on_rate_limits
+        ticker,
+        settings=settings,
+        trace_id=trace_id,
+        client=client,
+        reanalyze=reanalyze,
+        on_rate_limits=on_rate_limits,
+        limiter=limiter,
     ).summary()
 
 
@@ -169,6 +176,7 @@ def analyze(
     client: openai.OpenAI | None = None,
     reanalyze: bool = False,
     on_rate_limits: Callable[[RateLimitInfo], None] | None = None,
+    limiter: RequestLimiter | None = None,
 ) -> AnalyzeOutcome:
     settings = settings or load_settings()
     symbol = lookup(ticker).symbol
@@ -179,9 +187,8 @@ def analyze(
     with pipeline_context(trace_id=trace_id, ticker=symbol, source=provider, stage="analyze"):
         run_id = start_job_run(settings.dsn, stage="analyze", trace_id=trace_id, ticker=symbol, source=provider)
         try:
-            return _analyze(
-                symbol, settings, run_id, trace_id, provider, model, locale, client, reanalyze, on_rate_limits
-            )
+            call = _Call(symbol, settings, run_id, trace_id, provider, model, locale, client, on_rate_limits, limiter)
+            return _analyze(call, reanalyze=reanalyze)
         except LLMError as exc:
             event = "analyze.transient_error" if isinstance(exc, TransientLLMError) else "analyze.permanent_error"
             log.error(
@@ -220,18 +227,25 @@ def analyze(
             raise
 
 
-def _analyze(
-    symbol: str,
-    settings: Settings,
-    run_id: int,
-    trace_id: str,
-    provider: str,
-    model: str,
-    locale: str,
-    client: openai.OpenAI | None,
-    reanalyze: bool,
-    on_rate_limits: Callable[[RateLimitInfo], None] | None,
-) -> AnalyzeOutcome:
+@dataclass
+class _Call:
+    """Everything one analysis run needs, so helpers take one argument instead of ten."""
+
+    symbol: str
+    settings: Settings
+    run_id: int
+    trace_id: str
+    provider: str
+    model: str
+    locale: str
+    client: openai.OpenAI | None
+    on_rate_limits: Callable[[RateLimitInfo], None] | None
+    limiter: RequestLimiter | None
+
+
+def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
+    symbol, settings, run_id, trace_id = call.symbol, call.settings, call.run_id, call.trace_id
+    provider, model, locale = call.provider, call.model, call.locale
     with session_scope(settings.dsn) as session:
         if reanalyze:
             stories = _stories_by_id(session, _latest_story_ids(session, symbol))
@@ -276,7 +290,7 @@ def _analyze(
         return AnalyzeOutcome("cached", insight_id_for(digest), cached, model, 0, 0, 0.0, prompt.story_ids, trace_id)
 
     started = time.perf_counter()
-    draft, usage = _run_analyzer(symbol, company, stories, prompt, settings, provider, client, on_rate_limits)
+    draft, usage = _run_analyzer(call, company, stories, prompt)
     latency_ms = (time.perf_counter() - started) * 1000
     analysis_id = _save(
         settings.dsn, symbol, digest, provider, model, locale, draft, prompt, usage, latency_ms, trace_id
@@ -321,21 +335,19 @@ def _analyze(
 
 
 def _run_analyzer(
-    symbol: str,
-    company: str | None,
-    stories: list[StoryInput],
-    prompt: Prompt,
-    settings: Settings,
-    provider: str,
-    client: openai.OpenAI | None,
-    on_rate_limits: Callable[[RateLimitInfo], None] | None,
+    call: _Call, company: str | None, stories: list[StoryInput], prompt: Prompt
 ) -> tuple[ReportDraft, dict[str, Any]]:
-    if provider == "offline":
+    settings = call.settings
+    if call.provider == "offline":
         chosen = [s for s in stories if s.story_id in set(prompt.story_ids)]
-        draft = OfflineAnalyzer().analyze(symbol, company, chosen, locale=settings.default_locale)
+        draft = OfflineAnalyzer().analyze(call.symbol, company, chosen, locale=settings.default_locale)
         return draft, {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "attempts": 1}
     analyzer = OpenAIAnalyzer(
-        settings, client=client, spent_today=lambda: spent_today(settings.dsn), on_rate_limits=on_rate_limits
+        settings,
+        client=call.client,
+        spent_today=lambda: spent_today(settings.dsn),
+        on_rate_limits=call.on_rate_limits,
+        limiter=call.limiter,
     )
     result = analyzer.analyze(prompt)
     return result.draft, {
@@ -388,5 +400,11 @@ def _save(
             session.flush()
             session.add_all(AnalysisStory(analysis_id=analysis.id, story_id=sid) for sid in prompt.story_ids)
             return int(analysis.id)
+    except IntegrityError:
+        # Another replica saved the same story set between our check and our insert.
+        existing = _find_cached(dsn, digest)
+        if existing is None:
+            raise
+        return existing
     except SQLAlchemyError as exc:
         raise StoreError(f"saving the analysis failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc

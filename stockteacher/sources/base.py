@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from stockteacher.errors import PicklableError
 from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.retry import RetryPolicy, async_retrying
@@ -46,7 +47,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-class SourceError(Exception):
+class SourceError(PicklableError):
     """A source could not deliver articles."""
 
     code = "source_error"

@@ -31,6 +31,7 @@ __all__ = [
     "AppMeta",
     "Article",
     "Report",
+    "Subscription",
     "Base",
     "JobRun",
     "ScheduleState",
@@ -256,4 +257,23 @@ class Report(Base):
     __table_args__ = (
         Index("ix_reports_ticker_published", "ticker", "published_at"),
         Index("ix_reports_status_published", "status", "published_at"),
+    )
+
+
+class Subscription(Base):
+    """A user's subscription to a ticker (API.md `Subscription`)."""
+
+    __tablename__ = "subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    ticker: Mapped[str] = mapped_column(String(20), nullable=False)
+    alert_window: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "ticker", name="uq_subscriptions_user_ticker"),
+        Index("ix_subscriptions_ticker_status", "ticker", "status"),
     )

@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,6 +242,11 @@ class FakeOpenAI:
     ) -> None:
         self.api_key = api_key
         self.default_content = default_content
+        # Unscripted answers: `responder(request_body)` makes the content when set (e.g. a
+        # valid report citing the story ids found in the prompt); `default_delay` seconds
+        # pass before each unscripted answer (a model's latency).
+        self.responder: Callable[[dict[str, Any]], str] | None = None
+        self.default_delay = 0.0
         self.stream_chunk_size = stream_chunk_size
         self.stream_chunk_delay = stream_chunk_delay
         self.stream_first_chunk_delay = stream_first_chunk_delay
@@ -448,7 +453,7 @@ class FakeOpenAI:
             return self._json(400, Reply.unsupported_response_format().json_body)
 
         with self._lock:
-            reply = self._script.popleft() if self._script else Reply()
+            reply = self._script.popleft() if self._script else Reply(delay=self.default_delay)
         if reply.delay and self._stopping.wait(reply.delay):
             return self._json(503, error_body("The fake server is shutting down.", "server_error"), count=False)
 
@@ -501,7 +506,12 @@ class FakeOpenAI:
         return Response(json.dumps(payload), status=status, headers=headers, content_type="application/json")
 
     def _complete(self, body: dict[str, Any], reply: Reply) -> Response:
-        content = self.default_content if reply.content is None else reply.content
+        if reply.content is not None:
+            content = reply.content
+        elif self.responder is not None:
+            content = self.responder(body)
+        else:
+            content = self.default_content
         prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else estimate_prompt_tokens(body)
         completion_tokens = (
             reply.completion_tokens if reply.completion_tokens is not None else max(len(content) // 4, 1)

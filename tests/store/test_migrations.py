@@ -18,7 +18,7 @@ from stockteacher.store.db import dispose_engines, normalise_dsn
 from stockteacher.store.models import Base
 from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
 
-EXPECTED = {"app_meta", "articles", "stories", "job_runs", "schedule_state", "analyses", "analysis_stories", "reports"}
+EXPECTED = {"app_meta", "articles", "stories", "job_runs", "schedule_state", "analyses", "analysis_stories", "reports", "subscriptions"}
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_db_upgrade_cli_uses_postgres_dsn(
 ) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
-    assert "0002_analysis_reports" in capsys.readouterr().out
+    assert "0003_subscriptions" in capsys.readouterr().out
     assert _tables(empty_pg) == EXPECTED
     assert main(["db", "downgrade", "base"]) == 0
     assert _tables(empty_pg) == set()

@@ -1,0 +1,243 @@
+"""What `jobs/*.py` and the Ray-facing CLI commands run. Each entry point connects to Ray
+(`--address`, `RAY_ADDRESS`, or a local instance), does its work, and returns a JSON-able
+summary whose `status` is "ok" on success."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stockteacher.cluster.runtime import connect
+from stockteacher.ingest.tickers import lookup
+from stockteacher.logs import configure_logging
+from stockteacher.settings import Settings, load_settings
+from stockteacher.store import migrate
+
+__all__ = [
+    "analyze_job",
+    "backfill_job",
+    "collect_job",
+    "publish_job",
+    "run_once_job",
+    "scale_analyzers",
+    "scheduler_command",
+]
+
+
+def prepare(settings: Settings | None = None, *, address: str | None = None) -> tuple[Settings, dict[str, Any]]:
+    """Settings for workers (absolute paths), logging, the embedded database migrated, Ray."""
+    settings = (settings or load_settings()).for_workers()
+    configure_logging(settings)
+    migrate.upgrade_if_sqlite(settings.dsn)
+    ray_info = connect(address)
+    return settings, ray_info
+
+
+def _stderr_progress(stage: str, data: dict[str, Any]) -> None:
+    if stage == "collect":
+        print(
+            f"[collect] {data['ticker']} from {data['source']}: fetched {data['fetched']}, "
+            f"unique {data['unique']}, saved {data['saved']}",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(
+            f"[analyze] {data['ticker']}: {data.get('status')} {data.get('insight_id') or ''} "
+            f"{data.get('error_code') or ''}".rstrip(),
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _sweep(
+    settings: Settings,
+    pairs: list[tuple[str, str]],
+    *,
+    path: str | None = None,
+    progress: Callable[[str, dict[str, Any]], None] | None = _stderr_progress,
+) -> dict[str, Any]:
+    from stockteacher.cluster.pool import AnalyzerPool
+    from stockteacher.cluster.sweep import run_sweep
+
+    pool = AnalyzerPool(settings)
+    try:
+        return run_sweep(settings, pairs, pool, path=path, on_progress=progress).summary()
+    finally:
+        pool.shutdown()
+
+
+def _tickers(raw: str | list[str] | None, settings: Settings) -> list[str]:
+    if raw is None:
+        names = [s.ticker for s in settings.collection_schedules if s.enabled]
+        if not names:
+            raise ValueError("no tickers given and COLLECTION_SCHEDULES has none enabled; pass --tickers")
+        return list(dict.fromkeys(names))
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return list(dict.fromkeys(lookup(t).symbol for t in items if t.strip()))
+
+
+def run_once_job(
+    tickers: str | list[str] | None,
+    *,
+    source: str = "sample",
+    address: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """One full sweep (collect → analyze → publish) over `tickers` from `source`."""
+    settings, _ = prepare(settings, address=address)
+    return _sweep(settings, [(t, source) for t in _tickers(tickers, settings)])
+
+
+def collect_job(
+    tickers: str | list[str] | None,
+    *,
+    source: str,
+    path: str | None = None,
+    address: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Collection only, in parallel over tickers."""
+    import ray
+
+    from stockteacher.cluster.actors import collect_options, collect_task
+    from stockteacher.logs import new_trace_id
+
+    settings, _ = prepare(settings, address=address)
+    trace_id = new_trace_id()
+    refs = {
+        t: collect_task.options(**collect_options(settings)).remote(settings, t, source, trace_id, path)
+        for t in _tickers(tickers, settings)
+    }
+    results, errors = {}, []
+    for ticker, ref in refs.items():
+        try:
+            results[ticker] = ray.get(ref)
+            _stderr_progress("collect", results[ticker])
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            errors.append(
+                {
+                    "ticker": ticker,
+                    "error_code": getattr(cause, "code", type(cause).__name__),
+                    "error": str(cause).splitlines()[0][:300],
+                }
+            )
+    totals = {k: sum(r[k] for r in results.values()) for k in ("fetched", "unique", "saved")}
+    return {"status": "ok" if not errors else "failed", "trace_id": trace_id, **totals, "errors": errors}
+
+
+def analyze_job(
+    tickers: str | list[str] | None, *, address: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Analysis (and publishing) only, through the analyzer pool."""
+    settings, _ = prepare(settings, address=address)
+    return _analyze_only(settings, _tickers(tickers, settings))
+
+
+def _analyze_only(settings: Settings, tickers: list[str]) -> dict[str, Any]:
+    import ray
+
+    from stockteacher.cluster.actors import publish_task
+    from stockteacher.cluster.pool import AnalyzerPool
+    from stockteacher.logs import new_trace_id
+
+    trace_id = new_trace_id()
+    pool = AnalyzerPool(settings)
+    outcomes: list[dict[str, Any]] = []
+    try:
+        for ticker in tickers:
+            pool.submit(ticker, trace_id)
+        while pool.busy:
+            ready, _ = ray.wait(pool.pending_refs(), num_returns=1)
+            outcome = pool.done(ready[0])
+            if outcome is not None:
+                outcomes.append(outcome)
+                _stderr_progress("analyze", outcome)
+    finally:
+        pool.shutdown()
+    saved = [o["analysis_id"] for o in outcomes if o.get("status") == "saved"]
+    published = ray.get(publish_task.remote(settings, saved, trace_id)) if saved else {"insight_ids": []}
+    errors = [o for o in outcomes if o.get("status") == "failed"]
+    return {
+        "status": "ok" if not errors else "failed",
+        "trace_id": trace_id,
+        "analyses": len(saved),
+        "insight_ids": published["insight_ids"],
+        "errors": errors,
+    }
+
+
+def publish_job(
+    ticker: str | None = None, *, address: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    import ray
+
+    from stockteacher.cluster.actors import publish_task
+    from stockteacher.logs import new_trace_id
+    from stockteacher.publish.materialize import materialize_reports
+
+    settings, _ = prepare(settings, address=address)
+    if ticker:
+        outcome = materialize_reports(settings=settings, ticker=lookup(ticker).symbol)
+        return {"status": "ok", **outcome.summary()}
+    result = ray.get(publish_task.remote(settings, None, new_trace_id()))
+    return {"status": "ok", **result}
+
+
+def backfill_job(
+    path: str, *, tickers: str | None = None, address: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Import a JSONL/CSV/Parquet file: every ticker in its `ticker` column (or `--tickers`)
+    is collected from the file and analysed in parallel, with progress on stderr."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"no such file: {file}")
+    if tickers is None:
+        from stockteacher.sources.files import _read_frame
+
+        frame = _read_frame(file, source="file")
+        if "ticker" not in frame.columns:
+            raise ValueError(f"{file.name} has no 'ticker' column; pass --tickers")
+        tickers = ",".join(sorted({str(t) for t in frame.get_column("ticker").cast(pl.Utf8).drop_nulls()}))
+    settings, _ = prepare(settings, address=address)
+    return _sweep(settings, [(t, "file") for t in _tickers(tickers, settings)], path=str(file))
+
+
+def scheduler_command(action: str, *, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """`start`, `stop`, `status` or `run-now` of the cluster's scheduler actor."""
+    import ray
+
+    from stockteacher.cluster.scheduler import scheduler_handle
+
+    settings, _ = prepare(settings, address=address)
+    if action == "start":
+        return {"status": "ok", **ray.get(scheduler_handle(settings).start.remote())}
+    try:
+        handle = scheduler_handle(settings, create=False)
+    except ValueError:
+        return {"status": "not_running", "detail": "no scheduler actor on this cluster; run `scheduler start`"}
+    if action == "stop":
+        result = ray.get(handle.stop.remote())
+        ray.kill(handle, no_restart=True)
+        return {"status": "ok", **result, "running": False}
+    if action == "run-now":
+        return {"status": "ok", **ray.get(handle.run_now.remote())}
+    return {"status": "ok", **ray.get(handle.status.remote())}
+
+
+def scale_analyzers(size: int, *, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    import ray
+
+    from stockteacher.cluster.scheduler import scheduler_handle
+
+    settings, _ = prepare(settings, address=address)
+    try:
+        handle = scheduler_handle(settings, create=False)
+    except ValueError:
+        return {"status": "not_running", "detail": "the analyzer pool lives in the scheduler; run `scheduler start`"}
+    return {"status": "ok", **ray.get(handle.resize_analyzers.remote(size))}
