@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from pytest_httpserver import HTTPServer
 
 from stockteacher.settings import Settings
 from stockteacher.store import migrate
@@ -143,3 +144,22 @@ def llm_server() -> Iterator[Any]:
     from tests.servers.openai_server import openai_server
 
     yield from openai_server()
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[HTTPServer]:
+    """Overrides pytest-httpserver's server: loopback only and one thread per request."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours proxy variables; requests to the local server must never leave the machine."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -13,8 +13,9 @@ NAMESPACE = "stockteacher"
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Join the cluster at `address` (or `RAY_ADDRESS`, as `ray job submit` sets it), else start
-    a local Ray. Returns Ray's context info (dashboard URL, address)."""
+    """Join the cluster at `address` (or `RAY_ADDRESS`, as `ray job submit` sets it; `auto` for
+    a cluster started with `ray start` on this machine), else start a fresh local Ray.
+    Returns Ray's context info (dashboard URL, address)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return {"address": ray.get_runtime_context().gcs_address, "dashboard_url": None}
@@ -23,5 +24,5 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, **kwargs
     if address:
         context = ray.init(address=address, **options)
     else:
-        context = ray.init(num_cpus=num_cpus, **options)
+        context = ray.init(address="local", num_cpus=num_cpus, **options)
     return {"address": context.address_info.get("gcs_address"), "dashboard_url": context.dashboard_url}

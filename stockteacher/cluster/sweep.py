@@ -122,7 +122,8 @@ def run_sweep(
                             }
                         )
                     elif outcome.get("status") == "saved":
-                        publishing[publish_task.remote(settings, [outcome["analysis_id"]], result.trace_id, ticker)] = ticker
+                        ref = publish_task.remote(settings, [outcome["analysis_id"]], result.trace_id, ticker)
+                        publishing[ref] = ticker
         result.duration_seconds = time.perf_counter() - started
         metrics.observe("sweep_duration", result.duration_seconds)
         log.info(

@@ -52,15 +52,17 @@ def citing_responder(body: dict[str, Any]) -> str:
     """A valid report that cites the first story id found in the prompt."""
     prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
     ids = [int(i) for i in _STORY.findall(prompt)] or [0]
-    return json.dumps({
-        "headline": "Report headline",
-        "summary_text": "A summary that is long enough to be published as a report.",
-        "keywords": ["one", "two", "three"],
-        "sentiment_score": 0.1,
-        "anomalies": [],
-        "glossary": [{"term": "EPS", "explanation": "Earnings per share."}],
-        "citations": [{"claim": "something happened", "story_ids": ids[:1]}],
-    })
+    return json.dumps(
+        {
+            "headline": "Report headline",
+            "summary_text": "A summary that is long enough to be published as a report.",
+            "keywords": ["one", "two", "three"],
+            "sentiment_score": 0.1,
+            "anomalies": [],
+            "glossary": [{"term": "EPS", "explanation": "Earnings per share."}],
+            "citations": [{"claim": "something happened", "story_ids": ids[:1]}],
+        }
+    )
 
 
 def stories_waiting(dsn: str, ticker: str) -> int:

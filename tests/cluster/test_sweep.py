@@ -26,9 +26,13 @@ COMPANIES = {"AAPL": "Apple", "TSLA": "Tesla", "NVDA": "Nvidia"}
 def newsapi(httpserver: HTTPServer) -> Iterator[FakeNewsApi]:
     # The server answers every query with every article; relevance keeps each ticker's own.
     articles = [
-        make_article(f"{name} headline {i}: something about {name}", f"https://wire{i}.example/{t.lower()}/{i}",
-                     description=f"{name} news number {i} with distinct words {t * i}")
-        for t, name in COMPANIES.items() for i in range(1, 5)
+        make_article(
+            f"{name} headline {i}: something about {name}",
+            f"https://wire{i}.example/{t.lower()}/{i}",
+            description=f"{name} news number {i} with distinct words {t * i}",
+        )
+        for t, name in COMPANIES.items()
+        for i in range(1, 5)
     ]
     server = FakeNewsApi(httpserver, api_key="news-test-key", articles=articles)
     yield server
@@ -37,14 +41,25 @@ def newsapi(httpserver: HTTPServer) -> Iterator[FakeNewsApi]:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_full_sweep_over_three_tickers(ray_cluster: None, pg_dsn: str, redis_url: str, newsapi: FakeNewsApi,
-                                       llm_server: FakeOpenAI, make_settings: Callable[..., Settings],
-                                       httpserver: HTTPServer) -> None:
+def test_full_sweep_over_three_tickers(
+    ray_cluster: None,
+    pg_dsn: str,
+    redis_url: str,
+    newsapi: FakeNewsApi,
+    llm_server: FakeOpenAI,
+    make_settings: Callable[..., Settings],
+    httpserver: HTTPServer,
+) -> None:
     llm_server.responder = citing_responder
     settings = make_settings(
-        postgres_dsn=pg_dsn, ingestion_redis_url=redis_url,
-        news_api_key="news-test-key", news_api_endpoint=httpserver.url_for("/v2/everything"), news_api_lang="en",
-        openai_api_key="test-key", openai_base_url=llm_server.base_url, analysis_retry_backoff_seconds=0.01,
+        postgres_dsn=pg_dsn,
+        ingestion_redis_url=redis_url,
+        news_api_key="news-test-key",
+        news_api_endpoint=httpserver.url_for("/v2/everything"),
+        news_api_lang="en",
+        openai_api_key="test-key",
+        openai_base_url=llm_server.base_url,
+        analysis_retry_backoff_seconds=0.01,
     ).for_workers()
     pool = AnalyzerPool(settings, 2)
     try:
@@ -62,14 +77,16 @@ def test_full_sweep_over_three_tickers(ray_cluster: None, pg_dsn: str, redis_url
     assert sorted(r.ticker for r in reports) == sorted(TICKERS) and {r.status for r in reports} == {"published"}
     assert {r.trace_id for r in runs} == {result.trace_id}  # one trace joins every stage
     stages = sorted((r.stage, r.ticker) for r in runs)
-    assert stages == sorted([("collect", t) for t in TICKERS] + [("analyze", t) for t in TICKERS]
-                            + [("publish", t) for t in TICKERS])
+    assert stages == sorted(
+        [("collect", t) for t in TICKERS] + [("analyze", t) for t in TICKERS] + [("publish", t) for t in TICKERS]
+    )
     assert {r.status for r in runs} == {"SUCCEEDED"}
     assert {r.trace_id for r in reports} == {result.trace_id}
 
 
-def test_a_failing_source_is_reported_and_the_rest_continues(ray_cluster: None, sqlite_dsn: str,
-                                                             make_settings: Callable[..., Settings]) -> None:
+def test_a_failing_source_is_reported_and_the_rest_continues(
+    ray_cluster: None, sqlite_dsn: str, make_settings: Callable[..., Settings]
+) -> None:
     settings = make_settings(postgres_dsn=sqlite_dsn).for_workers()  # news_api without a key: permanent error
     pool = AnalyzerPool(settings, 1)
     try:

@@ -24,25 +24,6 @@ NAVER_ID = "naver-client-id-xyz"
 NAVER_SECRET = "naver-secret-8c1d4f"
 
 
-@pytest.fixture(scope="session")
-def make_httpserver() -> Iterator[HTTPServer]:
-    """Overrides pytest-httpserver's server: loopback only and one thread per request."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx honours proxy variables; requests to the local server must never leave the machine."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 def newsapi(httpserver: HTTPServer) -> Iterator[FakeNewsApi]:
     server = FakeNewsApi(httpserver, api_key=NEWS_API_KEY)
