@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     analysis_price_overrides: PriceOverrides = Field(default_factory=dict, alias="ANALYSIS_PRICE_OVERRIDES")
     analysis_rpm_limit: int = Field(500, gt=0, alias="ANALYSIS_RPM_LIMIT")
     analysis_tpm_limit: int = Field(200_000, gt=0, alias="ANALYSIS_TPM_LIMIT")
-    analysis_rate_jitter_seconds: float = Field(0.03, ge=0, le=1, alias="ANALYSIS_RATE_JITTER_SECONDS")
+    analysis_rate_jitter_seconds: float = Field(0.02, ge=0, le=1, alias="ANALYSIS_RATE_JITTER_SECONDS")
     analyzer_replicas: int = Field(2, ge=1, le=64, alias="ANALYZER_REPLICAS")
     analyzer_concurrency: int = Field(4, ge=1, le=64, alias="ANALYZER_CONCURRENCY")
     analyzer_num_cpus: float = Field(0.25, gt=0, le=16, alias="ANALYZER_NUM_CPUS")

@@ -23,7 +23,16 @@ from stockteacher.store.db import dispose_engines
 PG_ADMIN_DSN = os.environ.get("STOCKTEACHER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("STOCKTEACHER_TEST_REDIS", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("STOCKTEACHER_REQUIRE_SERVICES") == "1"
-TABLES = ("subscriptions", "reports", "analysis_stories", "analyses", "articles", "stories", "job_runs", "schedule_state")
+TABLES = (
+    "subscriptions",
+    "reports",
+    "analysis_stories",
+    "analyses",
+    "articles",
+    "stories",
+    "job_runs",
+    "schedule_state",
+)
 
 
 def _unavailable(what: str, exc: Exception) -> None:

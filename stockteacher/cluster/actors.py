@@ -59,12 +59,14 @@ class LimiterActor:
         self.limiter.rpm, self.limiter.tpm = rpm, tpm
         self.limiter.per_second = max(1, rpm // 60)
         self.limiter.short_window = 1.0 + jitter_seconds
+        self.limiter.min_interval = self.limiter.short_window / self.limiter.per_second
         self.limiter.daily_budget = daily_budget_usd
 
     async def reserve(self, tokens: int) -> float | None:
-        """Seconds to wait before sending, or None when the daily budget is spent."""
+        """The wall-clock time (`time.time()`) at which the caller may send, or None when the
+        daily budget is spent. Absolute, so the reply's transit time does not shift the slot."""
         try:
-            return self.limiter.reserve(tokens)
+            return time.time() + self.limiter.reserve(tokens)
         except BudgetExhausted:
             return None
 
@@ -109,18 +111,32 @@ def get_limiter(settings: Settings) -> Any:
 
 
 class RayLimiterClient:
-    """The analyzer's side of the shared limiter: asks, then sleeps in its own thread."""
+    """The analyzer's side of the shared limiter: asks, then sleeps in its own thread.
 
-    def __init__(self, handle: Any) -> None:
+    A process stalled past its slot (a GC pause, a busy CPU) would send late and bunch with
+    the next slot's request, which a provider counting requests per second refuses; so a
+    request that wakes more than `late_seconds` after its slot gives the slot up and asks for
+    a new one."""
+
+    def __init__(self, handle: Any, *, late_seconds: float = 0.015, max_rebooks: int = 3) -> None:
         self.handle = handle
+        self.late_seconds = late_seconds
+        self.max_rebooks = max_rebooks
 
     def acquire(self, tokens: int) -> None:
-        delay = ray.get(self.handle.reserve.remote(tokens))
-        if delay is None:
-            raise CostLimitError("daily budget spent (cluster-wide limiter)", code="daily_budget")
-        metrics.observe("limiter_wait", delay)
-        if delay > 0:
-            time.sleep(delay)
+        started = time.time()
+        for attempt in range(self.max_rebooks + 1):
+            send_at = ray.get(self.handle.reserve.remote(tokens))
+            if send_at is None:
+                raise CostLimitError("daily budget spent (cluster-wide limiter)", code="daily_budget")
+            delay = send_at - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            late = time.time() - send_at
+            if late <= self.late_seconds or attempt == self.max_rebooks:
+                break
+            log.info("rate_limiter.slot_missed", late_ms=round(late * 1000, 1))
+        metrics.observe("limiter_wait", time.time() - started)
 
     def observe(self, info: RateLimitInfo, *, status: int | None) -> None:
         if status == 429 or info.remaining_requests == 0 or info.remaining_tokens == 0:
@@ -139,7 +155,16 @@ class AnalyzerWorker:
         configure_logging(settings)
         self.settings = settings
         self.replica = replica
-        self.limiter = RayLimiterClient(get_limiter(settings)) if settings.uses_openai else None
+        self.limiter = (
+            RayLimiterClient(get_limiter(settings), late_seconds=settings.analysis_rate_jitter_seconds / 2)
+            if settings.uses_openai
+            else None
+        )
+        if settings.uses_openai:
+            from stockteacher.analysis.llm import shared_client, warm_up
+
+            warm_up(settings)  # the first real request must leave as soon as its slot comes
+            shared_client(settings)
         self.running = 0
 
     async def analyze(self, ticker: str, trace_id: str) -> dict[str, Any]:

@@ -6,12 +6,16 @@ the limit holds for the cluster however many replicas there are.
 
 It works by *reservation*: `reserve(tokens)` returns how long the caller must wait before
 sending; the caller sleeps in its own thread, and the limiter's event loop never blocks.
-Grants are kept in time order and are refused a slot that would put
+Grants are kept in time order, spaced evenly (no bursts), and are refused a slot that would put
 
 - more than `rpm` requests in any 60 s,
 - more than `rpm / 60` requests in any `1 s + jitter` (providers enforce per-minute limits
   over short windows, and a request can reach the server up to `jitter` later than granted),
 - more than `tpm` estimated tokens in any 60 s.
+
+Even spacing (`(1 s + jitter) / (rpm / 60)` between grants) matters: a burst of a second's
+quota sent at once reaches the server spread out by scheduling noise, and the next burst then
+overlaps its tail inside one second; evenly spaced requests tolerate that noise.
 
 The provider's view corrects ours: `observe()` takes the parsed `x-ratelimit-*` headers
 (zero remaining → wait for the reset) and a 429's `retry-after` pauses everyone.
@@ -44,7 +48,7 @@ class RateLimiter:
         rpm: int,
         tpm: int,
         *,
-        jitter_seconds: float = 0.03,
+        jitter_seconds: float = 0.02,
         daily_budget_usd: float | None = None,
         spent_today_usd: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
@@ -53,6 +57,7 @@ class RateLimiter:
         self.rpm, self.tpm = rpm, tpm
         self.per_second = max(1, math.floor(rpm / 60))
         self.short_window = 1.0 + jitter_seconds
+        self.min_interval = self.short_window / self.per_second
         self.daily_budget = daily_budget_usd
         self.spent = spent_today_usd
         self.clock = clock
@@ -74,7 +79,7 @@ class RateLimiter:
         now = self.clock()
         tokens = max(0, min(int(tokens), self.tpm))  # a single oversize request still gets through, alone
         self._forget(now)
-        at = max(now, self.paused_until, self.grants[-1] if self.grants else now)
+        at = max(now, self.paused_until, self.grants[-1] + self.min_interval if self.grants else now)
         while True:
             later = self._earliest_allowed(at, tokens)
             if later <= at:

@@ -64,7 +64,9 @@ def analyses(settings: Settings) -> tuple[int, int]:
         )
 
 
-def test_valid_answer_is_saved_with_tokens_cost_and_job_run(llm: Callable[..., Settings], llm_server: FakeOpenAI) -> None:
+def test_valid_answer_is_saved_with_tokens_cost_and_job_run(
+    llm: Callable[..., Settings], llm_server: FakeOpenAI
+) -> None:
     settings = llm()
     ids = new_story_ids(settings)
     llm_server.script(Reply.ok(answer(ids), prompt_tokens=1200, completion_tokens=300))
@@ -116,12 +118,12 @@ def test_bad_answers_are_transient_retried_then_fail_cleanly(
     assert new_story_ids(settings) == ids  # nothing consumed: the next run tries the same stories
 
 
-def test_unknown_citation_then_valid_answer_succeeds_on_retry(llm: Callable[..., Settings], llm_server: FakeOpenAI) -> None:
+def test_unknown_citation_then_valid_answer_succeeds_on_retry(
+    llm: Callable[..., Settings], llm_server: FakeOpenAI
+) -> None:
     settings = llm()
     ids = new_story_ids(settings)
-    llm_server.script(
-        Reply.ok(answer(ids, citations=[{"claim": "x", "story_ids": [424242]}])), Reply.ok(answer(ids))
-    )
+    llm_server.script(Reply.ok(answer(ids, citations=[{"claim": "x", "story_ids": [424242]}])), Reply.ok(answer(ids)))
     assert analyze_core("AAPL", settings=settings)["status"] == "saved"
     assert llm_server.calls == 2
     assert job_run(settings).details["attempts"] == 2
@@ -137,7 +139,9 @@ def test_429_with_retry_after_is_honoured(llm: Callable[..., Settings], llm_serv
 
 def test_429_with_retry_after_ms_is_honoured(llm: Callable[..., Settings], llm_server: FakeOpenAI) -> None:
     settings = llm()
-    llm_server.script(Reply.rate_limited(retry_after=None, retry_after_ms=600), Reply.ok(answer(new_story_ids(settings))))
+    llm_server.script(
+        Reply.rate_limited(retry_after=None, retry_after_ms=600), Reply.ok(answer(new_story_ids(settings)))
+    )
     assert analyze_core("AAPL", settings=settings)["status"] == "saved"
     assert 0.55 <= llm_server.gaps()[0] < 5
 
@@ -194,7 +198,9 @@ def test_slow_answer_past_the_timeout_is_transient(llm: Callable[..., Settings],
     assert job_run(settings).error_code == "timeout" and analyses(settings) == (0, 0)
 
 
-def test_usage_over_the_cap_is_refused_and_its_cost_recorded(llm: Callable[..., Settings], llm_server: FakeOpenAI) -> None:
+def test_usage_over_the_cap_is_refused_and_its_cost_recorded(
+    llm: Callable[..., Settings], llm_server: FakeOpenAI
+) -> None:
     settings = llm()
     llm_server.script(Reply.ok(answer(new_story_ids(settings)), prompt_tokens=200_000, completion_tokens=20_000))
     with pytest.raises(CostLimitError) as info:
@@ -237,8 +243,15 @@ def test_yesterdays_spend_does_not_count(llm: Callable[..., Settings], llm_serve
 
     settings = llm()
     with session_scope(settings.dsn) as session:
-        session.add(JobRun(stage="analyze", status="SUCCEEDED", trace_id="old", cost_usd=99.0,
-                           started_at=datetime(2020, 1, 1, tzinfo=UTC)))
+        session.add(
+            JobRun(
+                stage="analyze",
+                status="SUCCEEDED",
+                trace_id="old",
+                cost_usd=99.0,
+                started_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
+        )
     assert spent_today(settings.dsn) == 0.0
 
 
@@ -256,8 +269,9 @@ def test_unchanged_story_set_makes_no_second_call(llm: Callable[..., Settings], 
 
 def test_server_without_json_schema_falls_back_to_json_mode(collected: Callable[..., Settings]) -> None:
     with FakeOpenAI(api_key="k", reject_json_schema=True) as server:
-        settings = collected("AAPL", openai_api_key="k", openai_base_url=server.base_url,
-                             analysis_retry_backoff_seconds=0.01)
+        settings = collected(
+            "AAPL", openai_api_key="k", openai_base_url=server.base_url, analysis_retry_backoff_seconds=0.01
+        )
         server.script(Reply.ok(answer(new_story_ids(settings))))
         assert analyze_core("AAPL", settings=settings)["status"] == "saved"
         formats = [r.response_format["type"] for r in server.chat_requests]

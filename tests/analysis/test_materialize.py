@@ -32,8 +32,23 @@ def test_publish_is_idempotent_and_writes_files(collected: Callable[..., Setting
     folder = Path(settings.local_storage_root) / "reports" / "TSLA"
     data = json.loads((folder / f"{report.insight_id}.json").read_text())
     assert data["insight_id"] == report.insight_id and data["status"] == "published"
-    for key in ("summary_text", "anomaly_score", "keywords", "source_refs", "attachments", "glossary", "anomalies",
-                "cost_usd", "model", "locale", "story_count", "sentiment_score", "headline", "tags", "published_at"):
+    for key in (
+        "summary_text",
+        "anomaly_score",
+        "keywords",
+        "source_refs",
+        "attachments",
+        "glossary",
+        "anomalies",
+        "cost_usd",
+        "model",
+        "locale",
+        "story_count",
+        "sentiment_score",
+        "headline",
+        "tags",
+        "published_at",
+    ):
         assert key in data
     assert all(ref["url"].startswith("https://") and ref["title"] for ref in data["source_refs"])
     markdown = (folder / f"{report.insight_id}.md").read_text()
@@ -68,15 +83,22 @@ def test_report_without_sources_stays_draft(collected: Callable[..., Settings]) 
 
 
 def test_quality_rules() -> None:
-    draft = ReportDraft(headline="h", summary_text="short", keywords=["a", "b", "c"], sentiment_score=0,
-                        citations=[{"claim": "c", "story_ids": [1]}])
+    draft = ReportDraft(
+        headline="h",
+        summary_text="short",
+        keywords=["a", "b", "c"],
+        sentiment_score=0,
+        citations=[{"claim": "c", "story_ids": [1]}],
+    )
     assert quality_notes(draft, [{"url": "u", "title": "t"}], set()) == ["summary is empty or too short"]
     good = draft.model_copy(update={"summary_text": "A summary that is long enough to read."})
     assert quality_notes(good, [{"url": "u", "title": "t"}], set()) == []
     assert quality_notes(good, [], {1}) == ["no sources to cite", "cites stories that no longer exist: [1]"]
 
 
-def test_cli_analyze_and_publish_json_last_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_analyze_and_publish_json_last_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["collect", "000660.KS", "--source", "sample"]) == 0
     capsys.readouterr()

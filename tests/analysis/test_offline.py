@@ -21,8 +21,15 @@ HANGUL = re.compile(r"[가-힣]")
 
 
 def story(sid: int, title: str, description: str = "", outlets: int = 1) -> StoryInput:
-    return StoryInput(sid, title, description, "Wire", f"https://w.example/{sid}",
-                      datetime(2026, 11, 20, 9, sid % 60, tzinfo=UTC), outlets)
+    return StoryInput(
+        sid,
+        title,
+        description,
+        "Wire",
+        f"https://w.example/{sid}",
+        datetime(2026, 11, 20, 9, sid % 60, tzinfo=UTC),
+        outlets,
+    )
 
 
 def test_sentiment_follows_finance_words_in_both_languages() -> None:
@@ -50,8 +57,10 @@ def test_offline_report_is_valid_deterministic_and_korean(collected: Callable[..
 
 
 def test_english_locale_gives_english_text() -> None:
-    stories = [story(1, "Tesla recalls 239,000 Model Y vehicles over seat-belt issue", "The recall hits Tesla.", 3),
-               story(2, "Tesla shares fall after analyst downgrade", "An analyst cut the target price.")]
+    stories = [
+        story(1, "Tesla recalls 239,000 Model Y vehicles over seat-belt issue", "The recall hits Tesla.", 3),
+        story(2, "Tesla shares fall after analyst downgrade", "An analyst cut the target price."),
+    ]
     draft = OfflineAnalyzer().analyze("TSLA", "Tesla", stories, locale="en_US")
     assert not HANGUL.search(draft.summary_text) and "offline analyzer" in draft.summary_text
     assert draft.headline.startswith("Tesla: Tesla recalls")

@@ -9,8 +9,9 @@ from stockteacher.analysis.prompts import StoryInput, build_prompt
 
 
 def story(sid: int, outlets: int, day: int, text: str = "x" * 300) -> StoryInput:
-    return StoryInput(sid, f"Title {sid}", text, "Wire", f"https://w.example/{sid}",
-                      datetime(2026, 11, day, tzinfo=UTC), outlets)
+    return StoryInput(
+        sid, f"Title {sid}", text, "Wire", f"https://w.example/{sid}", datetime(2026, 11, day, tzinfo=UTC), outlets
+    )
 
 
 def test_budget_keeps_the_most_corroborated_then_newest_stories() -> None:

@@ -54,11 +54,9 @@ STORIES = (
 DUPLICATES = {13: 1, 27: 15, 41: 30, 54: 44, 67: 56, 80: 68}
 BABA_LINE = 26  # filed under TSLA, about a chef named Baba
 
+
 def _story_params() -> list[Any]:
-    return [
-        pytest.param(ticker, first, last, id=f"{ticker}-{first}-{last}")
-        for ticker, first, last in STORIES
-    ]
+    return [pytest.param(ticker, first, last, id=f"{ticker}-{first}-{last}") for ticker, first, last in STORIES]
 
 
 def _ticker_params() -> list[Any]:
@@ -78,8 +76,13 @@ def _lines() -> dict[int, dict[str, Any]]:
 def _article(n: int) -> NormalizedArticle:
     row = _lines()[n]
     raw = RawArticle(
-        title=row["title"], url=row["url"], description=row.get("description"), body=row.get("content"),
-        source_name=row.get("source_name"), published_at=row.get("published_at"), language=row.get("language"),
+        title=row["title"],
+        url=row["url"],
+        description=row.get("description"),
+        body=row.get("content"),
+        source_name=row.get("source_name"),
+        published_at=row.get("published_at"),
+        language=row.get("language"),
         author=row.get("author"),
     )
     return normalize_article(raw, ticker=row["ticker"], source_type="sample")
@@ -146,8 +149,12 @@ def test_sample_duplicate_lines_repeat_an_earlier_line_under_a_decorated_url() -
         assert a["url"] != b["url"]
         assert _bare(a["url"]) == _bare(b["url"])
         extra = urlsplit(b["url"])
-        assert extra.fragment or "utm_" in extra.query or "fbclid" in extra.query or extra.netloc != urlsplit(
-            a["url"]).netloc
+        assert (
+            extra.fragment
+            or "utm_" in extra.query
+            or "fbclid" in extra.query
+            or extra.netloc != urlsplit(a["url"]).netloc
+        )
 
 
 def test_sample_has_no_other_repeated_urls() -> None:
@@ -218,8 +225,11 @@ def test_assign_clusters_puts_each_multi_outlet_story_in_one_cluster(ticker: str
 @pytest.mark.parametrize("ticker", _ticker_params())
 def test_assign_clusters_keeps_distinct_stories_apart(ticker: str) -> None:
     clusters = _clusters(ticker)
-    merged = [(a, b) for a, b in itertools.combinations(clusters, 2)
-              if _story_of(a) != _story_of(b) and clusters[a] == clusters[b]]
+    merged = [
+        (a, b)
+        for a, b in itertools.combinations(clusters, 2)
+        if _story_of(a) != _story_of(b) and clusters[a] == clusters[b]
+    ]
     assert merged == []
 
 
@@ -243,8 +253,7 @@ def test_assign_clusters_gives_new_stories_negative_placeholders() -> None:
 
 def test_assign_clusters_joins_existing_story() -> None:
     existing = [(minhash_signature(_ALPHA), 41), (minhash_signature(_BETA), 42)]
-    result = assign_clusters([minhash_signature(_ALPHA_COPY), minhash_signature(_GAMMA)], existing,
-                             threshold=THRESHOLD)
+    result = assign_clusters([minhash_signature(_ALPHA_COPY), minhash_signature(_GAMMA)], existing, threshold=THRESHOLD)
     assert result == [41, -1]
 
 
@@ -327,8 +336,9 @@ def test_collect_creates_one_story_per_distinct_story(settings: Settings, ticker
 
 
 @pytest.mark.parametrize(("ticker", "first", "last"), _story_params())
-def test_collect_story_corroboration_counts_distinct_outlets(settings: Settings, ticker: str, first: int,
-                                                            last: int) -> None:
+def test_collect_story_corroboration_counts_distinct_outlets(
+    settings: Settings, ticker: str, first: int, last: int
+) -> None:
     _collect(settings, ticker)
     by_url = {a.canonical_url: a for a in _articles(settings.dsn, ticker)}
     story_ids = {by_url[_article(n).canonical_url].story_id for n in _group(first, last)}
@@ -392,8 +402,10 @@ def test_collect_does_not_store_tracking_duplicates_twice(settings: Settings, ti
 
 def _totals(dsn: str) -> tuple[int, int]:
     with session_scope(dsn) as session:
-        return (session.scalar(select(func.count()).select_from(Article)) or 0,
-                session.scalar(select(func.count()).select_from(Story)) or 0)
+        return (
+            session.scalar(select(func.count()).select_from(Article)) or 0,
+            session.scalar(select(func.count()).select_from(Story)) or 0,
+        )
 
 
 def test_collect_twice_saves_nothing_the_second_time(settings: Settings) -> None:
@@ -416,8 +428,9 @@ def test_collect_twice_with_a_fresh_keystore_is_stopped_by_the_database(settings
 
 
 @pytest.mark.postgres
-def test_collect_on_postgresql_matches_sqlite(make_settings: Callable[..., Settings], sqlite_dsn: str,
-                                              pg_dsn: str) -> None:
+def test_collect_on_postgresql_matches_sqlite(
+    make_settings: Callable[..., Settings], sqlite_dsn: str, pg_dsn: str
+) -> None:
     def summary(dsn: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         settings = make_settings(postgres_dsn=dsn)

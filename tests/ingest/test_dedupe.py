@@ -174,8 +174,9 @@ def test_redis_release_deletes_keys(client: redis.Redis) -> None:
 
 
 @pytest.mark.redis
-def test_collect_writes_prefixed_keys_with_ttl_to_redis(make_settings: Callable[..., Settings], sqlite_dsn: str,
-                                                       redis_url: str, client: redis.Redis) -> None:
+def test_collect_writes_prefixed_keys_with_ttl_to_redis(
+    make_settings: Callable[..., Settings], sqlite_dsn: str, redis_url: str, client: redis.Redis
+) -> None:
     settings = make_settings(postgres_dsn=sqlite_dsn, ingestion_redis_url=redis_url, dedup_redis_ttl_seconds=300)
     counts = collect_core("AAPL", "sample", settings=settings)
     keys = client.keys("*")
@@ -205,8 +206,9 @@ def test_fallback_uses_memory_when_redis_is_unreachable(log_stream: io.StringIO)
     assert "ConnectionError" in events[0]["reason"]
 
 
-def test_fallback_does_not_retry_redis_until_the_pause_is_over(clock: FakeClock, log_stream: io.StringIO,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fallback_does_not_retry_redis_until_the_pause_is_over(
+    clock: FakeClock, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = FallbackKeystore(UNREACHABLE, 60, socket_timeout=0.2, retry_redis_after_seconds=15)
     attempts = []
     original = store.redis.claim
@@ -249,15 +251,15 @@ def test_fallback_uses_redis_when_it_answers(redis_url: str, client: redis.Redis
     assert events[0]["keys"] == 1 and events[0]["new"] == 1
 
 
-def test_collect_logs_memory_fallback_and_records_it(make_settings: Callable[..., Settings], sqlite_dsn: str,
-                                                     log_stream: io.StringIO) -> None:
+def test_collect_logs_memory_fallback_and_records_it(
+    make_settings: Callable[..., Settings], sqlite_dsn: str, log_stream: io.StringIO
+) -> None:
     from sqlalchemy import select
 
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import JobRun
 
-    settings = make_settings(postgres_dsn=sqlite_dsn, ingestion_redis_url=UNREACHABLE,
-                             redis_socket_timeout_seconds=0.2)
+    settings = make_settings(postgres_dsn=sqlite_dsn, ingestion_redis_url=UNREACHABLE, redis_socket_timeout_seconds=0.2)
     counts = collect_core("MSFT", "sample", settings=settings)
     assert counts["saved"] > 0
     events = _events(log_stream)

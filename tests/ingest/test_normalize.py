@@ -84,8 +84,15 @@ def test_canonical_url_distinguishes_articles_by_real_query_parameters() -> None
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/file.txt", "javascript:alert(1)", "mailto:news@example.com", "file:///etc/passwd",
-     "example.com/no-scheme", "", "https://"],
+    [
+        "ftp://example.com/file.txt",
+        "javascript:alert(1)",
+        "mailto:news@example.com",
+        "file:///etc/passwd",
+        "example.com/no-scheme",
+        "",
+        "https://",
+    ],
 )
 def test_canonical_url_rejects_non_http_urls(url: str) -> None:
     with pytest.raises(InvalidArticle):
@@ -217,8 +224,7 @@ def test_parse_datetime_rfc822_gmt() -> None:
 
 def test_parse_datetime_accepts_datetimes() -> None:
     kst = timezone(timedelta(hours=9))
-    assert parse_datetime(datetime(2026, 11, 23, 8, 30, tzinfo=kst)) == datetime(2026, 11, 22, 23, 30,
-                                                                                  tzinfo=UTC)
+    assert parse_datetime(datetime(2026, 11, 23, 8, 30, tzinfo=kst)) == datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
     assert parse_datetime(datetime(2026, 11, 23, 8, 30)) == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 
 
@@ -287,11 +293,18 @@ def test_normalize_article_keeps_korean_text_intact() -> None:
     title = "삼성전자, HBM4 북미 고객사 품질 테스트 통과…공급 계약 체결"
     description = "삼성전자가 차세대 HBM4의 북미 대형 고객사 품질 테스트를 통과했다."
     article = normalize_article(
-        _raw(title=title, description=description, body="<p>삼성전자 노조는 &quot;파업&quot;을 예고했다.</p>",
-             source_name="코리아마켓뉴스", author="박서연", language="ko",
-             url="https://www.koreamarketnews.example/view/2026111700065",
-             published_at="2026-11-17T08:55:00+09:00"),
-        ticker="005930.KS", source_type="sample",
+        _raw(
+            title=title,
+            description=description,
+            body="<p>삼성전자 노조는 &quot;파업&quot;을 예고했다.</p>",
+            source_name="코리아마켓뉴스",
+            author="박서연",
+            language="ko",
+            url="https://www.koreamarketnews.example/view/2026111700065",
+            published_at="2026-11-17T08:55:00+09:00",
+        ),
+        ticker="005930.KS",
+        source_type="sample",
     )
     assert article.title == title
     assert article.description == description

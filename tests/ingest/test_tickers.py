@@ -41,8 +41,9 @@ def test_registry_entries_carry_their_names() -> None:
 # --- normalise_symbol ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("aapl", "AAPL"), ("  msft ", "MSFT"), ("brk.b", "BRK.B"),
-                                               ("005930.ks", "005930.KS")])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("aapl", "AAPL"), ("  msft ", "MSFT"), ("brk.b", "BRK.B"), ("005930.ks", "005930.KS")]
+)
 def test_normalise_symbol_upper_cases(raw: str, expected: str) -> None:
     assert normalise_symbol(raw) == expected
 
@@ -72,8 +73,12 @@ def test_ticker_error_is_a_value_error() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Alibaba shares rose 3% in Hong Kong", "Traders piled into $BABA after earnings",
-     "Alibaba Group Holding (NYSE: BABA) said on Monday", "알리바바, 클라우드 사업 분사"],
+    [
+        "Alibaba shares rose 3% in Hong Kong",
+        "Traders piled into $BABA after earnings",
+        "Alibaba Group Holding (NYSE: BABA) said on Monday",
+        "알리바바, 클라우드 사업 분사",
+    ],
 )
 def test_baba_matches_the_company(text: str) -> None:
     assert lookup("BABA").mentioned_in(text)
@@ -81,8 +86,12 @@ def test_baba_matches_the_company(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Baba Vanga's prophecy for 2027 goes viral", "Local chef Baba opened a bistro by the river",
-     "Chef Baba Okonkwo opens riverside bistro to long lines", "the baobab tree"],
+    [
+        "Baba Vanga's prophecy for 2027 goes viral",
+        "Local chef Baba opened a bistro by the river",
+        "Chef Baba Okonkwo opens riverside bistro to long lines",
+        "the baobab tree",
+    ],
 )
 def test_baba_does_not_match_people_called_baba(text: str) -> None:
     assert not lookup("BABA").mentioned_in(text)
@@ -90,23 +99,44 @@ def test_baba_does_not_match_people_called_baba(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Apple unveils a lighter headset", "애플 주가 사상 최고치", "애플이 인도 생산을 늘린다", "애플은 밝혔다",
-     "Shares of AAPL slipped", "Apple Inc. said", "(NASDAQ: AAPL)"],
+    [
+        "Apple unveils a lighter headset",
+        "애플 주가 사상 최고치",
+        "애플이 인도 생산을 늘린다",
+        "애플은 밝혔다",
+        "Shares of AAPL slipped",
+        "Apple Inc. said",
+        "(NASDAQ: AAPL)",
+    ],
 )
 def test_aapl_matches_the_company(text: str) -> None:
     assert lookup("AAPL").mentioned_in(text)
 
 
-@pytest.mark.parametrize("text", ["apple pie recipe", "an apple a day", "Pineapple prices rise", "파인애플 가격 상승",
-                                  "Snapple launches new flavour"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apple pie recipe",
+        "an apple a day",
+        "Pineapple prices rise",
+        "파인애플 가격 상승",
+        "Snapple launches new flavour",
+    ],
+)
 def test_aapl_does_not_match_fruit(text: str) -> None:
     assert not lookup("AAPL").mentioned_in(text)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["삼성전자가 HBM4 공급 계약을 체결했다", "삼성전자(005930) 주가 상승", "005930", "종목코드 005930 거래량 급증",
-     "Samsung Electronics announces buyback", "$005930"],
+    [
+        "삼성전자가 HBM4 공급 계약을 체결했다",
+        "삼성전자(005930) 주가 상승",
+        "005930",
+        "종목코드 005930 거래량 급증",
+        "Samsung Electronics announces buyback",
+        "$005930",
+    ],
 )
 def test_samsung_matches_by_korean_name_and_code(text: str) -> None:
     assert lookup("005930.KS").mentioned_in(text)

@@ -92,8 +92,9 @@ class ScriptedEndpoint:
         delay: float = 0.0,
     ) -> None:
         """Answer the next `times` requests this way instead of normally."""
-        item = Misbehaviour(status=status, json=json, body=body, headers=dict(headers or {}),
-                            content_type=content_type, delay=delay)
+        item = Misbehaviour(
+            status=status, json=json, body=body, headers=dict(headers or {}), content_type=content_type, delay=delay
+        )
         with self._lock:
             self._script.extend([item] * times)
 
@@ -142,8 +143,12 @@ class ScriptedEndpoint:
         if action.json is not None:
             response = json_response(action.json, action.status, action.headers)
         else:
-            response = Response(action.body or b"", status=action.status, headers=action.headers,
-                                content_type=action.content_type or "text/plain; charset=utf-8")
+            response = Response(
+                action.body or b"",
+                status=action.status,
+                headers=action.headers,
+                content_type=action.content_type or "text/plain; charset=utf-8",
+            )
         if action.content_type:
             response.headers["Content-Type"] = action.content_type
         return response

@@ -42,8 +42,9 @@ class FeedDocument:
     content_type: str
 
 
-def rss_document(title: str, items: list[FeedItem], *, language: str | None = "en-us",
-                 link: str = "https://feeds.example.com/") -> FeedDocument:
+def rss_document(
+    title: str, items: list[FeedItem], *, language: str | None = "en-us", link: str = "https://feeds.example.com/"
+) -> FeedDocument:
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<rss version="2.0"><channel>',
@@ -54,7 +55,7 @@ def rss_document(title: str, items: list[FeedItem], *, language: str | None = "e
     for item in items:
         parts.append("<item>")
         parts.append(f"<title>{escape(item.title)}</title><link>{escape(item.link)}</link>")
-        parts.append(f"<guid isPermaLink=\"false\">{escape(item.guid or item.link)}</guid>")
+        parts.append(f'<guid isPermaLink="false">{escape(item.guid or item.link)}</guid>')
         if item.summary is not None:
             parts.append(f"<description>{escape(item.summary)}</description>")
         if item.published is not None:
@@ -62,14 +63,15 @@ def rss_document(title: str, items: list[FeedItem], *, language: str | None = "e
         if item.author is not None:
             parts.append(f"<author>{escape(item.author)}</author>")
         if item.source is not None:
-            parts.append(f"<source url=\"https://outlet.example.com/rss\">{escape(item.source)}</source>")
+            parts.append(f'<source url="https://outlet.example.com/rss">{escape(item.source)}</source>')
         parts.append("</item>")
     parts.append("</channel></rss>")
     return FeedDocument("".join(parts).encode("utf-8"), RSS_TYPE)
 
 
-def atom_document(title: str, entries: list[FeedItem], *, feed_id: str = "urn:uuid:feed-1",
-                  updated: str = "2026-11-23T00:00:00Z") -> FeedDocument:
+def atom_document(
+    title: str, entries: list[FeedItem], *, feed_id: str = "urn:uuid:feed-1", updated: str = "2026-11-23T00:00:00Z"
+) -> FeedDocument:
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<feed xmlns="http://www.w3.org/2005/Atom">',
@@ -79,14 +81,14 @@ def atom_document(title: str, entries: list[FeedItem], *, feed_id: str = "urn:uu
     for index, entry in enumerate(entries):
         parts.append("<entry>")
         parts.append(f"<title>{escape(entry.title)}</title>")
-        parts.append(f"<link rel=\"alternate\" href={quoteattr(entry.link)}/>")
+        parts.append(f'<link rel="alternate" href={quoteattr(entry.link)}/>')
         parts.append(f"<id>{escape(entry.guid or f'urn:uuid:entry-{index}')}</id>")
         if entry.published is not None:
             parts.append(f"<published>{entry.published.isoformat()}</published>")
         stamp = entry.updated or entry.published or datetime.fromisoformat(updated)
         parts.append(f"<updated>{stamp.isoformat()}</updated>")
         if entry.summary is not None:
-            parts.append(f"<summary type=\"html\">{escape(entry.summary)}</summary>")
+            parts.append(f'<summary type="html">{escape(entry.summary)}</summary>')
         if entry.author is not None:
             parts.append(f"<author><name>{escape(entry.author)}</name></author>")
         parts.append("</entry>")

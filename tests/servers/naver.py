@@ -73,8 +73,10 @@ class FakeNaver(ScriptedEndpoint):
         super().__init__(httpserver)
 
     def serve(self, request: Request) -> Response:
-        if (request.headers.get("X-Naver-Client-Id") != self.client_id
-                or request.headers.get("X-Naver-Client-Secret") != self.client_secret):
+        if (
+            request.headers.get("X-Naver-Client-Id") != self.client_id
+            or request.headers.get("X-Naver-Client-Secret") != self.client_secret
+        ):
             return json_response(error_body("024", "Authentication failed. (인증에 실패했습니다.)"), 401)
         if not request.args.get("query"):
             return json_response(error_body("SE01", "Incorrect query request (잘못된 쿼리요청입니다.)"), 400)
@@ -94,8 +96,7 @@ class FakeNaver(ScriptedEndpoint):
             return json_response(error_body("SE04", "Invalid sort value (부적절한 sort 값입니다.)"), 400)
         page = self.items[start - 1 : start - 1 + display]
         return json_response(
-            {"lastBuildDate": LAST_BUILD, "total": len(self.items), "start": start, "display": len(page),
-             "items": page}
+            {"lastBuildDate": LAST_BUILD, "total": len(self.items), "start": start, "display": len(page), "items": page}
         )
 
     def starts(self) -> list[int]:

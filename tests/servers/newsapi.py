@@ -90,46 +90,60 @@ class FakeNewsApi(ScriptedEndpoint):
             or request.args.get("apiKey")
         )
         if not key:
-            return json_response(error_body(
-                "apiKeyMissing",
-                "Your API key is missing. Append this to the URL with the apiKey param, or use the "
-                "x-api-key HTTP header.",
-            ), 401)
+            return json_response(
+                error_body(
+                    "apiKeyMissing",
+                    "Your API key is missing. Append this to the URL with the apiKey param, or use the "
+                    "x-api-key HTTP header.",
+                ),
+                401,
+            )
         if key != self.api_key:
-            return json_response(error_body(
-                "apiKeyInvalid",
-                "Your API key is invalid or incorrect. Check your key, or go to https://newsapi.org "
-                "to create a free API key.",
-            ), 401)
+            return json_response(
+                error_body(
+                    "apiKeyInvalid",
+                    "Your API key is invalid or incorrect. Check your key, or go to https://newsapi.org "
+                    "to create a free API key.",
+                ),
+                401,
+            )
         if not request.args.get("q"):
-            return json_response(error_body(
-                "parametersMissing",
-                "Required parameters are missing. Please set any of the following parameters and try "
-                "again: q, qInTitle, sources, domains.",
-            ), 400)
+            return json_response(
+                error_body(
+                    "parametersMissing",
+                    "Required parameters are missing. Please set any of the following parameters and try "
+                    "again: q, qInTitle, sources, domains.",
+                ),
+                400,
+            )
         try:
             page_size = int(request.args.get("pageSize", "100"))
             page = int(request.args.get("page", "1"))
         except ValueError:
             return json_response(error_body("parameterInvalid", "pageSize and page must be integers."), 400)
         if not 1 <= page_size <= 100 or page < 1:
-            return json_response(error_body(
-                "parameterInvalid", "pageSize must be between 1 and 100 and page at least 1."), 400)
+            return json_response(
+                error_body("parameterInvalid", "pageSize must be between 1 and 100 and page at least 1."), 400
+            )
         language = request.args.get("language")
         if language is not None and language not in LANGUAGES:
-            return json_response(error_body(
-                "parameterInvalid", f"The language param you've specified is invalid: {language}."), 400)
+            return json_response(
+                error_body("parameterInvalid", f"The language param you've specified is invalid: {language}."), 400
+            )
         sort_by = request.args.get("sortBy")
         if sort_by is not None and sort_by not in SORTS:
             return json_response(error_body("parameterInvalid", f"Invalid sortBy: {sort_by}."), 400)
         offset = (page - 1) * page_size
         if offset >= self.plan_cap:
-            return json_response(error_body(
-                "maximumResultsReached",
-                f"You have requested too many results. Developer accounts are limited to a max of "
-                f"{self.plan_cap} results. You are trying to request results {offset} to "
-                f"{offset + page_size}. Please upgrade to a paid plan if you need more results.",
-            ), 426)
+            return json_response(
+                error_body(
+                    "maximumResultsReached",
+                    f"You have requested too many results. Developer accounts are limited to a max of "
+                    f"{self.plan_cap} results. You are trying to request results {offset} to "
+                    f"{offset + page_size}. Please upgrade to a paid plan if you need more results.",
+                ),
+                426,
+            )
         end = min(offset + page_size, self.plan_cap)
         return json_response(
             {"status": "ok", "totalResults": len(self.articles), "articles": self.articles[offset:end]}

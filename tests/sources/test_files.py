@@ -22,18 +22,50 @@ from stockteacher.sources.sample import sample_path
 SettingsFactory = Callable[..., Settings]
 
 ROWS = [
-    {"ticker": "AAPL", "title": "Apple opens a store in Seoul", "url": "https://a.example/apple/1",
-     "description": "Apple's new store.", "content": "Full text about Apple.", "source_name": "A Wire",
-     "published_at": "2026-11-20T10:00:00Z", "language": "en", "author": "Kim"},
-    {"ticker": "msft", "title": "Microsoft ships an update", "url": "https://a.example/msft/1",
-     "description": None, "content": None, "source_name": "A Wire",
-     "published_at": "2026-11-20T11:00:00+09:00", "language": "en", "author": None},
-    {"ticker": "AAPL", "title": "애플, 한국 매출 증가", "url": "https://k.example/apple/2",
-     "description": "애플의 한국 매출이 늘었다", "content": None, "source_name": "K 뉴스",
-     "published_at": "Mon, 23 Nov 2026 09:30:00 +0900", "language": "ko", "author": None},
-    {"ticker": "005930", "title": "삼성전자 신고가", "url": "https://k.example/samsung/1",
-     "description": None, "content": None, "source_name": "K 뉴스",
-     "published_at": "2026-11-21T00:00:00Z", "language": "ko", "author": None},
+    {
+        "ticker": "AAPL",
+        "title": "Apple opens a store in Seoul",
+        "url": "https://a.example/apple/1",
+        "description": "Apple's new store.",
+        "content": "Full text about Apple.",
+        "source_name": "A Wire",
+        "published_at": "2026-11-20T10:00:00Z",
+        "language": "en",
+        "author": "Kim",
+    },
+    {
+        "ticker": "msft",
+        "title": "Microsoft ships an update",
+        "url": "https://a.example/msft/1",
+        "description": None,
+        "content": None,
+        "source_name": "A Wire",
+        "published_at": "2026-11-20T11:00:00+09:00",
+        "language": "en",
+        "author": None,
+    },
+    {
+        "ticker": "AAPL",
+        "title": "애플, 한국 매출 증가",
+        "url": "https://k.example/apple/2",
+        "description": "애플의 한국 매출이 늘었다",
+        "content": None,
+        "source_name": "K 뉴스",
+        "published_at": "Mon, 23 Nov 2026 09:30:00 +0900",
+        "language": "ko",
+        "author": None,
+    },
+    {
+        "ticker": "005930",
+        "title": "삼성전자 신고가",
+        "url": "https://k.example/samsung/1",
+        "description": None,
+        "content": None,
+        "source_name": "K 뉴스",
+        "published_at": "2026-11-21T00:00:00Z",
+        "language": "ko",
+        "author": None,
+    },
 ]
 
 
@@ -53,7 +85,12 @@ def test_jsonl_rows_of_the_ticker_only(make_settings: SettingsFactory, tmp_path:
     assert [a.url for a in articles] == ["https://a.example/apple/1", "https://k.example/apple/2"]
     first = articles[0]
     assert (first.title, first.description, first.body, first.source_name, first.language, first.author) == (
-        "Apple opens a store in Seoul", "Apple's new store.", "Full text about Apple.", "A Wire", "en", "Kim",
+        "Apple opens a store in Seoul",
+        "Apple's new store.",
+        "Full text about Apple.",
+        "A Wire",
+        "en",
+        "Kim",
     )
     assert articles[1].title == "애플, 한국 매출 증가" and articles[1].source_name == "K 뉴스"
 
@@ -82,7 +119,7 @@ def test_csv_with_aliased_columns(make_settings: SettingsFactory, tmp_path: Path
     pl.DataFrame(
         {
             "ticker": ["AAPL", "NVDA", "AAPL"],
-            "title": ["Apple, Inc. \"beats\" estimates", "Nvidia record", "애플 신제품"],
+            "title": ['Apple, Inc. "beats" estimates', "Nvidia record", "애플 신제품"],
             "link": ["https://c.example/1", "https://c.example/2", "https://c.example/3"],
             "body": ["Body one, with a comma", "Body two", "본문 셋"],
             "publishedAt": ["2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z", "2026-11-22T01:02:03+09:00"],
@@ -101,9 +138,12 @@ def test_csv_with_aliased_columns(make_settings: SettingsFactory, tmp_path: Path
 
 
 def test_content_wins_over_body_when_both_exist(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "both.jsonl", [
-        {"title": "Apple t", "url": "https://b.example/1", "content": "the content", "body": "the body"},
-    ])
+    path = write_jsonl(
+        tmp_path / "both.jsonl",
+        [
+            {"title": "Apple t", "url": "https://b.example/1", "content": "the content", "body": "the body"},
+        ],
+    )
     assert fetch(make_settings(), path)[0].body == "the content"
 
 
@@ -114,8 +154,11 @@ def test_parquet_with_typed_timestamps(make_settings: SettingsFactory, tmp_path:
             "ticker": ["AAPL", "AAPL", "NVDA"],
             "title": ["Apple in parquet", "Apple later", "Nvidia in parquet"],
             "url": ["https://p.example/1", "https://p.example/2", "https://p.example/3"],
-            "published_at": [datetime(2026, 11, 20, 10, 0), datetime(2026, 11, 20, 12, 30),
-                             datetime(2026, 11, 20, 13, 0)],
+            "published_at": [
+                datetime(2026, 11, 20, 10, 0),
+                datetime(2026, 11, 20, 12, 30),
+                datetime(2026, 11, 20, 13, 0),
+            ],
         }
     ).with_columns(pl.col("published_at").dt.replace_time_zone("Asia/Seoul")).write_parquet(path)
     articles = fetch(make_settings(), path)
@@ -131,8 +174,9 @@ def test_parquet_with_typed_timestamps(make_settings: SettingsFactory, tmp_path:
 
 def test_parquet_naive_timestamps_are_taken_as_utc(make_settings: SettingsFactory, tmp_path: Path) -> None:
     path = tmp_path / "naive.pq"
-    pl.DataFrame({"title": ["Apple naive"], "url": ["https://p.example/n"],
-                  "published_at": [datetime(2026, 11, 20, 10, 0)]}).write_parquet(path)
+    pl.DataFrame(
+        {"title": ["Apple naive"], "url": ["https://p.example/n"], "published_at": [datetime(2026, 11, 20, 10, 0)]}
+    ).write_parquet(path)
     article = normalize_article(fetch(make_settings(), path)[0], ticker="AAPL", source_type="file")
     assert article.published_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -169,8 +213,9 @@ def test_missing_url_column_in_csv(make_settings: SettingsFactory, tmp_path: Pat
         fetch(make_settings(), path)
 
 
-@pytest.mark.parametrize(("name", "content"), [("garbage.parquet", b"not a parquet file"),
-                                               ("garbage.jsonl", b"{not json\n")])
+@pytest.mark.parametrize(
+    ("name", "content"), [("garbage.parquet", b"not a parquet file"), ("garbage.jsonl", b"{not json\n")]
+)
 def test_unreadable_file_is_malformed(
     make_settings: SettingsFactory, tmp_path: Path, name: str, content: bytes
 ) -> None:

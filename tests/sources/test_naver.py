@@ -191,7 +191,9 @@ def test_collect_core_stores_clean_korean_articles(
 ) -> None:
     naver.items = [
         *make_items(3),
-        make_item("<b>삼성전자</b> 뉴스 0번 &quot;HBM&quot;", "https://www.koreanews.example/article/0?utm_source=naver"),
+        make_item(
+            "<b>삼성전자</b> 뉴스 0번 &quot;HBM&quot;", "https://www.koreanews.example/article/0?utm_source=naver"
+        ),
         make_item("오늘의 날씨: 맑음", "https://weather.example/today"),  # not about the company
     ]
     settings = naver_settings(postgres_dsn=sqlite_dsn)

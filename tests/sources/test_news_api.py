@@ -300,12 +300,20 @@ def test_removed_items_dropped_null_fields_tolerated_unicode_preserved(
     korean = "애플, 새 아이폰 공개 — Apple 🚀"
     accents = "Apple's café résumé: naïve Zürich façade"
     newsapi.articles = [
-        make_article("[Removed]", "https://removed.com", source_name="[Removed]", author=None,
-                     description="[Removed]", content="[Removed]", published_at="1970-01-01T00:00:00Z"),
+        make_article(
+            "[Removed]",
+            "https://removed.com",
+            source_name="[Removed]",
+            author=None,
+            description="[Removed]",
+            content="[Removed]",
+            published_at="1970-01-01T00:00:00Z",
+        ),
         make_article("[Removed]", "https://news.example.com/apple/removed-title"),
         make_article("Apple story whose link was removed", "https://removed.com"),
-        make_article(korean, "https://news.example.kr/apple/1", source_name=None, author=None,
-                     description=None, content=None),
+        make_article(
+            korean, "https://news.example.kr/apple/1", source_name=None, author=None, description=None, content=None
+        ),
         make_article(accents, "https://news.example.fr/apple/2", published_at=None),
         make_article(None, "https://news.example.com/untitled"),
         make_article("Apple without a link", None),

@@ -18,7 +18,17 @@ from stockteacher.store.db import dispose_engines, normalise_dsn
 from stockteacher.store.models import Base
 from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
 
-EXPECTED = {"app_meta", "articles", "stories", "job_runs", "schedule_state", "analyses", "analysis_stories", "reports", "subscriptions"}
+EXPECTED = {
+    "app_meta",
+    "articles",
+    "stories",
+    "job_runs",
+    "schedule_state",
+    "analyses",
+    "analysis_stories",
+    "reports",
+    "subscriptions",
+}
 
 
 @pytest.fixture
