@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+export RAY_USAGE_STATS_ENABLED ?= 0
+export RAY_AUTH_MODE ?= disabled
 SAMPLE_TICKERS := AAPL TSLA NVDA MSFT 005930.KS 000660.KS
 
 .PHONY: install demo test lint bench clean
@@ -33,6 +35,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/store_throughput.py
 	$(BIN)/python benchmarks/prompt_tokens.py
+	$(BIN)/python benchmarks/analyzer_throughput.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -31,24 +31,20 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 import ray  # noqa: E402
 
+from benchmarks._pgdb import fresh_database  # noqa: E402
 from stockteacher.analysis.service import analyze_core  # noqa: E402
 from stockteacher.cluster.pool import AnalyzerPool  # noqa: E402
 from stockteacher.ingest.collect import collect_core  # noqa: E402
 from stockteacher.logs import configure_logging  # noqa: E402
 from stockteacher.settings import Settings  # noqa: E402
-from stockteacher.store import migrate  # noqa: E402
-from stockteacher.store.db import dispose_engines  # noqa: E402
 from tests.servers.openai_server import FakeOpenAI  # noqa: E402
 
 _STORY = re.compile(r"\[story id=(\d+)\]")
@@ -111,21 +107,6 @@ class Provider:
     def stop(self) -> None:
         self.conn.send("stop")
         self.process.join(timeout=10)
-
-
-def fresh_database(admin: str) -> tuple[str, Callable[[], None]]:
-    name = f"stockteacher_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    migrate.upgrade(dsn)
-
-    def drop() -> None:
-        dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return dsn, drop
 
 
 def seed(settings: Settings, tickers: list[str], per_ticker: int, folder: Path) -> None:

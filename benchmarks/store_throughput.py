@@ -17,18 +17,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stockteacher.ingest.repository import insert_articles, insert_articles_rowwise
-from stockteacher.store import migrate
-from stockteacher.store.db import dispose_engines, session_scope
-from stockteacher.store.models import Article
+from benchmarks._pgdb import fresh_database  # noqa: E402
+from stockteacher.ingest.repository import insert_articles, insert_articles_rowwise  # noqa: E402
+from stockteacher.store.db import session_scope  # noqa: E402
+from stockteacher.store.models import Article  # noqa: E402
 
 TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "005930.KS", "000660.KS", "035420.KS"]
 
@@ -64,21 +65,6 @@ def make_rows(n: int, duplicate_share: float, seed: int = 42) -> list[dict[str, 
     rows += [dict(rng.choice(rows)) for _ in range(n - distinct)]
     rng.shuffle(rows)
     return rows
-
-
-def fresh_database(admin_dsn: str) -> tuple[str, Callable[[], None]]:
-    name = f"stockteacher_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    migrate.upgrade(dsn)
-
-    def drop() -> None:
-        dispose_engines()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return dsn, drop
 
 
 def run(

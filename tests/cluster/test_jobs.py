@@ -69,9 +69,10 @@ def test_job_exits_nonzero_with_a_json_reason_on_bad_input(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[str]:
-    """A Ray cluster from `ray start --head --block` on free ports; yields the dashboard URL."""
-    dashboard = free_port()
+def ray_head(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A Ray cluster from `ray start --head --block` on free ports; yields the dashboard URL
+    and the node's Prometheus metrics port."""
+    dashboard, metrics_port = free_port(), free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="rayhead-", dir="/tmp"))  # Unix socket paths must stay short
     log = (tmp_path / "ray-start.log").open("w")
     cmd = [
@@ -84,6 +85,7 @@ def ray_head(tmp_path: Path) -> Iterator[str]:
         "--num-cpus=2",
         "--include-dashboard=true",
         "--disable-usage-stats",
+        f"--metrics-export-port={metrics_port}",
         f"--ray-client-server-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
         f"--temp-dir={temp_dir}",
@@ -99,7 +101,7 @@ def ray_head(tmp_path: Path) -> Iterator[str]:
             assert proc.poll() is None, (tmp_path / "ray-start.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "ray start --head did not come up"
             time.sleep(1)
-        yield url
+        yield url, metrics_port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -114,7 +116,8 @@ def ray_head(tmp_path: Path) -> Iterator[str]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def test_run_once_submitted_with_ray_job_submit(ray_head: str, tmp_path: Path) -> None:
+def test_run_once_submitted_with_ray_job_submit(ray_head: tuple[str, int], tmp_path: Path) -> None:
+    address, metrics_port = ray_head
     dsn = f"sqlite:///{tmp_path / 'jobs.db'}"
     runtime_env = {
         "env_vars": {
@@ -130,7 +133,7 @@ def test_run_once_submitted_with_ray_job_submit(ray_head: str, tmp_path: Path) -
             "job",
             "submit",
             "--address",
-            ray_head,
+            address,
             "--working-dir",
             ".",
             "--runtime-env-json",
@@ -156,6 +159,14 @@ def test_run_once_submitted_with_ray_job_submit(ray_head: str, tmp_path: Path) -
     assert sorted(r.ticker for r in reports) == ["AAPL", "TSLA"]
     assert traces == {summary["trace_id"]}
     assert (tmp_path / "storage" / "reports" / "AAPL").is_dir()
+    # The custom metrics reach the node's Prometheus endpoint (reported every ~10 s).
+    deadline, text = time.monotonic() + 60, ""
+    while "stockteacher_articles_saved" not in text and time.monotonic() < deadline:
+        time.sleep(2)
+        probe = subprocess.run(["curl", "-s", f"http://127.0.0.1:{metrics_port}/metrics"], capture_output=True,
+                               text=True, timeout=10)
+        text = probe.stdout
+    assert "stockteacher_articles_saved" in text and "stockteacher_llm_calls" in text
 
 
 def test_run_once_as_a_plain_script_on_local_ray(tmp_path: Path) -> None:
