@@ -188,6 +188,23 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------
     api_cors_origins: StrList = Field(default_factory=list, alias="API_CORS_ORIGINS")
     auth_mode: Literal["single_user", "api_key"] = Field("single_user", alias="AUTH_MODE")
+    api_host: str = Field("127.0.0.1", min_length=1, alias="API_HOST")
+    api_port: int = Field(8000, ge=1, le=65535, alias="API_PORT")
+    api_max_page_size: int = Field(100, ge=1, le=1000, alias="API_MAX_PAGE_SIZE")
+    api_cache_seconds: float = Field(5.0, ge=0, le=3600, alias="API_CACHE_SECONDS")
+    serve_api_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_API_NUM_CPUS")
+    serve_chat_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_CHAT_NUM_CPUS")
+
+    # --- chat ------------------------------------------------------------------------------
+    chat_model: str | None = Field(None, alias="CHAT_MODEL")
+    chat_max_turns: int = Field(20, ge=1, le=200, alias="CHAT_MAX_TURNS")
+    chat_max_tokens: int = Field(400, gt=0, le=8192, alias="CHAT_MAX_TOKENS")
+    chat_temperature: float = Field(0.3, ge=0, le=2, alias="CHAT_TEMPERATURE")
+    chat_cost_limit_usd: float = Field(0.01, gt=0, alias="CHAT_COST_LIMIT_USD")
+    chat_daily_budget_usd: float = Field(0.50, gt=0, alias="CHAT_DAILY_BUDGET_USD")
+    chat_retrieval_top_k: int = Field(4, ge=1, le=20, alias="CHAT_RETRIEVAL_TOP_K")
+    chat_request_timeout_seconds: float = Field(30, gt=0, alias="CHAT_REQUEST_TIMEOUT_SECONDS")
+    chat_max_message_chars: int = Field(2000, ge=10, le=20000, alias="CHAT_MAX_MESSAGE_CHARS")
 
     @field_validator("collection_schedules", mode="before")
     @classmethod
@@ -218,6 +235,17 @@ class Settings(BaseSettings):
             if not template.startswith(("http://", "https://", "file://")):
                 raise ValueError(f"entry {index} is not an http(s) URL: {template!r}")
         return value
+
+    @property
+    def chat_model_name(self) -> str:
+        return self.chat_model or self.analysis_model
+
+    @property
+    def chat_uses_openai(self) -> bool:
+        """Whether chat calls the LLM (else it answers offline, from retrieval alone)."""
+        return bool(self.openai_api_key and self.openai_api_key.get_secret_value()) and (
+            self.analysis_provider != "offline"
+        )
 
     @property
     def uses_openai(self) -> bool:

@@ -28,6 +28,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Analysis",
     "AnalysisStory",
+    "ApiKey",
+    "ChatMessage",
+    "ChatSession",
+    "Favorite",
+    "NotificationPolicy",
+    "User",
     "AppMeta",
     "Article",
     "Report",
@@ -277,3 +283,103 @@ class Subscription(Base):
         UniqueConstraint("user_id", "ticker", name="uq_subscriptions_user_ticker"),
         Index("ix_subscriptions_ticker_status", "ticker", "status"),
     )
+
+
+class User(Base):
+    """An account; `role` is `user` or `admin` (admins see jobs and everyone's usage)."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12), nullable=False, default="user")
+    locale: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiKey(Base):
+    """An API key, stored as the sha256 of the key; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_api_keys_user", "user_id"),)
+
+
+class Favorite(Base):
+    """A report a user starred."""
+
+    __tablename__ = "favorites"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    insight_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reports.insight_id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_favorites_insight", "insight_id"),)
+
+
+class ChatSession(Base):
+    """A conversation of one user about one report (API.md `ChatSession`)."""
+
+    __tablename__ = "chat_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    insight_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reports.insight_id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_chat_sessions_user", "user_id", "started_at"),)
+
+
+class ChatMessage(Base):
+    """One chat message; agent messages carry their citations, tokens and cost."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    session_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("chat_sessions.session_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    sender: Mapped[str] = mapped_column(String(8), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_chat_messages_session", "session_id", "id"),
+        Index("ix_chat_messages_user_created", "user_id", "created_at"),
+    )
+
+
+class NotificationPolicy(Base):
+    """How and when a user wants to hear about new reports (API.md `NotificationPolicy`)."""
+
+    __tablename__ = "notification_policies"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    window: Mapped[str] = mapped_column(String(16), nullable=False)
+    frequency: Mapped[str] = mapped_column(String(8), nullable=False)
+    channels: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    quiet_hours_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    quiet_hours_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

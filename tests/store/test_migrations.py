@@ -25,6 +25,12 @@ EXPECTED = {
     "job_runs",
     "schedule_state",
     "analyses",
+    "users",
+    "api_keys",
+    "favorites",
+    "chat_sessions",
+    "chat_messages",
+    "notification_policies",
     "analysis_stories",
     "reports",
     "subscriptions",
@@ -86,7 +92,7 @@ def test_db_upgrade_cli_uses_postgres_dsn(
 ) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
-    assert "0003_subscriptions" in capsys.readouterr().out
+    assert "0004_accounts_chat" in capsys.readouterr().out
     assert _tables(empty_pg) == EXPECTED
     assert main(["db", "downgrade", "base"]) == 0
     assert _tables(empty_pg) == set()

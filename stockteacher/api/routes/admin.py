@@ -1,0 +1,5 @@
+"""admin routes (API.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""chat routes (API.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""notifications routes (API.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""reports routes (API.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""subscriptions routes (API.md)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
