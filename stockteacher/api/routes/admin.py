@@ -1,5 +1,173 @@
-"""admin routes (API.md)."""
+"""Operations views: `/api/usage` (spend by day, ticker and stage) and `/api/jobs` (admin)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from stockteacher.api.deps import Admin, AppSettings, Caller, Db
+from stockteacher.api.schemas import ErrorOut
+from stockteacher.store.models import ChatMessage, ChatSession, JobRun, Report
+
+router = APIRouter(tags=["operations"])
+
+
+class UsageRow(BaseModel):
+    day: str
+    stage: str
+    ticker: str | None
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class UsageOut(BaseModel):
+    scope: str
+    user_id: str
+    date_from: str
+    date_to: str
+    total_cost_usd: float
+    chat_spent_today_usd: float
+    chat_daily_budget_usd: float
+    analysis_daily_budget_usd: float | None
+    rows: list[UsageRow]
+
+
+class JobRunOut(BaseModel):
+    id: int
+    stage: str
+    status: str
+    ticker: str | None
+    source: str | None
+    trace_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    fetched: int | None
+    unique: int | None
+    saved: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    details: dict[str, Any] | None
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@router.get("/api/usage", response_model=UsageOut)
+def usage(
+    db: Db,
+    caller: Caller,
+    settings: AppSettings,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> dict[str, Any]:
+    """Tokens and USD by UTC day, ticker and stage: your own chat for users; everything for admins."""
+    today = datetime.now(UTC).date()
+    date_to = date_to or today
+    date_from = date_from or (date_to - timedelta(days=29))
+    if date_from > date_to:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "date_from is after date_to")
+    start, end = _start(date_from), _start(date_to + timedelta(days=1))
+    buckets: dict[tuple[str, str, str | None], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+
+    chat = (
+        select(
+            ChatMessage.created_at,
+            ChatMessage.prompt_tokens,
+            ChatMessage.completion_tokens,
+            ChatMessage.cost_usd,
+            Report.ticker,
+        )  # fmt: skip
+        .join(ChatSession, ChatSession.session_id == ChatMessage.session_id)
+        .join(Report, Report.insight_id == ChatSession.insight_id, isouter=True)
+        .where(ChatMessage.sender == "agent", ChatMessage.created_at >= start, ChatMessage.created_at < end)
+    )
+    if not caller.is_admin:
+        chat = chat.where(ChatMessage.user_id == caller.user_id)
+    for created_at, prompt, completion, cost, ticker in db.execute(chat):
+        bucket = buckets[(created_at.date().isoformat(), "chat", ticker)]
+        bucket[0] += 1
+        bucket[1] += prompt or 0
+        bucket[2] += completion or 0
+        bucket[3] += cost or 0.0
+
+    if caller.is_admin:
+        runs = select(JobRun).where(
+            JobRun.started_at >= start,
+            JobRun.started_at < end,
+            (JobRun.cost_usd > 0) | (JobRun.prompt_tokens > 0),
+        )
+        for run in db.execute(runs).scalars():
+            bucket = buckets[(run.started_at.date().isoformat(), run.stage, run.ticker)]
+            bucket[0] += 1
+            bucket[1] += run.prompt_tokens or 0
+            bucket[2] += run.completion_tokens or 0
+            bucket[3] += run.cost_usd or 0.0
+
+    spent_today = db.execute(
+        select(ChatMessage.cost_usd).where(
+            ChatMessage.user_id == caller.user_id, ChatMessage.created_at >= _start(today)
+        )
+    ).scalars()
+    rows = [
+        UsageRow(
+            day=day,
+            stage=stage,
+            ticker=ticker,
+            calls=int(b[0]),
+            prompt_tokens=int(b[1]),
+            completion_tokens=int(b[2]),
+            cost_usd=round(b[3], 6),
+        )  # fmt: skip
+        for (day, stage, ticker), b in sorted(buckets.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+    ]
+    return {
+        "scope": "all" if caller.is_admin else "own",
+        "user_id": caller.user_id,
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+        "total_cost_usd": round(sum(r.cost_usd for r in rows), 6),
+        "chat_spent_today_usd": round(sum(spent_today), 6),
+        "chat_daily_budget_usd": settings.chat_daily_budget_usd,
+        "analysis_daily_budget_usd": settings.analysis_daily_budget_usd if caller.is_admin else None,
+        "rows": rows,
+    }
+
+
+@router.get(
+    "/api/jobs",
+    response_model=list[JobRunOut],
+    responses={403: {"model": ErrorOut, "description": "needs an admin key"}},
+)
+def jobs(
+    db: Db,
+    _admin: Admin,
+    stage: Annotated[str | None, Query(max_length=20)] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    ticker: Annotated[str | None, Query(max_length=20)] = None,
+    trace_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[JobRun]:
+    """Recent pipeline runs, newest first (admin)."""
+    stmt = select(JobRun)
+    if stage:
+        stmt = stmt.where(JobRun.stage == stage)
+    if status_:
+        stmt = stmt.where(JobRun.status == status_.upper())
+    if ticker:
+        stmt = stmt.where(JobRun.ticker == ticker.strip().upper())
+    if trace_id:
+        stmt = stmt.where(JobRun.trace_id == trace_id)
+    stmt = stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit).offset(offset)
+    return list(db.execute(stmt).scalars())
