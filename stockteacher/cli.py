@@ -8,6 +8,9 @@
     stockteacher run-once [--tickers A,B] [--source S] [--address RAY] [--json]
     stockteacher scheduler start|stop|status|run-now [--address RAY] [--json]
     stockteacher scale analyzers N [--address RAY] [--json]
+    stockteacher users create NAME [--admin] | users add-key NAME | users revoke NAME | users list
+    stockteacher serve [--host H] [--port P]          (the API + web page on plain uvicorn)
+    stockteacher demo [--once] [--port P]             (everything, locally, on Ray Serve)
 
 Exit codes: 0 success, 1 the work failed (the reason is printed and recorded in `job_runs`),
 2 bad usage or configuration.
@@ -189,6 +192,59 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return _ray_result(scale_analyzers(args.replicas, address=args.address, settings=load_settings()), args.json)
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from stockteacher.api import auth
+    from stockteacher.store import migrate
+
+    settings = _settings_and_logging()
+    migrate.upgrade_if_sqlite(settings.dsn)
+    try:
+        if args.users_command == "create":
+            user_id, key = auth.create_user(settings, args.name, role="admin" if args.admin else "user")
+            payload: Any = {"user_id": user_id, "role": "admin" if args.admin else "user", "api_key": key}
+        elif args.users_command == "add-key":
+            payload = {"user_id": args.name, "api_key": auth.add_key(settings, args.name)}
+        elif args.users_command == "revoke":
+            payload = {"user_id": args.name, "revoked_keys": auth.revoke_keys(settings, args.name)}
+        else:
+            payload = auth.list_users(settings)
+    except auth.UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json or args.users_command == "list":
+        _print_json(payload)
+    elif "api_key" in payload:
+        print(f"user {payload['user_id']}: API key (shown once, store it now):\n{payload['api_key']}")
+    else:
+        print(f"user {payload['user_id']}: {payload['revoked_keys']} key(s) revoked")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from stockteacher.api.app import create_app
+    from stockteacher.api.auth import require_loopback_for_single_user
+    from stockteacher.store import migrate
+
+    settings = _settings_and_logging()
+    host = args.host or settings.api_host
+    require_loopback_for_single_user(settings, host)
+    migrate.upgrade_if_sqlite(settings.dsn)
+    uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stockteacher.demo import run_demo
+
+    settings = _settings_and_logging()
+    result = run_demo(settings, once=args.once, host=args.host, port=args.port, dashboard=not args.no_dashboard)
+    if args.json:
+        _print_json(result)
+    return 0 if result["status"] == "ok" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
     p_scale.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
     p_scale.add_argument("--json", action="store_true")
     p_scale.set_defaults(func=cmd_scale)
+
+    p_users = sub.add_parser("users", help="accounts and API keys")
+    u_sub = p_users.add_subparsers(dest="users_command", required=True)
+    p_create = u_sub.add_parser("create", help="create a user and print its API key (once)")
+    p_create.add_argument("name", help="2-63 characters: a-z 0-9 . _ -")
+    p_create.add_argument("--admin", action="store_true", help="may read /api/jobs and everyone's usage")
+    for name, text in (("add-key", "another API key for NAME"), ("revoke", "revoke every key of NAME")):
+        p = u_sub.add_parser(name, help=text)
+        p.add_argument("name")
+    u_sub.add_parser("list", help="users and roles")
+    for p in u_sub.choices.values():
+        p.add_argument("--json", action="store_true")
+    p_users.set_defaults(func=cmd_users)
+
+    p_serve = sub.add_parser("serve", help="the API and web page on plain uvicorn (no Ray)")
+    p_serve.add_argument("--host", help="default: API_HOST")
+    p_serve.add_argument("--port", type=int, help="default: API_PORT")
+    p_serve.set_defaults(func=cmd_serve)
+
+    p_demo = sub.add_parser("demo", help="local Ray + SQLite + sample news + web page on :8000")
+    p_demo.add_argument("--once", action="store_true", help="sweep, serve, check health, then exit")
+    p_demo.add_argument("--host", default="127.0.0.1")
+    p_demo.add_argument("--port", type=int, default=8000)
+    p_demo.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    p_demo.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p_demo.set_defaults(func=cmd_demo)
     return parser
 
 
