@@ -13,11 +13,14 @@ import hashlib
 import ipaddress
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from stockteacher.settings import Settings, SettingsError
 from stockteacher.store.db import session_scope
@@ -122,11 +125,16 @@ def add_key(settings: Settings, user_id: str) -> str:
 
 
 def revoke_keys(settings: Settings, user_id: str) -> int:
+    """Revoke every key of the user: at once in this process, within `API_AUTH_CACHE_SECONDS`
+    in API processes elsewhere."""
     with session_scope(settings.dsn) as session:
         result = session.execute(
             update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
         )
-        return int(result.rowcount or 0)
+        count = int(result.rowcount or 0)
+    with _cache_lock:
+        _key_cache.clear()
+    return count
 
 
 def list_users(settings: Settings) -> list[dict[str, object]]:
@@ -150,6 +158,38 @@ def authenticate_key(dsn: str, key: str) -> Principal | None:
         return Principal(user_id=row.user_id, role=row.role)
 
 
+# Known keys for API_AUTH_CACHE_SECONDS, so that a request does not pay a database round trip
+# to learn who is calling (unknown keys are never cached: they always ask the database).
+_key_cache: TTLCache[tuple[str, str], tuple[Principal, float]] = TTLCache(maxsize=10_000, ttl=3600)
+_cache_lock = threading.Lock()
+
+
+def cached_principal(settings: Settings, key: str) -> tuple[bool, Principal | None]:
+    """`(hit, principal)` from the short per-process cache of key lookups."""
+    if settings.api_auth_cache_seconds <= 0:
+        return False, None
+    with _cache_lock:
+        entry = _key_cache.get((settings.dsn, hash_key(key)))
+    if entry is None:
+        return False, None
+    principal, stored_at = entry
+    if stored_at + settings.api_auth_cache_seconds < _now():
+        return False, None
+    return True, principal
+
+
+def remember_principal(settings: Settings, key: str, principal: Principal | None) -> None:
+    if settings.api_auth_cache_seconds > 0 and principal is not None:
+        with _cache_lock:
+            _key_cache[(settings.dsn, hash_key(key))] = (principal, _now())
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
 def _bearer(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -166,13 +206,16 @@ UNAUTHORIZED = HTTPException(
 )
 
 
-def principal_from_headers(
+async def principal_from_headers(
     settings: Settings, authorization: str | None, client_host: str | None, query_token: str | None = None
 ) -> Principal:
     """Who is calling: the key's owner; in single-user mode `demo-user` when no key is sent."""
     token = _bearer(authorization) or query_token
     if token:
-        principal = authenticate_key(settings.dsn, token)
+        hit, principal = cached_principal(settings, token)
+        if not hit:
+            principal = await run_in_threadpool(authenticate_key, settings.dsn, token)
+            remember_principal(settings, token, principal)
         if principal is None:
             raise UNAUTHORIZED
         return principal
@@ -183,18 +226,18 @@ def principal_from_headers(
     raise UNAUTHORIZED
 
 
-def current_user(request: Request) -> Principal:
+async def current_user(request: Request) -> Principal:
     """FastAPI dependency for every `/api/*` route."""
     settings: Settings = request.app.state.settings
     client = request.client.host if request.client else None
-    return principal_from_headers(settings, request.headers.get("authorization"), client)
+    return await principal_from_headers(settings, request.headers.get("authorization"), client)
 
 
-def websocket_user(websocket: WebSocket) -> Principal:
+async def websocket_user(websocket: WebSocket) -> Principal:
     """The WebSocket's caller: the `Authorization` header, or `?access_token=` for browsers."""
     settings: Settings = websocket.app.state.settings
     client = websocket.client.host if websocket.client else None
-    return principal_from_headers(
+    return await principal_from_headers(
         settings, websocket.headers.get("authorization"), client, websocket.query_params.get("access_token")
     )
 

@@ -2,34 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from stockteacher.api.auth import Principal, current_user, require_admin
 from stockteacher.settings import Settings
-from stockteacher.store.db import session_scope
+from stockteacher.store.db import reader_sessionmaker, sessionmaker_for
 
-__all__ = ["Admin", "AppSettings", "Caller", "Db", "get_settings"]
+__all__ = ["Admin", "AppSettings", "Caller", "Db", "ReadDb", "get_settings"]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
-    with session_scope(request.app.state.settings.dsn) as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    Opening a session does no I/O (it connects on first use), so only the end of the
+    transaction goes to the thread pool; the handlers themselves are sync and run there too.
+    """
+    session = sessionmaker_for(request.app.state.settings.dsn)()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, False)
+        raise
+    await run_in_threadpool(_end, session, True)
 
 
-def get_admin(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
+async def get_read_db(request: Request) -> AsyncIterator[Session]:
+    """A session for handlers that only read (no transaction round trips on PostgreSQL)."""
+    session = reader_sessionmaker(request.app.state.settings.dsn)()
+    try:
+        yield session
+    finally:
+        await run_in_threadpool(session.close)
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_admin(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
     return require_admin(principal)
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Db = Annotated[Session, Depends(get_db)]
+ReadDb = Annotated[Session, Depends(get_read_db)]
 Caller = Annotated[Principal, Depends(current_user)]
 Admin = Annotated[Principal, Depends(get_admin)]

@@ -19,6 +19,7 @@ __all__ = [
     "instance_id",
     "normalise_dsn",
     "session_scope",
+    "reader_sessionmaker",
     "sessionmaker_for",
 ]
 
@@ -80,6 +81,7 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _instance_ids.clear()
+        _readers.clear()
 
 
 _instance_ids: dict[str, str] = {}
@@ -104,6 +106,21 @@ def instance_id(dsn: str) -> str:
 
 def sessionmaker_for(dsn: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(dsn), expire_on_commit=False)
+
+
+_readers: dict[str, sessionmaker[Session]] = {}
+
+
+def reader_sessionmaker(dsn: str) -> sessionmaker[Session]:
+    """Sessions for read-only work on PostgreSQL: autocommit, so a request that only reads pays
+    no BEGIN/COMMIT round trips (same pool as `get_engine`). SQLite: the ordinary sessions."""
+    maker = _readers.get(dsn)
+    if maker is None:
+        engine = get_engine(dsn)
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
+        maker = _readers[dsn] = sessionmaker(engine, expire_on_commit=False)
+    return maker
 
 
 @contextmanager

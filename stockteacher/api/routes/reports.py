@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from stockteacher.api.deps import Caller, Db
+from stockteacher.api.deps import Caller, Db, ReadDb
 from stockteacher.api.schemas import ErrorOut, ReportDetail, ReportStatusIn, ReportSummary, SentimentSeries
 from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.publish.materialize import report_to_dict
@@ -52,7 +52,7 @@ def _cache(request: Request) -> TTLCache[Any, Any]:
     with _lock:
         cache = _caches.get(key)
         if cache is None:
-            cache = _caches[key] = TTLCache(maxsize=4096 if seconds > 0 else 1, ttl=max(seconds, 0.001))
+            cache = _caches[key] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
         return cache
 
 
@@ -122,7 +122,7 @@ def _tickers(values: list[str] | None) -> list[str]:
 @router.get("/api/reports", response_model=list[ReportSummary])
 def list_reports(
     request: Request,
-    db: Db,
+    db: ReadDb,
     caller: Caller,
     date_: Annotated[date | None, Query(alias="date", description="published on this UTC day")] = None,
     date_from: Annotated[date | None, Query(description="published on or after this UTC day")] = None,
@@ -224,14 +224,14 @@ def _detail(request: Request, db: Session, insight_id: str) -> dict[str, Any]:
 
 
 @router.get("/api/reports/{insight_id}", response_model=ReportDetail, responses=NOT_FOUND)
-def get_report(insight_id: str, request: Request, db: Db, caller: Caller) -> dict[str, Any]:
+def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> dict[str, Any]:
     data = _detail(request, db, insight_id)
     return {**data, "favorite": bool(_favorites(db, caller.user_id, [insight_id]))}
 
 
 @router.get("/api/reports/{insight_id}/related", response_model=list[ReportSummary], responses=NOT_FOUND)
 def related_reports(
-    insight_id: str, request: Request, db: Db, caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    insight_id: str, request: Request, db: ReadDb, caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[dict[str, Any]]:
     """Reports on the same ticker or sharing a keyword, most overlap first, then newest."""
     base = _detail(request, db, insight_id)
@@ -303,7 +303,7 @@ def search_tokens(text: str) -> list[str]:
 
 @router.get("/api/search", response_model=list[ReportSummary])
 def search_reports(
-    db: Db,
+    db: ReadDb,
     caller: Caller,
     query: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -345,7 +345,7 @@ def search_reports(
 
 @router.get("/api/tickers/{ticker}/sentiment", response_model=SentimentSeries, tags=["reports"])
 def sentiment_series(
-    ticker: str, db: Db, caller: Caller, days: Annotated[int, Query(ge=1, le=3650)] = 90
+    ticker: str, db: ReadDb, caller: Caller, days: Annotated[int, Query(ge=1, le=3650)] = 90
 ) -> dict[str, Any]:
     """Mean sentiment of the ticker's reports per UTC day (hidden excluded), oldest first."""
     try:

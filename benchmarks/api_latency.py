@@ -1,0 +1,316 @@
+"""API throughput and latency: the same FastAPI app through Ray Serve and through plain uvicorn.
+
+    python benchmarks/api_latency.py [--reports 10000] [--clients 16] [--seconds 20]
+
+Setup: a fresh PostgreSQL database seeded with `--reports` published reports over 60 tickers;
+one user with an API key (API-key mode, so every request authenticates). Each server runs the
+app once (one Serve replica behind the Serve proxy; one uvicorn process). A load generator in
+its own process (aiohttp) keeps `--clients` requests in flight for `--seconds`, alternating
+`GET /api/reports?limit=20` and `GET /api/reports/{id}` of random reports, after a warm-up.
+
+Then chat: time to first chunk of an SSE answer through Serve, against the local LLM server's
+own time to first token measured with the openai client directly (the server waits 200 ms
+before its first token); the difference is what our stack adds.
+
+Last line: `api: serve_rps=<S> uvicorn_rps=<U> ratio=<S/U> serve_p99_ms=<P>` (the chat figures
+are on the line before it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._pgdb import fresh_database  # noqa: E402
+from stockteacher.settings import Settings  # noqa: E402
+
+ADMIN_DSN = os.environ.get("STOCKTEACHER_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seed(settings: Settings, count: int) -> list[str]:
+    """`count` published reports (and their analyses), inserted in bulk."""
+    from sqlalchemy import insert
+
+    from stockteacher.store.db import session_scope
+    from stockteacher.store.models import Analysis, Report
+
+    rng = random.Random(11)
+    tickers = [f"T{i:02d}" for i in range(60)]
+    now = datetime.now(UTC)
+    analyses, reports, ids = [], [], []
+    for i in range(count):
+        ticker = tickers[i % len(tickers)]
+        insight_id = f"ins_{i:016x}"
+        ids.append(insight_id)
+        published = now - timedelta(minutes=10 * i)
+        sentiment = round(rng.uniform(-1, 1), 3)
+        analyses.append(
+            dict(
+                id=i + 1,
+                ticker=ticker,
+                content_hash=f"{i:064x}",
+                prompt_version="bench",
+                provider="offline",
+                model="offline",
+                locale="ko_KR",
+                result={},
+                story_ids=[],
+                created_at=published,
+            )  # fmt: skip
+        )
+        reports.append(
+            dict(
+                insight_id=insight_id,
+                analysis_id=i + 1,
+                ticker=ticker,
+                status="published",
+                published_at=published,
+                headline=f"{ticker} headline {i}",
+                summary_text=f"Summary of report {i} about {ticker}. " * 6,
+                sentiment_score=sentiment,
+                anomaly_score=round(rng.random(), 3),
+                tags=["neutral"],
+                keywords=["earnings", "guidance", f"kw{i % 50}"],
+                glossary=[{"term": "EPS", "explanation": "Earnings per share."}],
+                anomalies=[],
+                source_refs=[{"url": f"https://news.example.com/{i}", "title": f"Source {i}"}],
+                attachments=[],
+                quality_notes=[],
+                cost_usd=0.0,
+                model="offline",
+                locale="ko_KR",
+                story_count=3,
+                created_at=published,
+                updated_at=published,
+            )  # fmt: skip
+        )
+    with session_scope(settings.dsn) as session:
+        for start in range(0, count, 2000):
+            session.execute(insert(Analysis), analyses[start : start + 2000])
+            session.execute(insert(Report), reports[start : start + 2000])
+    return ids
+
+
+# --- load generator (its own process) ------------------------------------------------------
+async def _load(base: str, key: str, ids: list[str], clients: int, seconds: float, warmup: float) -> dict[str, Any]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+    errors = 0
+    rng = random.Random(3)
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def client(n: int, until: float, record: bool) -> None:
+            nonlocal errors
+            i = n
+            while time.perf_counter() < until:
+                i += 1
+                url = f"{base}/api/reports?limit=20" if i % 2 else f"{base}/api/reports/{rng.choice(ids)}"
+                start = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    ok = response.status == 200
+                if record:
+                    latencies.append(time.perf_counter() - start)
+                    errors += not ok
+
+        await asyncio.gather(*(client(n, time.perf_counter() + warmup, False) for n in range(clients)))
+        began = time.perf_counter()
+        await asyncio.gather(*(client(n, began + seconds, True) for n in range(clients)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "requests": len(latencies),
+        "errors": errors,
+    }
+
+
+def _load_process(conn: Any, *args: Any) -> None:
+    conn.send(asyncio.run(_load(*args)))
+
+
+def measure(base: str, key: str, ids: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_load_process, args=(child, base, key, ids, clients, seconds, 3.0))
+    process.start()
+    result = parent.recv()
+    process.join()
+    return result
+
+
+def wait_ready(url: str, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def run_uvicorn(settings: Settings, port: int) -> multiprocessing.Process:
+    ctx = multiprocessing.get_context("spawn")
+    process = ctx.Process(target=_uvicorn_main, args=(settings, port), daemon=True)
+    process.start()
+    wait_ready(f"http://127.0.0.1:{port}/healthz")
+    return process
+
+
+def _uvicorn_main(settings: Settings, port: int) -> None:
+    import logging
+
+    import uvicorn
+
+    from stockteacher.api.app import create_app
+
+    logging.disable(logging.INFO)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- chat time to first chunk --------------------------------------------------------------
+def chat_first_chunk(base: str, key: str, insight_id: str, llm_url: str, rounds: int) -> dict[str, float]:
+    import httpx
+    import openai
+
+    headers = {"Authorization": f"Bearer {key}"}
+    direct, through = [], []
+    client = openai.OpenAI(api_key="bench-key", base_url=llm_url, max_retries=0)
+    with httpx.Client(timeout=30, trust_env=False, headers=headers) as http:
+        session_id = http.post(f"{base}/api/chat/sessions", json={"insight_id": insight_id}).json()["session_id"]
+        for _ in range(rounds):
+            start = time.perf_counter()
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    direct.append(time.perf_counter() - start)
+                    break
+            stream.close()
+
+            start = time.perf_counter()
+            with http.stream(
+                "POST",
+                f"{base}/api/chat/sessions/{session_id}/messages",
+                json={"content": "What does EPS mean here?"},
+                headers={"Accept": "text/event-stream"},
+            ) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event: chunk"):
+                        through.append(time.perf_counter() - start)
+                        break
+    med_direct, med_through = statistics.median(direct), statistics.median(through)
+    return {"llm_ttft_ms": 1000 * med_direct, "chat_ttfc_ms": 1000 * med_through,
+            "overhead_ms": 1000 * (med_through - med_direct)}  # fmt: skip
+
+
+def serve_llm(conn: Any) -> None:
+    from tests.servers.openai_server import FakeOpenAI
+
+    with FakeOpenAI(api_key="bench-key", stream_first_chunk_delay=0.2, stream_chunk_delay=0.01) as server:
+        server.default_content = "EPS는 주당순이익입니다 [1]. Earnings per share [1]."
+        conn.send(server.base_url)
+        conn.recv()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--chat-rounds", type=int, default=10)
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+    import ray
+    from ray import serve
+
+    from stockteacher.api.auth import create_user
+    from stockteacher.api.serve import build_app
+
+    dsn, drop = fresh_database(ADMIN_DSN)
+    ctx = multiprocessing.get_context("spawn")
+    llm_parent, llm_child = ctx.Pipe()
+    llm = ctx.Process(target=serve_llm, args=(llm_child,), daemon=True)
+    llm.start()
+    llm_url = llm_parent.recv()
+    try:
+        settings = Settings(
+            _env_file=None, postgres_dsn=dsn, auth_mode="api_key", analysis_provider="auto",
+            openai_api_key="bench-key", openai_base_url=llm_url, structlog_level="WARNING",
+            local_storage_root=str(Path("var/bench-storage").resolve()),
+        )  # fmt: skip
+        started = time.perf_counter()
+        ids = seed(settings, args.reports)
+        print(f"seeded {len(ids)} reports in {time.perf_counter() - started:.1f}s", flush=True)
+        _, key = create_user(settings, "bench")
+
+        port = free_port()
+        process = run_uvicorn(settings, port)
+        try:
+            uvicorn_result = measure(f"http://127.0.0.1:{port}", key, ids, args.clients, args.seconds)
+        finally:
+            process.terminate()
+            process.join()
+        print(f"uvicorn: {uvicorn_result}", flush=True)
+
+        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher-bench")
+        serve_port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
+        app = build_app(settings=settings)
+        serve.run(app, name="stockteacher", route_prefix="/", blocking=False)
+        base = f"http://127.0.0.1:{serve_port}"
+        wait_ready(f"{base}/healthz")
+        serve_result = measure(base, key, ids, args.clients, args.seconds)
+        print(f"serve: {serve_result}", flush=True)
+        chat = chat_first_chunk(base, key, ids[0], llm_url, args.chat_rounds)
+        print(
+            f"chat: llm_ttft_ms={chat['llm_ttft_ms']:.1f} chat_ttfc_ms={chat['chat_ttfc_ms']:.1f} "
+            f"overhead_ms={chat['overhead_ms']:.1f}",
+            flush=True,
+        )
+        serve.shutdown()
+        ray.shutdown()
+        ratio = serve_result["rps"] / uvicorn_result["rps"]
+        print(
+            f"api: serve_rps={serve_result['rps']:.0f} uvicorn_rps={uvicorn_result['rps']:.0f} ratio={ratio:.2f} "
+            f"serve_p99_ms={serve_result['p99_ms']:.0f}"
+        )
+    finally:
+        llm_parent.send("stop")
+        llm.join(timeout=5)
+        drop()
+
+
+if __name__ == "__main__":
+    main()
