@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11, pip, make):
-#   make demo   — install into .venv and run the pipeline on the bundled sample news
+#   make demo   — install into .venv, run the pipeline on the bundled sample news on local Ray,
+#                 and serve the web page and API on http://127.0.0.1:8000 (Ctrl-C stops)
 #   make test   — install into .venv and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
-SAMPLE_TICKERS := AAPL TSLA NVDA MSFT 005930.KS 000660.KS
+DEMO_ARGS ?=
 
 .PHONY: install demo test lint bench clean
 
@@ -20,11 +21,7 @@ $(BIN)/stockteacher: pyproject.toml
 install: $(BIN)/stockteacher
 
 demo: install
-	$(BIN)/stockteacher db upgrade
-	@for t in $(SAMPLE_TICKERS); do \
-	  $(BIN)/stockteacher collect $$t --source sample && $(BIN)/stockteacher analyze $$t || exit 1; \
-	done
-	@echo "reports: $$(ls var/storage/reports/*/*.md | wc -l) under var/storage/reports/"
+	$(BIN)/stockteacher demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -36,6 +33,7 @@ bench: install
 	$(BIN)/python benchmarks/store_throughput.py
 	$(BIN)/python benchmarks/prompt_tokens.py
 	$(BIN)/python benchmarks/analyzer_throughput.py
+	$(BIN)/python benchmarks/api_latency.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
