@@ -84,10 +84,12 @@ def require_loopback_for_single_user(settings: Settings, host: str | None = None
 
 def ensure_user(dsn: str, user_id: str, role: str = "user") -> None:
     """Create the user row if it does not exist (single-user mode's `demo-user`)."""
-    with session_scope(dsn) as session:
-        if session.get(User, user_id) is None:
-            session.add(User(user_id=user_id, role=role, created_at=utcnow()))
-    # a concurrent creator may have won the race; that is fine
+    try:
+        with session_scope(dsn) as session:
+            if session.get(User, user_id) is None:
+                session.add(User(user_id=user_id, role=role, created_at=utcnow()))
+    except IntegrityError:
+        pass  # another replica created it first
 
 
 def create_user(settings: Settings, name: str, role: str = "user") -> tuple[str, str]:
