@@ -44,7 +44,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?P<pre>[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.IGNORECASE), r"\g<pre>" + MASK),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"), "Bearer " + MASK),
     (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}"), MASK),
-    (re.compile(r"(?i)(?P<pre>[?&](api[_-]?key|apikey|key|token|client_secret)=)[^&\s]+"), r"\g<pre>" + MASK),
+    (re.compile(r"\bstk_[0-9a-f]{12}_[A-Za-z0-9_\-]{16,}"), MASK),  # StockTeacher API keys
+    (
+        re.compile(r"(?i)(?P<pre>[?&](api[_-]?key|apikey|key|token|access_token|client_secret)=)[^&\s]+"),
+        r"\g<pre>" + MASK,
+    ),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "<email>"),
     (re.compile(r"(?<![\w.])\+?\d{1,3}?[\s.\-]?\(?\d{2,4}\)?[\s.\-]\d{3,4}[\s.\-]\d{4}(?![\w.])"), "<phone>"),
 )
