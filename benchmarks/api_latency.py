@@ -146,6 +146,7 @@ async def _load(base: str, key: str, ids: list[str], clients: int, seconds: floa
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
         "requests": len(latencies),
         "errors": errors,
+        "load": "aiohttp",
     }
 
 
@@ -153,7 +154,55 @@ def _load_process(conn: Any, *args: Any) -> None:
     conn.send(asyncio.run(_load(*args)))
 
 
+WRK_SCRIPT = """
+ids = {%s}
+counter = 0
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  counter = counter + 1
+  if counter %% 2 == 1 then
+    return wrk.format("GET", "/api/reports?limit=20")
+  end
+  return wrk.format("GET", "/api/reports/" .. ids[math.random(#ids)])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %%d %%d %%d %%d %%f %%f\\n", summary.requests, summary.duration,
+    e.status + e.connect + e.read + e.write + e.timeout, summary.requests,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def measure_wrk(base: str, key: str, ids: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """wrk (C, event loop) as the load: it leaves the 2 cores to the servers under test."""
+    import subprocess
+    import tempfile
+
+    script = WRK_SCRIPT % (",".join(f'"{i}"' for i in ids), key)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    run = ["wrk", "-t2", f"-c{clients}", "-s", handle.name, base]
+    subprocess.run([*run[:3], "-d3s", *run[3:]], check=True, capture_output=True)  # warm-up
+    out = subprocess.run([*run[:3], f"-d{int(seconds)}s", *run[3:]], check=True, capture_output=True, text=True)
+    os.unlink(handle.name)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("WRK "))
+    requests, duration_us, errors, _, p50_us, p99_us = line.split()[1:]
+    return {
+        "rps": int(requests) / (int(duration_us) / 1e6),
+        "p50_ms": float(p50_us) / 1000,
+        "p99_ms": float(p99_us) / 1000,
+        "requests": int(requests),
+        "errors": int(errors),
+        "load": "wrk",
+    }
+
+
 def measure(base: str, key: str, ids: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    import shutil
+
+    if shutil.which("wrk"):
+        return measure_wrk(base, key, ids, clients, seconds)
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_load_process, args=(child, base, key, ids, clients, seconds, 3.0))
@@ -193,7 +242,8 @@ def _uvicorn_main(settings: Settings, port: int) -> None:
     from stockteacher.api.app import create_app
 
     logging.disable(logging.INFO)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    app = create_app(settings)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # --- chat time to first chunk --------------------------------------------------------------
@@ -248,7 +298,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--chat-rounds", type=int, default=10)
+    parser.add_argument("--api-replicas", type=int, default=1, help="Serve ingress replicas (uvicorn: 1 process)")
+    parser.add_argument(
+        "--haproxy",
+        action="store_true",
+        help="Serve's HAProxy ingress and throughput-optimized mode (RAY_SERVE_ENABLE_HA_PROXY=1, "
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED=1) instead of the default Python proxy",
+    )
     args = parser.parse_args()
+    if args.haproxy:
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -287,7 +347,7 @@ def main() -> None:
         ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher-bench")
         serve_port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
-        app = build_app(settings=settings)
+        app = build_app(settings=settings, api_replicas=args.api_replicas)
         serve.run(app, name="stockteacher", route_prefix="/", blocking=False)
         base = f"http://127.0.0.1:{serve_port}"
         wait_ready(f"{base}/healthz")
@@ -302,6 +362,8 @@ def main() -> None:
         serve.shutdown()
         ray.shutdown()
         ratio = serve_result["rps"] / uvicorn_result["rps"]
+        mode = "haproxy" if args.haproxy else "proxy"
+        print(f"serve mode={mode} api_replicas={args.api_replicas} load={serve_result['load']}", flush=True)
         print(
             f"api: serve_rps={serve_result['rps']:.0f} uvicorn_rps={uvicorn_result['rps']:.0f} ratio={ratio:.2f} "
             f"serve_p99_ms={serve_result['p99_ms']:.0f}"

@@ -107,7 +107,9 @@ def _check_database(settings: Settings) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def build_app(args: dict[str, Any] | None = None, *, settings: Settings | None = None) -> serve.Application:
+def build_app(
+    args: dict[str, Any] | None = None, *, settings: Settings | None = None, api_replicas: int | None = None
+) -> serve.Application:
     """The Serve application (`import_path: stockteacher.api.serve:build_app`).
 
     `args` (from serve_config.yaml) may override settings by variable name, e.g.
@@ -123,4 +125,7 @@ def build_app(args: dict[str, Any] | None = None, *, settings: Settings | None =
     require_loopback_for_single_user(settings)
     migrate.upgrade_if_sqlite(settings.dsn)
     chat = ChatDeployment.options(ray_actor_options={"num_cpus": settings.serve_chat_num_cpus}).bind(settings)
-    return ApiIngress.options(ray_actor_options={"num_cpus": settings.serve_api_num_cpus}).bind(settings, chat)
+    api_options: dict[str, Any] = {"ray_actor_options": {"num_cpus": settings.serve_api_num_cpus}}
+    if api_replicas:  # a fixed number of ingress replicas instead of autoscaling (benchmarks)
+        api_options.update(num_replicas=api_replicas, autoscaling_config=None)
+    return ApiIngress.options(**api_options).bind(settings, chat)
