@@ -81,8 +81,11 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
             f"published {len(summary.get('insight_ids', []))} reports"
         )
         if not once:
-            status = ray.get(scheduler_handle(settings).start.remote())
-            _say(f"[demo] scheduler running ({len(status.get('schedules', []) or [])} schedules)")
+            handle = scheduler_handle(settings)
+            ray.get(handle.start.remote())
+            status = ray.get(handle.status.remote())
+            next_due = min(status["next_due"].values(), default="-")
+            _say(f"[demo] scheduler running: {status['schedules']} schedules, next due {next_due}")
         serve.start(http_options={"host": host, "port": port})
         serve.run(build_app(settings=settings), name=APP_NAME, route_prefix="/", blocking=False)
         base = f"http://{host}:{port}"

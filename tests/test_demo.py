@@ -1,0 +1,59 @@
+"""`stockteacher demo --once` in a fresh directory: migrates SQLite under ./var, runs one sweep
+on a local Ray over the sample tickers, serves the app on Ray Serve, answers a health check,
+and exits 0, leaving a published report per sample ticker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockteacher.demo import SAMPLE_TICKERS
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.timeout(420)
+def test_demo_once_in_a_fresh_directory(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RAY_ADDRESS", "POSTGRES_DSN", "DATABASE_URL", "OPENAI_", "COLLECTION_", "AUTH_MODE"))
+    }
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "disabled"))
+    port = _free_port()
+    cli = Path(sys.executable).with_name("stockteacher")
+    done = subprocess.run(
+        [str(cli), "demo", "--once", "--port", str(port), "--no-dashboard", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "ok"
+    assert summary["health"] == {"status": "ok"}
+    assert summary["web"] == f"http://127.0.0.1:{port}/"
+    assert summary["api_docs"] == f"http://127.0.0.1:{port}/docs"
+    assert "[demo] one pipeline sweep over 6 tickers" in done.stderr  # progress is shown
+
+    database = tmp_path / "var" / "dev.db"
+    assert database.is_file()
+    with sqlite3.connect(database) as conn:
+        published = dict(
+            conn.execute("SELECT ticker, COUNT(*) FROM reports WHERE status = 'published' GROUP BY ticker").fetchall()
+        )
+    assert {t: published.get(t, 0) >= 1 for t in SAMPLE_TICKERS} == {t: True for t in SAMPLE_TICKERS}
+    assert list((tmp_path / "var" / "storage" / "reports").glob("*/*.md"))
