@@ -59,7 +59,9 @@ async def get_admin(principal: Annotated[Principal, Depends(current_user)]) -> P
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
-Db = Annotated[Session, Depends(get_db)]
-ReadDb = Annotated[Session, Depends(get_read_db)]
+# scope="function": the transaction commits before the response is sent, so a client that
+# acts on a 201 at once finds the row (the default scope commits after the response).
+Db = Annotated[Session, Depends(get_db, scope="function")]
+ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 Caller = Annotated[Principal, Depends(current_user)]
 Admin = Annotated[Principal, Depends(get_admin)]

@@ -220,6 +220,9 @@ class _QuietHandler(WSGIRequestHandler):
 class FakeOpenAI:
     """A threaded OpenAI Chat Completions server on 127.0.0.1 (see the module docstring).
 
+    Counters of streamed answers: `streams_started`, `streams_completed`, `streams_aborted`
+    (the client dropped the connection part-way, e.g. a cancelled call) and `stream_chunks_sent`.
+
     Settable attributes: `default_content`, `api_key`, `stream_chunk_size`, `stream_chunk_delay`,
     `stream_first_chunk_delay`, `reject_json_schema`, `requests_per_second_limit`, and the
     rate-limit header values `limit_requests`, `limit_tokens`, `reset_requests`, `reset_tokens`.
@@ -264,6 +267,12 @@ class FakeOpenAI:
         self._requests_used = 0
         self._tokens_used = 0
         self.count_429 = 0  # 429s from the server's own limiter (not scripted ones)
+        # Streamed answers: started, sent to the end, and abandoned by the client part-way
+        # (the connection dropped, so the server stopped writing: a cancelled call).
+        self.streams_started = 0
+        self.streams_completed = 0
+        self.streams_aborted = 0
+        self.stream_chunks_sent = 0  # content chunks written, over all streams
 
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
@@ -363,6 +372,8 @@ class FakeOpenAI:
             self._requests_used = 0
             self._tokens_used = 0
             self.count_429 = 0
+            self.streams_started = self.streams_completed = self.streams_aborted = 0
+            self.stream_chunks_sent = 0
 
     # --- protocol -------------------------------------------------------------------------------
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -577,22 +588,34 @@ class FakeOpenAI:
         def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
             return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
-        yield b""  # headers go out now; the first chunk may follow later (time to first token)
-        if self.stream_first_chunk_delay and self._stopping.wait(self.stream_first_chunk_delay):
-            return
-        yield event([choice({"role": "assistant", "content": "", "refusal": None})])
-        size = max(int(self.stream_chunk_size), 1)
-        pieces = [content[i : i + size] for i in range(0, len(content), size)]
-        for i, piece in enumerate(pieces):
-            if i and self.stream_chunk_delay and self._stopping.wait(self.stream_chunk_delay):
+        with self._lock:
+            self.streams_started += 1
+        try:
+            yield b""  # headers go out now; the first chunk may follow later (time to first token)
+            if self.stream_first_chunk_delay and self._stopping.wait(self.stream_first_chunk_delay):
                 return
-            yield event([choice({"content": piece})])
-        if self.stream_chunk_delay and pieces and self._stopping.wait(self.stream_chunk_delay):
-            return
-        yield event([choice({}, "stop")])
-        if usage is not None:
-            yield event([], usage=usage)
-        yield b"data: [DONE]\n\n"
+            yield event([choice({"role": "assistant", "content": "", "refusal": None})])
+            size = max(int(self.stream_chunk_size), 1)
+            pieces = [content[i : i + size] for i in range(0, len(content), size)]
+            for i, piece in enumerate(pieces):
+                if i and self.stream_chunk_delay and self._stopping.wait(self.stream_chunk_delay):
+                    return
+                yield event([choice({"content": piece})])
+                with self._lock:
+                    self.stream_chunks_sent += 1
+            if self.stream_chunk_delay and pieces and self._stopping.wait(self.stream_chunk_delay):
+                return
+            yield event([choice({}, "stop")])
+            if usage is not None:
+                yield event([], usage=usage)
+            yield b"data: [DONE]\n\n"
+            with self._lock:
+                self.streams_completed += 1
+        except GeneratorExit:
+            # the server closed the stream before its end: the client went away
+            with self._lock:
+                self.streams_aborted += 1
+            raise
 
 
 def openai_server(api_key: str | None = TEST_API_KEY, **options: Any) -> Iterator[FakeOpenAI]:

@@ -9,7 +9,6 @@ fresh on every request, and a status change clears this process's cache at once.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from stockteacher.api.deps import Caller, Db, ReadDb
 from stockteacher.api.schemas import ErrorOut, ReportDetail, ReportStatusIn, ReportSummary, SentimentSeries
+from stockteacher.chat.retrieval import tokenize
 from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.store.models import Favorite, Report, utcnow
@@ -288,19 +288,6 @@ def remove_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -
     return Response(status_code=204)
 
 
-_TOKEN = re.compile(r"[0-9a-z]+|[\uac00-\ud7a3]+")
-
-
-def search_tokens(text: str) -> list[str]:
-    """Lower-case words; Hangul runs also as character bigrams (Korean has no spaces in compounds)."""
-    out: list[str] = []
-    for word in _TOKEN.findall(text.lower()):
-        out.append(word)
-        if "\uac00" <= word[0] <= "\ud7a3" and len(word) > 2:
-            out += [word[i : i + 2] for i in range(len(word) - 1)]
-    return out
-
-
 @router.get("/api/search", response_model=list[ReportSummary])
 def search_reports(
     db: ReadDb,
@@ -309,7 +296,7 @@ def search_reports(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict[str, Any]]:
     """Reports ranked by BM25 over headline, summary, keywords and ticker (hidden excluded)."""
-    tokens = search_tokens(query)
+    tokens = tokenize(query)
     if not tokens:
         return []
     clauses = []
@@ -332,7 +319,7 @@ def search_reports(
     if not rows:
         return []
     corpus = [
-        search_tokens(" ".join([r.ticker, r.headline, r.headline, r.summary_text, " ".join(r.keywords)])) or ["_"]
+        tokenize(" ".join([r.ticker, r.headline, r.headline, r.summary_text, " ".join(r.keywords)])) or ["_"]
         for r in rows
     ]
     retriever = bm25s.BM25()
