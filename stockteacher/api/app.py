@@ -34,6 +34,10 @@ def validation_message(errors: list[Any]) -> str:
     """FastAPI's validation errors as one readable sentence: `body.ticker: String should …`."""
     parts = []
     for error in errors[:5]:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"body: not valid JSON ({reason})" if reason else "body: not valid JSON")
+            continue
         loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "request"
         msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
@@ -44,8 +48,13 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     """The whole HTTP application. `chat_backend` answers chat (default: an in-process engine)."""
     from stockteacher.api.auth import DEMO_USER, ensure_user
     from stockteacher.api.routes import admin, chat, notifications, reports, subscriptions
+    from stockteacher.api.schemas import ErrorOut
 
     app = FastAPI(
+        responses={
+            401: {"model": ErrorOut, "description": "missing or invalid API key"},
+            422: {"model": ErrorOut, "description": "the request is invalid; `detail` says how"},
+        },
         title="StockTeacher API",
         version=getattr(stockteacher, "__version__", "0.1.0"),
         description="Sourced, beginner-friendly stock-news reports; subscriptions; chat with the teacher.",
@@ -70,6 +79,9 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): a bad body is a 422
+            return JSONResponse({"detail": "body: not valid UTF-8 JSON"}, status_code=422)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)

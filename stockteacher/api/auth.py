@@ -15,9 +15,11 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Annotated
 
 from cachetools import TTLCache
-from fastapi import HTTPException, Request, WebSocket, status
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -222,14 +224,26 @@ async def principal_from_headers(
             raise UNAUTHORIZED
         return principal
     if settings.auth_mode == "single_user":
-        if client_host and client_host not in ("testclient",) and not is_loopback(client_host):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "single-user mode answers local requests only")
+        if client_host and not is_loopback(client_host):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "single-user mode answers local requests only; send an API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Principal(user_id=DEMO_USER, role="admin")
     raise UNAUTHORIZED
 
 
-async def current_user(request: Request) -> Principal:
-    """FastAPI dependency for every `/api/*` route."""
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="An API key from `stockteacher users create NAME` (not needed in single-user mode).",
+)
+
+
+async def current_user(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]
+) -> Principal:
+    """FastAPI dependency for every `/api/*` route (and the OpenAPI document's Bearer scheme)."""
     settings: Settings = request.app.state.settings
     client = request.client.host if request.client else None
     return await principal_from_headers(settings, request.headers.get("authorization"), client)

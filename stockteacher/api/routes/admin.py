@@ -11,7 +11,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from stockteacher.api.deps import Admin, AppSettings, Caller, Db
+from stockteacher.api.routes.reports import check_dates
 from stockteacher.api.schemas import ErrorOut
+from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.store.models import ChatMessage, ChatSession, JobRun, Report
 
 router = APIRouter(tags=["operations"])
@@ -72,6 +74,7 @@ def usage(
     date_to: date | None = None,
 ) -> dict[str, Any]:
     """Tokens and USD by UTC day, ticker and stage: your own chat for users; everything for admins."""
+    check_dates(date_from=date_from, date_to=date_to)
     today = datetime.now(UTC).date()
     date_to = date_to or today
     date_from = date_from or (date_to - timedelta(days=29))
@@ -166,7 +169,11 @@ def jobs(
     if status_:
         stmt = stmt.where(JobRun.status == status_.upper())
     if ticker:
-        stmt = stmt.where(JobRun.ticker == ticker.strip().upper())
+        try:
+            symbol = normalise_symbol(ticker)
+        except TickerError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ticker: {exc}") from None
+        stmt = stmt.where(JobRun.ticker == symbol)
     if trace_id:
         stmt = stmt.where(JobRun.trace_id == trace_id)
     stmt = stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit).offset(offset)

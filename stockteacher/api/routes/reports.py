@@ -42,7 +42,7 @@ SUMMARY_FIELDS = (
     "cost_usd",
 )
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _caches: dict[int, TTLCache[Any, Any]] = {}
 
 
@@ -98,9 +98,23 @@ def _day_start(value: date) -> datetime:
 
 
 def _json_pattern(text: str) -> str:
-    """`%"text"%` as the JSON column stores it (non-ASCII escaped as \\uXXXX)."""
-    escaped = json.dumps(text)[1:-1]
-    return "%" + escaped.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern for one whole element `"text"` of a JSON list of strings, as the column
+    stores it (non-ASCII escaped as \\uXXXX): `earn` does not match "earnings", and `ub` does
+    not match inside the escapes of a Korean keyword."""
+    element = json.dumps(text)
+    return "%" + element.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def check_dates(**dates: date | None) -> None:
+    """422 for a date outside 1970-2999 (and no arithmetic past the calendar's ends)."""
+    for name, value in dates.items():
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: must be between {EARLIEST} and {LATEST}"
+            )
 
 
 def _like(text: str) -> str:
@@ -145,6 +159,7 @@ def list_reports(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"limit: at most {settings.api_max_page_size} (API_MAX_PAGE_SIZE)"
         )
+    check_dates(date=date_, date_from=date_from, date_to=date_to)
     if date_from and date_to and date_from > date_to:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "date_from is after date_to")
     symbols = _tickers(tickers)
