@@ -345,7 +345,7 @@ def test_sse_streams_chunks_before_the_answer_is_complete(
             json={"content": "EPS가 뭐예요?"},
             headers={**users.alice, "Accept": "text/event-stream"},
         ) as response:
-            assert response.status_code == 200
+            assert response.status_code == 201
             assert response.headers["content-type"].startswith("text/event-stream")
             for event, data, at in sse_events(response):
                 if event == "chunk":
@@ -380,7 +380,7 @@ def test_sse_error_event_carries_code_and_trace_id(
             json={"content": "EPS가 뭐예요?"},
             headers={**users.alice, "Accept": "text/event-stream"},
         ) as response:
-            assert response.status_code == 200, response.read()
+            assert response.status_code == 201, response.read()
             events = [(event, data) for event, data, _ in sse_events(response)]
     assert [e for e, _ in events] == ["error"]
     error = events[0][1]
@@ -683,8 +683,8 @@ def test_openapi_documents_the_chat_routes(client: TestClient) -> None:
     create = paths["/api/chat/sessions"]["post"]["responses"]
     assert {"201", "404", "422"} <= set(create)
     post = paths["/api/chat/sessions/{session_id}/messages"]["post"]["responses"]
-    assert {"200", "201", "404", "422", "429", "503"} <= set(post)
-    assert "text/event-stream" in post["200"]["content"]
+    assert {"201", "404", "422", "429", "503"} <= set(post)
+    assert "text/event-stream" in post["201"]["content"] and "application/json" in post["201"]["content"]
     assert post["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     listing = paths["/api/chat/sessions/{session_id}/messages"]["get"]["responses"]
     assert {"200", "404"} <= set(listing)

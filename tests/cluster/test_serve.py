@@ -122,7 +122,7 @@ def test_api_and_streaming_chat_through_serve(served: dict[str, Any]) -> None:
             json={"content": "EPS가 뭐예요?"},
             headers={"Accept": "text/event-stream"},
         ) as response:
-            assert response.status_code == 200
+            assert response.status_code == 201
             for event, data, at in _sse(response):
                 if event == "chunk":
                     chunks.append((data["content"], at))

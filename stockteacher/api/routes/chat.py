@@ -243,7 +243,7 @@ def list_messages(session_id: str, db: ReadDb, caller: Caller) -> list[dict[str,
     status_code=status.HTTP_201_CREATED,
     response_model=list[ChatMessageOut],
     responses={
-        200: {"description": SSE_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        201: {"description": SSE_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}},
         404: {"model": ErrorOut, "description": "`session_not_found`, or `report_not_found` (deleted or hidden)"},
         422: {"model": ErrorOut, "description": "`invalid_input`: empty or too-long content, malformed body"},
         429: {"model": ErrorOut, "description": "`cost_limit`: over the per-message cap or the daily budget"},
@@ -254,7 +254,8 @@ def list_messages(session_id: str, db: ReadDb, caller: Caller) -> list[dict[str,
 async def post_message(
     session_id: str, body: Annotated[ChatMessageIn, Body()], request: Request, caller: Caller
 ) -> Any:
-    """Ask the teacher: 201 `[user message, agent message]`, or the answer as SSE (see 200)."""
+    """Ask the teacher: 201 `[user message, agent message]`, or, with `Accept: text/event-stream`,
+    201 and the answer as SSE events (`chunk`, then `done` or `error`)."""
     settings: Settings = request.app.state.settings
     trace_id = new_trace_id()
     try:
@@ -263,7 +264,8 @@ async def post_message(
         raise _http_error(exc) from None
     backend = chat_backend(request.app)
     if "text/event-stream" in request.headers.get("accept", ""):
-        return EventSourceResponse(_sse(settings, backend, turn), headers={"X-Trace-Id": trace_id})
+        # 201 like the JSON answer: the user message is stored and the reply is being created
+        return EventSourceResponse(_sse(settings, backend, turn), status_code=201, headers={"X-Trace-Id": trace_id})
     agent: dict[str, Any] | None = None
     async for kind, data in relay_turn(settings, backend, turn):
         if kind == "done":
