@@ -135,7 +135,7 @@ def teardown_module() -> None:
 def test_api_keys_are_masked_in_paths_and_text(make_settings: Callable[..., Settings]) -> None:
     stream, _ = _configured(make_settings)
     key = "stk_0123456789ab_" + "Q" * 43
-    logging.getLogger("uvicorn.access").warning('"GET /api/chat/ws/chat_1?access_token=%s HTTP/1.1" 101', key)
+    logging.getLogger("tests.access_log").warning('"GET /api/chat/ws/chat_1?access_token=%s HTTP/1.1" 101', key)
     get_logger("t").info("auth.failed", note=f"the key {key} was revoked")
     out = stream.getvalue()
     assert key not in out and "Q" * 20 not in out
