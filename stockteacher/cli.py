@@ -231,7 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.api_host
     require_loopback_for_single_user(settings, host)
     migrate.upgrade_if_sqlite(settings.dsn)
-    uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port, log_level="info")
+    # log_config=None: uvicorn's loggers go through ours, which mask keys (e.g. ?access_token= in access logs)
+    uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port, log_config=None)
     return 0
 
 
