@@ -73,7 +73,7 @@ class ChatDeployment:
     name=API_DEPLOYMENT,
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
+    autoscaling_config={"min_replicas": 2, "max_replicas": 4, "target_ongoing_requests": 16},
     health_check_period_s=10,
     health_check_timeout_s=30,
 )
