@@ -196,6 +196,23 @@ class Settings(BaseSettings):
     serve_api_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_API_NUM_CPUS")
     serve_chat_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_CHAT_NUM_CPUS")
 
+    # --- notifications -----------------------------------------------------------------------
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD")
+    smtp_from: str = Field("StockTeacher <noreply@localhost>", min_length=3, alias="SMTP_FROM")
+    smtp_starttls: bool = Field(True, alias="SMTP_STARTTLS")
+    smtp_timeout_seconds: float = Field(10, gt=0, alias="SMTP_TIMEOUT_SECONDS")
+    webhook_timeout_seconds: float = Field(5, gt=0, alias="WEBHOOK_TIMEOUT_SECONDS")
+    vapid_public_key: str | None = Field(None, alias="VAPID_PUBLIC_KEY")
+    vapid_private_key: SecretStr | None = Field(None, alias="VAPID_PRIVATE_KEY")
+    notify_max_attempts: int = Field(6, ge=1, le=50, alias="NOTIFY_MAX_ATTEMPTS")
+    notify_backoff_seconds: float = Field(30, ge=0, alias="NOTIFY_BACKOFF_SECONDS")
+    notify_max_backoff_seconds: float = Field(3600, ge=0, alias="NOTIFY_MAX_BACKOFF_SECONDS")
+    notify_suspend_after_dead: int = Field(3, ge=1, le=100, alias="NOTIFY_SUSPEND_AFTER_DEAD")
+    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+
     # --- chat ------------------------------------------------------------------------------
     chat_model: str | None = Field(None, alias="CHAT_MODEL")
     chat_max_turns: int = Field(20, ge=1, le=200, alias="CHAT_MAX_TURNS")
@@ -293,7 +310,14 @@ class Settings(BaseSettings):
         """Every secret currently configured, so that logs can mask it wherever it appears."""
         values = [
             s.get_secret_value()
-            for s in (self.news_api_key, self.naver_client_id, self.naver_client_secret, self.openai_api_key)
+            for s in (
+                self.news_api_key,
+                self.naver_client_id,
+                self.naver_client_secret,
+                self.openai_api_key,
+                self.smtp_password,
+                self.vapid_private_key,
+            )
             if s is not None and s.get_secret_value()
         ]
         for url in (self.dsn, self.ingestion_redis_url):
