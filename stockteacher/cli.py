@@ -9,6 +9,7 @@
     stockteacher scheduler start|stop|status|run-now [--address RAY] [--json]
     stockteacher scale analyzers N [--address RAY] [--json]
     stockteacher users create NAME [--admin] | users add-key NAME | users revoke NAME | users list
+    stockteacher notify run-once [--json] | outbox list [--status S] | outbox retry [--id N]
     stockteacher serve [--host H] [--port P]          (the API + web page on plain uvicorn)
     stockteacher demo [--once] [--port P]             (everything, locally, on Ray Serve)
 
@@ -246,6 +247,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result["status"] == "ok" else 1
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from stockteacher.notify.notifier import notify_core
+    from stockteacher.store import migrate
+
+    settings = _settings_and_logging()
+    migrate.upgrade_if_sqlite(settings.dsn)
+    summary = notify_core(settings)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"notify: planned {summary['planned']}, sent {summary['sent']}, "
+            f"retrying {summary['retried']}, dead {summary['dead']} (trace_id {summary['trace_id']})"
+        )
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from sqlalchemy import select, update
+
+    from stockteacher.store.db import session_scope
+    from stockteacher.store.models import Delivery, utcnow
+
+    settings = _settings_and_logging()
+    with session_scope(settings.dsn) as session:
+        if args.outbox_command == "retry":
+            query = update(Delivery).where(Delivery.status.in_(("failed", "dead")))
+            if args.id:
+                query = query.where(Delivery.id.in_(args.id))
+            count = session.execute(
+                query.values(status="pending", next_attempt_at=utcnow(), claimed_until=None, attempts=0)
+            ).rowcount
+            payload: Any = {"requeued": int(count or 0)}
+        else:
+            query = select(Delivery).order_by(Delivery.id.desc()).limit(args.limit)
+            if args.status:
+                query = query.where(Delivery.status == args.status)
+            payload = [
+                {
+                    "id": d.id,
+                    "insight_id": d.insight_id,
+                    "user_id": d.user_id,
+                    "channel": d.channel,
+                    "status": d.status,
+                    "reason": d.reason,
+                    "due_at": d.due_at.isoformat(),
+                    "attempts": d.attempts,
+                    "next_attempt_at": d.next_attempt_at.isoformat(),
+                    "last_error": d.last_error,
+                }
+                for d in session.execute(query).scalars()
+            ]
+    if args.json or args.outbox_command == "retry":
+        _print_json(payload)
+    else:
+        for d in payload:
+            print(
+                f"{d['id']:>6} {d['status']:<8} {d['channel']:<8} {d['user_id']:<16} {d['insight_id']} "
+                f"{d['reason']:<11} attempts={d['attempts']} {d['last_error'] or ''}"
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -331,6 +395,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", help="default: API_HOST")
     p_serve.add_argument("--port", type=int, help="default: API_PORT")
     p_serve.set_defaults(func=cmd_serve)
+
+    p_notify = sub.add_parser("notify", help="the notifier")
+    n_sub = p_notify.add_subparsers(dest="notify_command", required=True)
+    p_nrun = n_sub.add_parser("run-once", help="queue deliveries for new reports and send the due ones")
+    p_nrun.add_argument("--json", action="store_true", help="print {planned, sent, retried, dead} as the last line")
+    p_notify.set_defaults(func=cmd_notify)
+
+    p_outbox = sub.add_parser("outbox", help="the delivery outbox")
+    o_sub = p_outbox.add_subparsers(dest="outbox_command", required=True)
+    p_olist = o_sub.add_parser("list", help="recent deliveries, newest first")
+    p_olist.add_argument("--status", choices=["pending", "sent", "failed", "dead"])
+    p_olist.add_argument("--limit", type=int, default=50)
+    p_olist.add_argument("--json", action="store_true")
+    p_oretry = o_sub.add_parser("retry", help="send failed or dead deliveries again (all, or --id …)")
+    p_oretry.add_argument("--id", type=int, action="append")
+    p_oretry.add_argument("--json", action="store_true")
+    p_outbox.set_defaults(func=cmd_outbox)
 
     p_demo = sub.add_parser("demo", help="local Ray + SQLite + sample news + web page on :8000")
     p_demo.add_argument("--once", action="store_true", help="sweep, serve, check health, then exit")

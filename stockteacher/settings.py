@@ -210,6 +210,7 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(6, ge=1, le=50, alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_seconds: float = Field(30, ge=0, alias="NOTIFY_BACKOFF_SECONDS")
     notify_max_backoff_seconds: float = Field(3600, ge=0, alias="NOTIFY_MAX_BACKOFF_SECONDS")
+    notify_lease_seconds: float = Field(120, gt=0, le=3600, alias="NOTIFY_LEASE_SECONDS")
     notify_suspend_after_dead: int = Field(3, ge=1, le=100, alias="NOTIFY_SUSPEND_AFTER_DEAD")
     public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
 

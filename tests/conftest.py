@@ -24,6 +24,8 @@ PG_ADMIN_DSN = os.environ.get("STOCKTEACHER_TEST_PG_ADMIN", "postgresql://postgr
 REDIS_TEST_URL = os.environ.get("STOCKTEACHER_TEST_REDIS", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("STOCKTEACHER_REQUIRE_SERVICES") == "1"
 TABLES = (
+    "deliveries",
+    "notification_channels",
     "notification_policies",
     "chat_messages",
     "chat_sessions",

@@ -359,7 +359,7 @@ class ChatEngine:
                 f"CHAT_COST_LIMIT_USD=${settings.chat_cost_limit_usd}; ask a shorter question or start a new chat",
             )
         if turn.spent_today_usd + estimate > settings.chat_daily_budget_usd:
-            return _error(
+            return {"reason": "daily_budget"} | _error(
                 "cost_limit",
                 f"daily chat budget reached: ${turn.spent_today_usd:.4f} spent today (UTC) and this question "
                 f"could cost up to ${estimate:.5f}, over CHAT_DAILY_BUDGET_USD=${settings.chat_daily_budget_usd}; "

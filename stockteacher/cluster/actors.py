@@ -231,3 +231,12 @@ def publish_task(
     configure_logging(settings)
     outcome = materialize_reports(settings=settings, analysis_ids=analysis_ids, trace_id=trace_id, ticker=ticker)
     return {**outcome.summary(), "insight_ids": outcome.published + outcome.drafts}
+
+
+@ray.remote(max_retries=2, num_cpus=0.1)
+def notify_task(settings: Settings, trace_id: str) -> dict[str, Any]:
+    """The notifier: plan the new reports' deliveries and send the due ones (see notify.outbox)."""
+    from stockteacher.notify.notifier import notify_core
+
+    configure_logging(settings)
+    return notify_core(settings, trace_id=trace_id)

@@ -38,6 +38,14 @@ def prepare(settings: Settings | None = None, *, address: str | None = None) -> 
 
 
 def _stderr_progress(stage: str, data: dict[str, Any]) -> None:
+    if stage == "notify":
+        print(
+            f"[notify] planned {data.get('planned', 0)}, sent {data.get('sent', 0)}, "
+            f"retrying {data.get('retried', 0)}, dead {data.get('dead', 0)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
     if stage == "collect":
         print(
             f"[collect] {data['ticker']} from {data['source']}: fetched {data['fetched']}, "

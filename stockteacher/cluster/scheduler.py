@@ -17,6 +17,7 @@ from typing import Any
 
 import ray
 
+from stockteacher.cluster.actors import notify_task
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.runtime import NAMESPACE
 from stockteacher.cluster.sweep import SweepResult, run_sweep
@@ -98,8 +99,16 @@ class Scheduler:
             busy = frozenset(self.in_flight)
         due = await asyncio.to_thread(schedule.due_pairs, self.settings, resume=resume, busy=busy)
         if not due:
+            # No sweep this tick: still send what became due (digests at the open/close, retries).
+            await asyncio.to_thread(self._notify_only)
             return None
         return await asyncio.to_thread(self._sweep_due, due)
+
+    def _notify_only(self) -> None:
+        try:
+            ray.get(notify_task.remote(self.settings, new_trace_id()))
+        except ray.exceptions.RayError as exc:
+            self._remember_error({"stage": "notify", "error": str(exc).splitlines()[0][:300]})
 
     def _sweep_due(self, due: list[schedule.DuePair]) -> dict[str, Any] | None:
         trace_id = new_trace_id()

@@ -18,7 +18,7 @@ import ray
 from ray.exceptions import RayError
 
 from stockteacher.cluster import metrics
-from stockteacher.cluster.actors import collect_options, collect_task, publish_task
+from stockteacher.cluster.actors import collect_options, collect_task, notify_task, publish_task
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.settings import Settings
@@ -35,6 +35,7 @@ class SweepResult:
     analyzed: dict[str, dict[str, Any]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    notified: dict[str, Any] = field(default_factory=dict)
     duration_seconds: float = 0.0
 
     @property
@@ -50,6 +51,7 @@ class SweepResult:
             "analyses": sum(1 for a in self.analyzed.values() if a.get("status") in ("saved", "cached")),
             "published": len(self.published),
             "insight_ids": self.published,
+            "notified": self.notified,
             "errors": self.errors,
             "duration_seconds": round(self.duration_seconds, 2),
         }
@@ -124,6 +126,13 @@ def run_sweep(
                     elif outcome.get("status") == "saved":
                         ref = publish_task.remote(settings, [outcome["analysis_id"]], result.trace_id, ticker)
                         publishing[ref] = ticker
+        # The last stage, in the same sweep: urgent reports reach immediate subscribers now,
+        # not at the scheduler's next tick.
+        try:
+            result.notified = ray.get(notify_task.remote(settings, result.trace_id))
+            progress("notify", result.notified)
+        except RayError as exc:
+            result.errors.append({"stage": "notify", "ticker": None, **_error_of(exc)})
         result.duration_seconds = time.perf_counter() - started
         metrics.observe("sweep_duration", result.duration_seconds)
         log.info(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from stockteacher.analysis.schema import ReportDraft
 from stockteacher.analysis.service import insight_id_for
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
+from stockteacher.notify.timing import URGENT_ANOMALY, URGENT_SENTIMENT
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
@@ -37,8 +38,6 @@ from stockteacher.store.models import Analysis, Article, Report, Story, utcnow
 __all__ = ["PublishOutcome", "materialize_reports", "quality_notes", "report_to_dict", "write_report_files"]
 
 log = get_logger(__name__)
-URGENT_ANOMALY = 0.7
-URGENT_SENTIMENT = -0.6
 MIN_SUMMARY_CHARS = 20
 STATUSES = ("draft", "published", "hidden")
 

@@ -31,7 +31,9 @@ __all__ = [
     "ApiKey",
     "ChatMessage",
     "ChatSession",
+    "Delivery",
     "Favorite",
+    "NotificationChannel",
     "NotificationPolicy",
     "User",
     "AppMeta",
@@ -259,6 +261,8 @@ class Report(Base):
     trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # When the notifier queued this report's deliveries (NULL: not yet; migration 0005).
+    notify_planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         Index("ix_reports_ticker_published", "ticker", "published_at"),
@@ -383,3 +387,59 @@ class NotificationPolicy(Base):
     quiet_hours_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
     quiet_hours_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class NotificationChannel(Base):
+    """Where a user can be reached: an e-mail address or a webhook URL (with its HMAC secret).
+
+    A channel is `pending` until verified (the webhook answered a signed verification ping, or
+    the e-mail's link was opened); only verified channels receive reports.
+    """
+
+    __tablename__ = "notification_channels"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    verification_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Delivery(Base):
+    """The outbox: one report for one user on one channel, written with the decision to send.
+
+    `pending → sent | failed | dead`: `failed` waits for `next_attempt_at`, `dead` is final.
+    The unique key means a report is never queued (so never sent) twice to the same place.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    insight_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reports.insight_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    subscription_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    digest_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("insight_id", "user_id", "channel", name="uq_deliveries_report_user_channel"),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_deliveries_user", "user_id", "created_at"),
+    )

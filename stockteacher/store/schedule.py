@@ -41,11 +41,14 @@ def slot_for(now: datetime, interval_minutes: int) -> datetime:
 
 
 def scheduled_pairs(settings: Settings) -> dict[tuple[str, str], int]:
-    """(ticker, source) → interval, from `COLLECTION_SCHEDULES` and active subscriptions.
-    An explicit schedule wins over a subscription's default interval."""
+    """(ticker, source) → interval, from `COLLECTION_SCHEDULES` and subscriptions that are not
+    suspended (one waiting for its channel's verification is collected already, so the reports
+    are on the web page). An explicit schedule wins over a subscription's default interval."""
     pairs: dict[tuple[str, str], int] = {}
     with session_scope(settings.dsn) as session:
-        tickers = session.scalars(select(Subscription.ticker).where(Subscription.status == "Active").distinct()).all()
+        tickers = session.scalars(
+            select(Subscription.ticker).where(Subscription.status.in_(("Active", "PendingVerification"))).distinct()
+        ).all()
     for ticker in tickers:
         pairs[(ticker, settings.subscription_source)] = settings.subscription_interval_minutes
     for schedule in settings.collection_schedules:

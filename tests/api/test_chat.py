@@ -31,7 +31,7 @@ from stockteacher.api.app import create_app
 from stockteacher.chat.engine import ChatEngine
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
-from stockteacher.store.models import Article, ChatMessage, ChatSession, Report, utcnow
+from stockteacher.store.models import Article, ChatMessage, ChatSession, JobRun, Report, utcnow
 from tests.api.conftest import ApiUsers, detail
 from tests.servers.openai_server import Reply, estimate_prompt_tokens
 
@@ -483,6 +483,11 @@ def test_daily_budget_counts_todays_spend_only(
         error = ws_error(ws, json.dumps({"type": "message", "content": "EPS가 뭐예요?"}))
         assert error["code"] == "cost_limit" and "CHAT_DAILY_BUDGET_USD" in error["detail"]
     assert llm_server.calls == 1
+    # the budget that stopped work left a job_runs row under the turn's trace id
+    with session_scope(api_settings.dsn) as db:
+        run = db.execute(select(JobRun).where(JobRun.stage == "chat")).scalar_one()
+        assert (run.status, run.error_code, run.trace_id) == ("FAILED", "daily_budget", error["trace_id"])
+        assert run.details == {"user_id": "alice"}
     # bob's budget is his own
     bob_session = new_session(client, users.bob, aapl)
     assert (

@@ -163,8 +163,9 @@ def test_run_once_submitted_with_ray_job_submit(ray_head: tuple[str, int], tmp_p
     deadline, text = time.monotonic() + 60, ""
     while "stockteacher_articles_saved" not in text and time.monotonic() < deadline:
         time.sleep(2)
-        probe = subprocess.run(["curl", "-s", f"http://127.0.0.1:{metrics_port}/metrics"], capture_output=True,
-                               text=True, timeout=10)
+        probe = subprocess.run(
+            ["curl", "-s", f"http://127.0.0.1:{metrics_port}/metrics"], capture_output=True, text=True, timeout=10
+        )
         text = probe.stdout
     assert "stockteacher_articles_saved" in text and "stockteacher_llm_calls" in text
 

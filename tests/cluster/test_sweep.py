@@ -78,7 +78,10 @@ def test_full_sweep_over_three_tickers(
     assert {r.trace_id for r in runs} == {result.trace_id}  # one trace joins every stage
     stages = sorted((r.stage, r.ticker) for r in runs)
     assert stages == sorted(
-        [("collect", t) for t in TICKERS] + [("analyze", t) for t in TICKERS] + [("publish", t) for t in TICKERS]
+        [("collect", t) for t in TICKERS]
+        + [("analyze", t) for t in TICKERS]
+        + [("publish", t) for t in TICKERS]
+        + [("notify", None)]  # the last stage, in the same sweep
     )
     assert {r.status for r in runs} == {"SUCCEEDED"}
     assert {r.trace_id for r in reports} == {result.trace_id}

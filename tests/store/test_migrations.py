@@ -31,6 +31,8 @@ EXPECTED = {
     "chat_sessions",
     "chat_messages",
     "notification_policies",
+    "notification_channels",
+    "deliveries",
     "analysis_stories",
     "reports",
     "subscriptions",
@@ -92,7 +94,7 @@ def test_db_upgrade_cli_uses_postgres_dsn(
 ) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
-    assert "0004_accounts_chat" in capsys.readouterr().out
+    assert "0005_notifications" in capsys.readouterr().out
     assert _tables(empty_pg) == EXPECTED
     assert main(["db", "downgrade", "base"]) == 0
     assert _tables(empty_pg) == set()

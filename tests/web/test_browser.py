@@ -159,7 +159,10 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         expect(sub_rows).to_have_count(1)
         expect(sub_rows.first.get_by_test_id("subscription-ticker")).to_have_text("AAPL")
         expect(sub_rows.first.get_by_test_id("subscription-window")).to_have_value("weekly")
-        expect(sub_rows.first.get_by_test_id("subscription-status")).to_have_attribute("data-status", "Active")
+        # no verified channel yet: the subscription waits for one (notifications issue)
+        expect(sub_rows.first.get_by_test_id("subscription-status")).to_have_attribute(
+            "data-status", "PendingVerification"
+        )
         page.get_by_test_id("subscribe-ticker").fill("NVDA")
         page.get_by_test_id("subscribe-window").select_option("daily_open")
         page.get_by_test_id("subscribe-submit").click()

@@ -120,6 +120,17 @@ def _fail(settings: Settings, turn: PreparedTurn, code: str, detail: str) -> Non
         service.record_failure(db_session=db_session, turn=turn, code=code, detail=detail)
 
 
+def _record_budget_stop(settings: Settings, turn: PreparedTurn, detail: str) -> None:
+    """A budget that stops work leaves a `job_runs` row (stage `chat`) and a log event."""
+    from stockteacher.store.jobs import FAILED, finish_job_run, start_job_run
+
+    run_id = start_job_run(
+        settings.dsn, stage="chat", trace_id=turn.trace_id, source="budget", details={"user_id": turn.user_id}
+    )
+    finish_job_run(settings.dsn, run_id, status=FAILED, error_code="daily_budget", error_message=detail)
+    log.warning("budget.exhausted", budget="CHAT_DAILY_BUDGET_USD", trace_id=turn.trace_id)
+
+
 async def _close(events: Any) -> None:
     """Close a backend stream even while our task is being cancelled (its `finally` must run to
     cancel the LLM call)."""
@@ -174,6 +185,8 @@ async def relay_turn(settings: Settings, backend: ChatBackend, turn: PreparedTur
                 code = "internal_error"
             detail = str(event.get("detail") or "the chat backend sent an unexpected event")
             await run_in_threadpool(_fail, settings, turn, code, detail)
+            if event.get("reason") == "daily_budget":
+                await run_in_threadpool(_record_budget_stop, settings, turn, detail)
             log.warning("chat.turn.failed", trace_id=turn.trace_id, error_code=code)
             yield "error", {"code": code, "detail": detail, "trace_id": turn.trace_id}
             return

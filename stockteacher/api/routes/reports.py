@@ -29,7 +29,7 @@ from stockteacher.store.models import Favorite, Report, utcnow
 
 router = APIRouter(tags=["reports"])
 NOT_FOUND = {404: {"model": ErrorOut, "description": "no such report"}}
-URGENT_ANOMALY = 0.4
+URGENT_ONLY_ANOMALY = 0.4  # API.md's `urgent_only` filter (notifications use notify.timing's 0.7)
 SUMMARY_FIELDS = (
     "insight_id",
     "ticker",
@@ -195,7 +195,7 @@ def list_reports(
                 )
             )
         if urgent_only:
-            stmt = stmt.where(Report.anomaly_score >= URGENT_ANOMALY)
+            stmt = stmt.where(Report.anomaly_score >= URGENT_ONLY_ANOMALY)
         if sentiment == "positive":
             stmt = stmt.where(Report.sentiment_score > 0.2)
         elif sentiment == "negative":

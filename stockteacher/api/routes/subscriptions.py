@@ -1,7 +1,10 @@
 """Subscriptions (API.md): a user's tickers and when to hear about them.
 
-A new subscription is `Active` at once, so that the scheduler starts collecting its ticker:
-channel verification (which would hold it in `PendingVerification`) belongs to notifications.
+A new subscription is `Active` when its user has a verified notification channel, else
+`PendingVerification` until the first channel is verified (then all of the user's pending
+subscriptions become `Active`). Either way the scheduler collects its ticker at once, so the
+reports appear on the web page; only `Active` subscriptions are notified. Repeated dead
+deliveries make it `Suspended`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,21 @@ from sqlalchemy.exc import IntegrityError
 
 from stockteacher.api.deps import Caller, Db
 from stockteacher.api.schemas import ErrorOut, SubscriptionIn, SubscriptionOut, SubscriptionPatch
-from stockteacher.store.models import Subscription, utcnow
+from stockteacher.store.models import NotificationChannel, Subscription, utcnow
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 NOT_FOUND = {404: {"model": ErrorOut, "description": "no such subscription of yours"}}
+
+
+def has_verified_channel(db: Db, user_id: str) -> bool:
+    return (
+        db.execute(
+            select(NotificationChannel.channel).where(
+                NotificationChannel.user_id == user_id, NotificationChannel.status == "verified"
+            )
+        ).first()
+        is not None
+    )
 
 
 def _out(row: Subscription) -> SubscriptionOut:
@@ -61,7 +75,7 @@ def create_subscription(body: SubscriptionIn, db: Db, caller: Caller) -> Subscri
         user_id=caller.user_id,
         ticker=body.ticker,
         alert_window=body.alert_window,
-        status="Active",
+        status="Active" if has_verified_channel(db, caller.user_id) else "PendingVerification",
         created_at=now,
         updated_at=now,
     )

@@ -55,9 +55,7 @@ def upgrade() -> None:
         "chat_sessions",
         sa.Column("session_id", sa.String(32), primary_key=True),
         sa.Column("user_id", sa.String(64), nullable=False),
-        sa.Column(
-            "insight_id", sa.String(32), sa.ForeignKey("reports.insight_id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("insight_id", sa.String(32), sa.ForeignKey("reports.insight_id", ondelete="CASCADE"), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),

@@ -1,0 +1,439 @@
+"""Delivery channels: signed webhooks, e-mail over SMTP, and web-push (not available in this build).
+
+Every sender returns a `SendResult` instead of raising for a delivery problem, so the outbox can
+decide what happens next::
+
+    SendResult
+    ├── delivered()                       the receiver took it (HTTP 2xx, SMTP accepted)
+    ├── retry(error, status)              worth another attempt later: timeouts, connection errors,
+    │                                     HTTP 429 (with `retry_after` when the server says) and 5xx,
+    │                                     SMTP 4xx replies and dropped connections
+    └── failed_permanently(error, status) retrying cannot help: other HTTP 4xx, redirects, a URL that
+                                          is not http(s), SMTP 5xx (unknown recipient, bad login),
+                                          a channel that is not configured
+
+Vendor exceptions (httpx, smtplib, ssl, socket) are translated here, at the boundary. Error
+texts name the host, never the full webhook URL (its path often carries a token) or a secret.
+
+Webhook signatures
+------------------
+Each webhook is a `POST` of compact UTF-8 JSON with these headers::
+
+    Content-Type: application/json
+    User-Agent: StockTeacher-Webhook/1
+    X-StockTeacher-Delivery: <delivery id>     the same on every retry of one delivery;
+                                               de-duplicate on it
+    X-StockTeacher-Signature: t=<unix seconds>,v1=<hex digest>
+
+where the digest is HMAC-SHA256 with your webhook secret (UTF-8) as the key, over the bytes of
+the timestamp, a full stop, and the raw request body: `HMAC(secret, b"<t>." + body)`. To verify
+in your own server, recompute it over the body exactly as received (before any JSON parsing),
+compare in constant time, and reject timestamps more than five minutes from your clock::
+
+    import hashlib, hmac, time
+
+    def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+        fields = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
+        stamps = [value for key, value in fields if key == "t"]
+        if len(stamps) != 1 or not stamps[0].isdigit() or abs(time.time() - int(stamps[0])) > tolerance:
+            return False
+        expected = hmac.new(secret.encode(), stamps[0].encode() + b"." + body, hashlib.sha256).hexdigest()
+        return any(hmac.compare_digest(expected, value) for key, value in fields if key == "v1")
+
+Answer any 2xx quickly to acknowledge. Redirects are not followed. The first request to a new
+webhook is `{"type": "verification", "token": "..."}`, signed the same way; answering it with
+2xx verifies the webhook. Report deliveries are `{"type": "reports", ...}` (see `render`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+
+import httpx
+
+from stockteacher.logs import get_logger
+from stockteacher.notify.render import Rendered
+from stockteacher.settings import Settings
+from stockteacher.sources.base import parse_retry_after
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "USER_AGENT",
+    "SendResult",
+    "build_email",
+    "encode_payload",
+    "send_email",
+    "send_web_push",
+    "send_webhook",
+    "sign",
+    "verification_ping",
+    "verify_signature",
+]
+
+log = get_logger(__name__)
+
+SIGNATURE_HEADER = "X-StockTeacher-Signature"
+DELIVERY_HEADER = "X-StockTeacher-Delivery"
+USER_AGENT = "StockTeacher-Webhook/1"
+SIGNATURE_TOLERANCE_SECONDS = 300
+ERROR_SNIPPET_CHARS = 200
+EMAIL_NOT_CONFIGURED = "email is not configured (set SMTP_HOST)"
+WEB_PUSH_NOT_CONFIGURED = "web-push is not configured (set VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)"
+WEB_PUSH_NOT_SUPPORTED = "web-push delivery is not supported by this build"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one attempt. `permanent` only matters when not `ok`; `status` is the HTTP
+    status or SMTP reply code when there was one; `retry_after` is the receiver's own hint."""
+
+    ok: bool
+    permanent: bool
+    status: int | None
+    error: str | None
+    retry_after: float | None = None
+
+    @classmethod
+    def delivered(cls, status: int | None = None) -> SendResult:
+        return cls(ok=True, permanent=False, status=status, error=None)
+
+    @classmethod
+    def retry(cls, error: str, status: int | None = None, *, retry_after: float | None = None) -> SendResult:
+        return cls(ok=False, permanent=False, status=status, error=error, retry_after=retry_after)
+
+    @classmethod
+    def failed_permanently(cls, error: str, status: int | None = None) -> SendResult:
+        return cls(ok=False, permanent=True, status=status, error=error)
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The `X-StockTeacher-Signature` value: `t=<timestamp>,v1=<hex HMAC-SHA256>`."""
+    return f"t={int(timestamp)},v1={_digest(secret, int(timestamp), body)}"
+
+
+def verify_signature(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    tolerance_seconds: float = SIGNATURE_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """Whether `header` signs `body` with `secret` and its timestamp is within the tolerance.
+
+    Several `v1=` values are accepted (one matching is enough), so a sender can sign with an old
+    and a new secret while the secret is being rotated.
+    """
+    if not header:
+        return False
+    fields = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
+    stamps = [value for key, value in fields if key == "t"]
+    candidates = [value for key, value in fields if key == "v1"]
+    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
+        return False
+    timestamp = int(stamps[0])
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = _digest(secret, timestamp, body)
+    # Compare against every candidate so timing does not reveal which one matched.
+    matches = [hmac.compare_digest(expected.encode(), value.encode()) for value in candidates]
+    return any(matches)
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent: compact JSON, UTF-8, non-ASCII kept as is."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _host(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "?"
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        return f"invalid webhook URL ({exc})"
+    if parsed.scheme not in ("http", "https"):
+        return f"webhook URL must be http(s), not {parsed.scheme or 'scheme-less'}"
+    if not parsed.host:
+        return "webhook URL has no host"
+    return None
+
+
+def _http_error_result(exc: httpx.HTTPError | httpx.InvalidURL, *, host: str, timeout: float) -> SendResult:
+    """Translate an httpx exception into a result (every httpx exception lands somewhere)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return SendResult.retry(f"webhook at {host} timed out after {timeout:g}s ({type(exc).__name__})")
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)):
+        return SendResult.failed_permanently(f"webhook request to {host} cannot be made: {exc}")
+    if isinstance(exc, httpx.ConnectError):
+        return SendResult.retry(f"could not connect to webhook at {host}: {exc}")
+    if isinstance(exc, httpx.TransportError):  # read/write/close errors, remote protocol errors, proxies
+        return SendResult.retry(f"webhook at {host} failed mid-request ({type(exc).__name__}): {exc}")
+    return SendResult.retry(f"webhook at {host} failed ({type(exc).__name__}): {exc}")
+
+
+def _snippet(response: httpx.Response) -> str:
+    """The start of an error body, read without loading a hostile receiver's whole answer."""
+    chunk = b""
+    try:
+        for part in response.iter_bytes():
+            chunk += part
+            if len(chunk) >= ERROR_SNIPPET_CHARS:
+                break
+    except httpx.HTTPError as exc:
+        # The status already decides the outcome; a body that stalls or cannot be decoded
+        # only costs us the detail, which the error then says.
+        return f"(body unreadable: {type(exc).__name__})"
+    return " ".join(chunk[:ERROR_SNIPPET_CHARS].decode("utf-8", "replace").split())
+
+
+def _response_result(response: httpx.Response, host: str) -> SendResult:
+    status = response.status_code
+    if 200 <= status < 300:
+        return SendResult.delivered(status)
+    snippet = _snippet(response)
+    error = f"webhook at {host} answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    if status == 429 or status >= 500:
+        return SendResult.retry(error, status, retry_after=parse_retry_after(response.headers.get("retry-after")))
+    if 300 <= status < 400:
+        return SendResult.failed_permanently(
+            f"webhook at {host} answered HTTP {status} (a redirect, not followed; register the final URL)", status
+        )
+    return SendResult.failed_permanently(error, status)
+
+
+def _post_signed(
+    url: str, secret: str, body: bytes, *, delivery_id: str, timeout: float, client: httpx.Client | None
+) -> SendResult:
+    problem = _url_problem(url)
+    if problem:
+        return SendResult.failed_permanently(problem)
+    host = _host(url)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        DELIVERY_HEADER: delivery_id,
+        SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+    }
+    own = client is None
+    http = client or httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout)
+    try:
+        request = http.build_request("POST", url, content=body, headers=headers, timeout=timeout)
+        response = http.send(request, stream=True, follow_redirects=False)
+        try:
+            result = _response_result(response, host)
+        finally:
+            response.close()
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        result = _http_error_result(exc, host=host, timeout=timeout)
+    finally:
+        if own:
+            http.close()
+    _log_result("webhook", result, host=host, delivery_id=delivery_id)
+    return result
+
+
+def send_webhook(
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    *,
+    delivery_id: str,
+    timeout: float,
+    client: httpx.Client | None = None,
+) -> SendResult:
+    """POST `payload` to `url`, signed with `secret` (see the module docstring for the scheme).
+
+    `delivery_id` must stay the same across retries of one delivery, so receivers can
+    de-duplicate. A passed `client` is used as is (but never follows redirects); otherwise a
+    client that ignores proxy variables is made for this one request.
+    """
+    return _post_signed(url, secret, encode_payload(payload), delivery_id=delivery_id, timeout=timeout, client=client)
+
+
+def verification_ping(
+    url: str, secret: str, token: str, *, timeout: float, client: httpx.Client | None = None
+) -> SendResult:
+    """POST `{"type": "verification", "token": token}`, signed; a 2xx answer verifies the webhook."""
+    body = encode_payload({"type": "verification", "token": token})
+    return _post_signed(url, secret, body, delivery_id=f"verify-{uuid.uuid4().hex}", timeout=timeout, client=client)
+
+
+# --- e-mail ----------------------------------------------------------------------------------
+
+
+def _sender_domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    return domain or "stockteacher.local"
+
+
+def build_email(settings: Settings, to: str, rendered: Rendered, *, delivery_id: str | None = None) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML) with UTF-8 headers.
+
+    With a `delivery_id` the Message-ID is derived from it, so a retried delivery that did reach
+    the mailbox the first time is recognisable as the same message.
+    """
+    message = EmailMessage()
+    message["Subject"] = rendered.subject
+    message["From"] = settings.smtp_from
+    message["To"] = to
+    message["Date"] = format_datetime(datetime.now(UTC))
+    local = f"stockteacher.{delivery_id}" if delivery_id else f"stockteacher.{uuid.uuid4().hex}"
+    message["Message-ID"] = f"<{local}@{_sender_domain(settings.smtp_from)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def _reply_text(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return " ".join(text.split())[:ERROR_SNIPPET_CHARS]
+
+
+def _by_code(code: int, error: str) -> SendResult:
+    if 500 <= code < 600:
+        return SendResult.failed_permanently(error, code)
+    return SendResult.retry(error, code)
+
+
+def _smtp_error_result(exc: BaseException, *, server: str, timeout: float) -> SendResult:
+    """Translate an smtplib / socket / ssl exception into a result."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
+        return _by_code(code, f"recipient refused by {server}: {code} {_reply_text(reply)}")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return _by_code(
+            exc.smtp_code,
+            f"SMTP login to {server} failed (check SMTP_USERNAME and SMTP_PASSWORD): "
+            f"{exc.smtp_code} {_reply_text(exc.smtp_error)}",
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        answer = f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
+        return _by_code(exc.smtp_code, f"sender refused by {server} (check SMTP_FROM): {answer}")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code, f"{server} answered {exc.smtp_code} {_reply_text(exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return SendResult.failed_permanently(f"{server} does not support what this message needs: {exc}")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        if isinstance(exc.__context__, TimeoutError):  # smtplib reports a read timeout as a disconnect
+            return SendResult.retry(f"{server} timed out after {timeout:g}s")
+        return SendResult.retry(f"{server} closed the connection: {exc}")
+    if isinstance(exc, smtplib.SMTPException):
+        return SendResult.retry(f"SMTP error from {server} ({type(exc).__name__}): {exc}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return SendResult.failed_permanently(f"TLS certificate of {server} could not be verified: {exc.verify_message}")
+    if isinstance(exc, TimeoutError):
+        return SendResult.retry(f"{server} timed out after {timeout:g}s")
+    if isinstance(exc, OSError):  # refused, unreachable, DNS, TLS handshake
+        return SendResult.retry(f"could not talk to {server} ({type(exc).__name__}): {exc}")
+    raise TypeError(f"not an SMTP delivery error: {type(exc).__name__}")
+
+
+def _converse(smtp: smtplib.SMTP, settings: Settings, message: EmailMessage, server: str) -> SendResult:
+    smtp.ehlo()
+    if settings.smtp_starttls:
+        if not smtp.has_extn("starttls"):
+            return SendResult.failed_permanently(
+                f"{server} does not offer STARTTLS (SMTP_STARTTLS=true); "
+                "set SMTP_STARTTLS=false only for a server on a trusted network"
+            )
+        smtp.starttls(context=ssl.create_default_context())
+        smtp.ehlo()
+    if settings.smtp_username:
+        if not smtp.has_extn("auth"):
+            return SendResult.failed_permanently(
+                f"{server} does not offer AUTH but SMTP_USERNAME is set (is STARTTLS needed first?)"
+            )
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+        smtp.login(settings.smtp_username, password)
+    smtp.send_message(message)
+    return SendResult.delivered(250)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """Say goodbye; a failure here comes after the outcome is known and must not change it."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        log.debug("notify.smtp_quit_failed", error=f"{type(exc).__name__}: {exc}")
+        smtp.close()
+
+
+def _transmit(settings: Settings, message: EmailMessage, server: str) -> SendResult:
+    assert settings.smtp_host is not None
+    smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds)
+    try:
+        return _converse(smtp, settings, message, server)
+    finally:
+        _quit(smtp)
+
+
+def send_email(settings: Settings, to: str, rendered: Rendered, *, delivery_id: str | None = None) -> SendResult:
+    """Send `rendered` to `to` through the configured SMTP server (STARTTLS and login as set)."""
+    if not settings.smtp_host:
+        return SendResult.failed_permanently(EMAIL_NOT_CONFIGURED)
+    if "@" not in to or any(c in to for c in "\r\n"):
+        return SendResult.failed_permanently("invalid e-mail address")
+    server = f"SMTP server {settings.smtp_host}:{settings.smtp_port}"
+    try:
+        message = build_email(settings, to, rendered, delivery_id=delivery_id)
+    except (ValueError, TypeError) as exc:
+        return SendResult.failed_permanently(f"cannot build the e-mail: {exc}")
+    try:
+        result = _transmit(settings, message, server)
+    except (smtplib.SMTPException, OSError) as exc:
+        result = _smtp_error_result(exc, server=server, timeout=settings.smtp_timeout_seconds)
+    _log_result("email", result, host=f"{settings.smtp_host}:{settings.smtp_port}", delivery_id=delivery_id)
+    return result
+
+
+# --- web-push --------------------------------------------------------------------------------
+
+
+def send_web_push(settings: Settings, subscription_info: dict[str, Any] | None, rendered: Rendered) -> SendResult:
+    """Web-push needs VAPID keys and a push library; this build has no such library, so it says so."""
+    private = settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else ""
+    if not settings.vapid_public_key or not private:
+        return SendResult.failed_permanently(WEB_PUSH_NOT_CONFIGURED)
+    return SendResult.failed_permanently(WEB_PUSH_NOT_SUPPORTED)
+
+
+def _log_result(channel: str, result: SendResult, *, host: str, delivery_id: str | None) -> None:
+    fields = {"channel": channel, "host": host, "delivery_id": delivery_id, "code": result.status}
+    if result.ok:
+        log.info("notify.sent", **fields)
+    elif result.permanent:
+        log.warning("notify.permanent_error", error=result.error, **fields)
+    else:
+        log.warning("notify.transient_error", error=result.error, retry_after=result.retry_after, **fields)

@@ -1,0 +1,88 @@
+"""The pipeline's last stage: `notify_core` plans the new reports' deliveries and sends what is
+due, writing a `job_runs` row (`stage=notify`) under the sweep's `trace_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stockteacher.logs import get_logger, new_trace_id, pipeline_context
+from stockteacher.notify import channels
+from stockteacher.notify.outbox import OutboxCounts, plan_deliveries, send_due
+from stockteacher.notify.render import render_notification
+from stockteacher.settings import Settings, load_settings
+from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.store.models import NotificationChannel
+
+__all__ = ["deliver", "notify_core"]
+
+log = get_logger(__name__)
+
+
+def deliver(settings: Settings) -> Any:
+    """The real senders, by channel, as `outbox.send_due` calls them."""
+
+    def send(
+        channel: str,
+        target: NotificationChannel | None,
+        reports: list[dict[str, Any]],
+        locale: str,
+        reason: str,
+        delivery_id: str,
+    ) -> channels.SendResult:
+        if not reports:
+            return channels.SendResult.failed_permanently("the report no longer exists")
+        rendered = render_notification(reports, locale, reason=reason, base_url=settings.public_base_url)
+        if channel == "web-push":
+            return channels.send_web_push(settings, None, rendered)
+        if target is None or target.status != "verified":
+            return channels.SendResult.failed_permanently(f"{channel} channel is not set up and verified")
+        if channel == "webhook":
+            return channels.send_webhook(
+                target.address,
+                target.secret or "",
+                rendered.payload,
+                delivery_id=delivery_id,
+                timeout=settings.webhook_timeout_seconds,
+            )
+        if channel == "email":
+            return channels.send_email(settings, target.address, rendered, delivery_id=delivery_id)
+        return channels.SendResult.failed_permanently(f"unknown channel {channel!r}")
+
+    return send
+
+
+def notify_core(
+    settings: Settings | None = None,
+    *,
+    trace_id: str | None = None,
+    now: datetime | None = None,
+    sender: Any = None,
+) -> dict[str, Any]:
+    """Plan deliveries for newly published reports, then send every due one (digests grouped).
+
+    Returns `{status, planned, sent, retried, dead}`; the same figures go to `job_runs.details`.
+    """
+    settings = settings or load_settings()
+    trace_id = trace_id or new_trace_id()
+    with pipeline_context(trace_id=trace_id, stage="notify"):
+        run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
+        try:
+            planned = plan_deliveries(settings, now=now, trace_id=trace_id)
+            sent = send_due(settings, sender or deliver(settings), now=now)
+        except Exception as exc:
+            finish_job_run(
+                settings.dsn, run_id, status=FAILED, error_code=type(exc).__name__, error_message=str(exc)[:500]
+            )
+            log.error("notify.failed", error=type(exc).__name__)
+            raise
+        counts = OutboxCounts(planned=planned.planned, sent=sent.sent, retried=sent.retried, dead=sent.dead)
+        finish_job_run(
+            settings.dsn,
+            run_id,
+            status=SUCCEEDED,
+            saved=counts.sent,
+            details={**counts.as_dict(), "reports": planned.reports[:50]},
+        )
+        log.info("notify.done", **counts.as_dict())
+        return {"status": "ok", "trace_id": trace_id, **counts.as_dict()}

@@ -1,0 +1,297 @@
+"""The outbox on PostgreSQL: planning (who, which channel, when), one row per report, user and
+channel whatever runs twice, retries with backoff, dead after the bound, restarts after a
+crash, and suspension after repeated dead deliveries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from stockteacher.notify.outbox import backoff_seconds, delivery_key, plan_deliveries, send_due
+from stockteacher.settings import Settings
+from stockteacher.store.db import session_scope
+from stockteacher.store.models import (
+    Analysis,
+    Delivery,
+    NotificationChannel,
+    NotificationPolicy,
+    Report,
+    Subscription,
+    User,
+)
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday: 12:00 in Seoul, 22:00 in New York
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+
+
+class Recorder:
+    """A sender that records each message and answers from a script (default: delivered)."""
+
+    def __init__(self, *answers: Result) -> None:
+        self.answers = list(answers)
+        self.messages: list[dict[str, Any]] = []
+
+    def __call__(self, channel: str, target: Any, reports: list[dict[str, Any]], locale: str, reason: str,
+                 delivery_id: str) -> Result:  # fmt: skip
+        self.messages.append(
+            {
+                "channel": channel,
+                "ids": sorted(r["insight_id"] for r in reports),
+                "locale": locale,
+                "reason": reason,
+                "delivery_id": delivery_id,
+            }  # fmt: skip
+        )
+        return self.answers.pop(0) if self.answers else Result(ok=True)
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], pg_dsn: str) -> Settings:
+    return make_settings(postgres_dsn=pg_dsn, notify_backoff_seconds=10, notify_max_attempts=3)
+
+
+def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: float = 0.1, sentiment: float = 0.1,
+               status: str = "published") -> str:  # fmt: skip
+    insight_id = f"ins_{n:016x}"
+    with session_scope(settings.dsn) as session:
+        session.add(
+            Analysis(
+                id=n,
+                ticker=ticker,
+                content_hash=f"{n:064x}",
+                prompt_version="t",
+                provider="offline",
+                model="offline",
+                locale="ko_KR",
+                result={},
+                story_ids=[],
+                created_at=NOW,
+            )  # fmt: skip
+        )
+        session.flush()
+        session.add(
+            Report(
+                insight_id=insight_id,
+                analysis_id=n,
+                ticker=ticker,
+                status=status,
+                published_at=NOW,
+                headline=f"headline {n}",
+                summary_text="A summary long enough to publish.",
+                sentiment_score=sentiment,
+                anomaly_score=anomaly,
+                tags=[],
+                keywords=[],
+                glossary=[],
+                anomalies=[],
+                source_refs=[],
+                attachments=[],
+                quality_notes=[],
+                cost_usd=0.0,
+                model="offline",
+                locale="ko_KR",
+                story_count=1,
+                created_at=NOW,
+                updated_at=NOW,
+            )  # fmt: skip
+        )
+    return insight_id
+
+
+def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], channels: tuple[str, ...] = ("webhook",),
+             policy: dict[str, Any] | None = None, status: str = "Active") -> None:  # fmt: skip
+    with session_scope(settings.dsn) as session:
+        session.add(User(user_id=user_id, role="user", created_at=NOW))
+        for i, (ticker, window) in enumerate(tickers.items()):
+            session.add(
+                Subscription(
+                    subscription_id=f"sub_{user_id}_{i}",
+                    user_id=user_id,
+                    ticker=ticker,
+                    alert_window=window,
+                    status=status,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )  # fmt: skip
+            )
+        for channel in channels:
+            session.add(
+                NotificationChannel(
+                    user_id=user_id,
+                    channel=channel,
+                    address=f"https://hooks.test/{user_id}",
+                    secret="s" * 20,
+                    status="verified",
+                    verified_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )  # fmt: skip
+            )
+        policy = {"timezone": "Asia/Seoul", "window": "immediate", "frequency": "daily", "channels": list(channels),
+                  **(policy or {})}  # fmt: skip
+        session.add(NotificationPolicy(user_id=user_id, updated_at=NOW, **policy))
+
+
+def deliveries(settings: Settings) -> list[Delivery]:
+    with session_scope(settings.dsn) as session:
+        rows = list(session.execute(select(Delivery).order_by(Delivery.id)).scalars())
+        session.expunge_all()
+        return rows
+
+
+def test_plans_once_per_report_user_and_channel(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"}, channels=("webhook", "email"))
+    add_user(settings, "bob", tickers={"TSLA": "intraday"})
+    add_user(settings, "carol", tickers={"AAPL": "intraday"}, status="PendingVerification")
+    first = add_report(settings, 1, "AAPL")
+    add_report(settings, 2, "MSFT")  # nobody follows MSFT
+    add_report(settings, 3, "AAPL", status="draft")  # drafts are not announced
+
+    assert plan_deliveries(settings, now=NOW).planned == 2
+    assert plan_deliveries(settings, now=NOW).planned == 0  # planned reports are not planned again
+    rows = deliveries(settings)
+    assert {(r.insight_id, r.user_id, r.channel) for r in rows} == {
+        (first, "alice", "webhook"),
+        (first, "alice", "email"),
+    }
+    assert all(r.status == "pending" and r.reason == "intraday" and r.due_at == NOW for r in rows)
+
+    # even if the report were planned again (a second notifier racing), the unique key holds
+    with session_scope(settings.dsn) as session:
+        session.get(Report, first).notify_planned_at = None
+    assert plan_deliveries(settings, now=NOW).planned == 0
+    assert len(deliveries(settings)) == 2
+
+
+def test_unverified_channels_are_skipped_and_web_push_is_reported_not_dropped(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"}, channels=("webhook",))
+    with session_scope(settings.dsn) as session:
+        session.get(NotificationChannel, ("alice", "webhook")).status = "pending"
+        session.get(NotificationPolicy, "alice").channels = ["webhook", "web-push"]
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+    assert [(r.channel, r.status) for r in deliveries(settings)] == [("web-push", "pending")]
+
+    def web_push(channel: str, *args: Any) -> Result:
+        return Result(ok=False, permanent=True, error="web-push is not configured (set VAPID keys)")
+
+    counts = send_due(settings, web_push, now=NOW)
+    assert counts.dead == 1
+    (row,) = deliveries(settings)
+    assert row.status == "dead" and "not configured" in row.last_error
+
+
+def test_a_digest_is_one_message_and_waits_for_its_time(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"005930.KS": "daily_close"}, policy={"window": "daily_close"})
+    ids = [add_report(settings, n, "005930.KS") for n in (1, 2, 3)]
+    plan_deliveries(settings, now=NOW)
+    rows = deliveries(settings)
+    assert len({r.digest_key for r in rows}) == 1 and all(r.reason == "daily_close" for r in rows)
+    close = rows[0].due_at
+    assert close == datetime(2026, 11, 25, 6, 30, tzinfo=UTC)  # 15:30 in Seoul, the KRX close
+
+    sender = Recorder()
+    assert send_due(settings, sender, now=NOW).sent == 0  # not yet
+    assert send_due(settings, sender, now=close).sent == 3
+    assert [m["ids"] for m in sender.messages] == [sorted(ids)]  # one message for the three
+    assert sender.messages[0]["delivery_id"] == delivery_key("alice", "webhook", rows[0].digest_key)
+
+
+def test_retries_back_off_then_deliver_once(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+    sender = Recorder(Result(ok=False, error="HTTP 503"), Result(ok=False, error="timeout"))
+    rng = random.Random(1)
+
+    assert send_due(settings, sender, now=NOW, rng=rng).retried == 1
+    (row,) = deliveries(settings)
+    first_wait = (row.next_attempt_at - NOW).total_seconds()
+    assert row.status == "failed" and row.attempts == 1 and 5 <= first_wait <= 10 and row.last_error == "HTTP 503"
+    assert send_due(settings, sender, now=NOW + timedelta(seconds=1)).sent == 0  # waits for its time
+
+    later = row.next_attempt_at
+    assert send_due(settings, sender, now=later, rng=rng).retried == 1
+    (row,) = deliveries(settings)
+    second_wait = (row.next_attempt_at - later).total_seconds()
+    assert row.attempts == 2 and 10 <= second_wait <= 20  # the backoff doubled
+
+    assert send_due(settings, sender, now=row.next_attempt_at).sent == 1
+    assert send_due(settings, sender, now=row.next_attempt_at + timedelta(hours=1)).sent == 0
+    assert len(sender.messages) == 3 and len({m["delivery_id"] for m in sender.messages}) == 1
+    assert deliveries(settings)[0].status == "sent"
+
+
+def test_dead_after_the_bound_or_a_permanent_failure(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_user(settings, "bob", tickers={"TSLA": "intraday"})
+    add_report(settings, 1, "AAPL")
+    add_report(settings, 2, "TSLA")
+    plan_deliveries(settings, now=NOW)
+
+    def sender(channel: str, target: Any, reports: list[dict[str, Any]], *rest: Any) -> Result:
+        if reports[0]["ticker"] == "TSLA":
+            return Result(ok=False, permanent=True, error="HTTP 410")
+        return Result(ok=False, error="HTTP 502")
+
+    at = NOW
+    for _ in range(3):
+        send_due(settings, sender, now=at)
+        at += timedelta(hours=2)
+    by_user = {r.user_id: r for r in deliveries(settings)}
+    assert by_user["bob"].status == "dead" and by_user["bob"].attempts == 1
+    assert by_user["alice"].status == "dead" and by_user["alice"].attempts == 3  # NOTIFY_MAX_ATTEMPTS
+
+
+def test_a_crashed_notifier_loses_nothing_and_a_restart_sends_each_message_once(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+
+    def crash(*args: Any) -> Result:
+        raise SystemExit("killed mid-delivery")  # the process dies while sending
+
+    with pytest.raises(SystemExit):
+        send_due(settings, crash, now=NOW)
+    (row,) = deliveries(settings)
+    assert row.status == "pending" and row.claimed_until is not None  # still in the outbox, leased
+
+    sender = Recorder()
+    assert send_due(settings, sender, now=NOW + timedelta(seconds=30)).sent == 0  # the lease still holds
+    assert send_due(settings, sender, now=NOW + timedelta(minutes=5)).sent == 1  # a restarted notifier
+    assert send_due(settings, sender, now=NOW + timedelta(minutes=10)).sent == 0
+    assert len(sender.messages) == 1 and deliveries(settings)[0].status == "sent"
+
+
+def test_repeated_dead_deliveries_suspend_the_subscription(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    for n in range(1, 4):
+        add_report(settings, n)
+    plan_deliveries(settings, now=NOW)
+    with session_scope(settings.dsn) as session:  # three separate messages
+        for i, row in enumerate(session.execute(select(Delivery)).scalars()):
+            row.digest_key = f"k{i}"
+
+    send_due(settings, lambda *a: Result(ok=False, permanent=True, error="HTTP 404"), now=NOW)
+    with session_scope(settings.dsn) as session:
+        assert session.get(Subscription, "sub_alice_0").status == "Suspended"
+    add_report(settings, 9)
+    assert plan_deliveries(settings, now=NOW).planned == 0  # suspended: no more deliveries
+
+
+def test_backoff_is_capped(settings: Settings) -> None:
+    capped = settings.model_copy(update={"notify_backoff_seconds": 10, "notify_max_backoff_seconds": 60})
+    waits = [backoff_seconds(capped, attempts, random.Random(attempts)) for attempts in range(1, 12)]
+    assert all(w <= 60 for w in waits) and waits[-1] >= 30
