@@ -295,3 +295,27 @@ def test_backoff_is_capped(settings: Settings) -> None:
     capped = settings.model_copy(update={"notify_backoff_seconds": 10, "notify_max_backoff_seconds": 60})
     waits = [backoff_seconds(capped, attempts, random.Random(attempts)) for attempts in range(1, 12)]
     assert all(w <= 60 for w in waits) and waits[-1] >= 30
+
+
+def test_outbox_cli_lists_and_requeues(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from stockteacher.cli import main
+
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+    send_due(settings, lambda *a: Result(ok=False, permanent=True, error="HTTP 410"), now=NOW)
+    monkeypatch.setenv("POSTGRES_DSN", settings.dsn)
+
+    assert main(["outbox", "list", "--status", "dead", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (row["user_id"], row["status"], row["last_error"]) == ("alice", "dead", "HTTP 410")
+    assert main(["outbox", "retry", "--id", str(row["id"])]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"requeued": 1}
+    (again,) = deliveries(settings)
+    assert again.status == "pending" and again.attempts == 0
+    assert main(["outbox", "list"]) == 0
+    assert "pending" in capsys.readouterr().out
