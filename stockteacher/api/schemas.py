@@ -156,6 +156,9 @@ class NotificationPolicyIn(_In):
     channels: list[Channel] = Field(default_factory=lambda: ["email"], min_length=1)
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
+    locale: Literal["ko_KR", "en_US"] | None = Field(
+        None, description="our addition: the language of alerts and e-mails (default: DEFAULT_LOCALE)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -198,3 +201,4 @@ class NotificationPolicyOut(BaseModel):
     channels: list[Channel]
     quiet_hours_start: str | None
     quiet_hours_end: str | None
+    locale: Literal["ko_KR", "en_US"] = "ko_KR"

@@ -38,6 +38,7 @@ DETAIL_FIELDS = SUMMARY_FIELDS | {"summary_text", "anomaly_score", "keywords", "
 OUR_DETAIL_FIELDS = {"glossary", "anomalies", "cost_usd", "model", "locale", "story_count"}
 REPORT_STATUSES = {"draft", "published", "hidden"}
 POLICY_FIELDS = {"user_id", "timezone", "window", "frequency", "channels", "quiet_hours_start", "quiet_hours_end"}
+OUR_POLICY_FIELDS = {"locale"}  # the language of alerts and e-mails
 
 
 def timestamp(value: Any) -> datetime:
@@ -674,6 +675,7 @@ DEFAULT_POLICY = {
     "channels": ["email"],
     "quiet_hours_start": None,
     "quiet_hours_end": None,
+    "locale": "ko_KR",  # our addition, from DEFAULT_LOCALE
 }
 CUSTOM_POLICY = {
     "timezone": "America/New_York",
@@ -694,13 +696,20 @@ def test_notification_policy_defaults(client: TestClient, users: ApiUsers) -> No
 def test_notification_policy_round_trips_and_is_per_user(client: TestClient, users: ApiUsers) -> None:
     put = client.put("/api/notifications/policy", headers=users.alice, json=CUSTOM_POLICY)
     assert put.status_code == 200
-    assert set(put.json()) == POLICY_FIELDS
-    assert put.json() == {"user_id": "alice", **CUSTOM_POLICY}
+    assert set(put.json()) == POLICY_FIELDS | OUR_POLICY_FIELDS
+    assert put.json() == {"user_id": "alice", **CUSTOM_POLICY, "locale": "ko_KR"}
+    english = client.put("/api/notifications/policy", headers=users.alice, json={**CUSTOM_POLICY, "locale": "en_US"})
+    assert english.status_code == 200 and english.json()["locale"] == "en_US"
+    assert client.put("/api/notifications/policy", headers=users.alice, json={"locale": "fr_FR"}).status_code == 422
+    client.put("/api/notifications/policy", headers=users.alice, json=CUSTOM_POLICY)  # locale unchanged
+    assert client.get("/api/notifications/policy", headers=users.alice).json()["locale"] == "en_US"
+    client.put("/api/notifications/policy", headers=users.alice, json={**CUSTOM_POLICY, "locale": "ko_KR"})
     assert client.get("/api/notifications/policy", headers=users.alice).json() == put.json()
     assert client.get("/api/notifications/policy", headers=users.bob).json() == {"user_id": "bob", **DEFAULT_POLICY}
 
     again = {**CUSTOM_POLICY, "channels": ["email"], "quiet_hours_start": None, "quiet_hours_end": None}
     assert client.put("/api/notifications/policy", headers=users.alice, json=again).json() == {
+        "locale": "ko_KR",
         "user_id": "alice",
         **again,
     }

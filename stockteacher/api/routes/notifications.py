@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
 from stockteacher.api.schemas import ErrorOut, NotificationPolicyIn, NotificationPolicyOut
-from stockteacher.store.models import NotificationChannel, NotificationPolicy, Subscription, utcnow
+from stockteacher.store.models import NotificationChannel, NotificationPolicy, Subscription, User, utcnow
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
@@ -29,23 +29,33 @@ def timezone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def policy_for(db: Db, user_id: str) -> NotificationPolicyOut:
-    """The stored policy, or the default (Asia/Seoul, daily_close, daily, e-mail, no quiet hours)."""
+def policy_for(db: Db, user_id: str, default_locale: str) -> NotificationPolicyOut:
+    """The stored policy, or the default (Asia/Seoul, daily_close, daily, e-mail, no quiet hours);
+    `locale` (our addition: the language of e-mails and alerts) is the user's."""
     row = db.get(NotificationPolicy, user_id)
+    user = db.get(User, user_id)
+    locale = (user.locale if user else None) or default_locale
     if row is None:
-        return NotificationPolicyOut(user_id=user_id, **NotificationPolicyIn().model_dump())
-    return NotificationPolicyOut.model_validate(row, from_attributes=True)
+        defaults = NotificationPolicyIn().model_dump(exclude={"locale"})
+        return NotificationPolicyOut(user_id=user_id, locale=locale, **defaults)
+    return NotificationPolicyOut.model_validate(row, from_attributes=True).model_copy(update={"locale": locale})
 
 
 @router.get("/policy", response_model=NotificationPolicyOut)
-def get_policy(db: Db, caller: Caller) -> NotificationPolicyOut:
-    return policy_for(db, caller.user_id)
+def get_policy(db: Db, caller: Caller, settings: AppSettings) -> NotificationPolicyOut:
+    return policy_for(db, caller.user_id, settings.default_locale)
 
 
 @router.put("/policy", response_model=NotificationPolicyOut, responses={422: {"model": ErrorOut}})
-def put_policy(body: NotificationPolicyIn, db: Db, caller: Caller) -> NotificationPolicyOut:
+def put_policy(body: NotificationPolicyIn, db: Db, caller: Caller, settings: AppSettings) -> NotificationPolicyOut:
     row = db.get(NotificationPolicy, caller.user_id)
-    values = body.model_dump()
+    values = body.model_dump(exclude={"locale"})
+    if body.locale is not None:
+        user = db.get(User, caller.user_id)
+        if user is None:
+            user = User(user_id=caller.user_id, role="admin" if caller.is_admin else "user", created_at=utcnow())
+            db.add(user)
+        user.locale = body.locale
     if row is None:
         row = NotificationPolicy(user_id=caller.user_id, **values)
         db.add(row)
@@ -54,7 +64,7 @@ def put_policy(body: NotificationPolicyIn, db: Db, caller: Caller) -> Notificati
             setattr(row, key, value)
     row.updated_at = utcnow()
     db.flush()
-    return NotificationPolicyOut.model_validate(row, from_attributes=True)
+    return policy_for(db, caller.user_id, settings.default_locale)
 
 
 @router.get("/timezones", response_model=list[str])
