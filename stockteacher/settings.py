@@ -205,6 +205,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(True, alias="SMTP_STARTTLS")
     smtp_timeout_seconds: float = Field(10, gt=0, alias="SMTP_TIMEOUT_SECONDS")
     webhook_timeout_seconds: float = Field(5, gt=0, alias="WEBHOOK_TIMEOUT_SECONDS")
+    webhook_allow_private_hosts: bool | None = Field(None, alias="WEBHOOK_ALLOW_PRIVATE_HOSTS")
     vapid_public_key: str | None = Field(None, alias="VAPID_PUBLIC_KEY")
     vapid_private_key: SecretStr | None = Field(None, alias="VAPID_PRIVATE_KEY")
     notify_max_attempts: int = Field(6, ge=1, le=50, alias="NOTIFY_MAX_ATTEMPTS")
@@ -230,6 +231,11 @@ class Settings(BaseSettings):
     def _schedules(cls, value: Any) -> list[CollectionSchedule]:
         return _parse_schedules(value)
 
+    @field_validator("webhook_allow_private_hosts", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("rss_feed_templates", "api_cors_origins", mode="before")
     @classmethod
     def _string_list(cls, value: Any) -> list[str]:
@@ -254,6 +260,14 @@ class Settings(BaseSettings):
             if not template.startswith(("http://", "https://", "file://")):
                 raise ValueError(f"entry {index} is not an http(s) URL: {template!r}")
         return value
+
+    @property
+    def webhooks_may_reach_private_hosts(self) -> bool:
+        """Loopback/private/link-local webhook targets: allowed on a single-user machine, refused
+        for API-key users (they must not make the server call its own network) unless set."""
+        if self.webhook_allow_private_hosts is not None:
+            return self.webhook_allow_private_hosts
+        return self.auth_mode == "single_user"
 
     @property
     def chat_model_name(self) -> str:

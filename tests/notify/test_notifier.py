@@ -53,6 +53,7 @@ def settings(make_settings: Callable[..., Settings], pg_dsn: str, sink: SMTPSink
         smtp_starttls=False,
         notify_backoff_seconds=10,
         public_base_url="http://127.0.0.1:8000",
+        webhook_allow_private_hosts=True,  # the local receiver is on 127.0.0.1
     )
 
 
@@ -189,3 +190,37 @@ def test_web_push_is_reported_not_configured(settings: Settings) -> None:
     assert notify_core(settings)["dead"] == 1
     (row,) = _deliveries(settings)
     assert row.status == "dead" and "not configured" in row.last_error and "VAPID" in row.last_error
+
+
+def test_api_key_users_cannot_point_webhooks_at_the_servers_network(
+    make_settings: Callable[..., Settings], pg_dsn: str, hook: WebhookReceiver
+) -> None:
+    settings = make_settings(postgres_dsn=pg_dsn, auth_mode="api_key")  # the default: private hosts refused
+    _, key = create_user(settings, "mallory")
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as client:
+        for url in (hook.url, "http://169.254.169.254/latest/meta-data", "http://10.0.0.8/hook", "http://[::1]/x"):
+            response = client.put("/api/notifications/channels/webhook", json={"url": url}, headers=headers)
+            assert response.status_code == 422 and "private or local" in response.json()["detail"], url
+    assert hook.count == 0  # nothing was sent
+
+
+def test_losing_the_last_verified_channel_puts_subscriptions_back_to_waiting(
+    settings: Settings, hook: WebhookReceiver
+) -> None:
+    _, key = create_user(settings, "alice")
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as client:
+        _subscribe_with_webhook(client, headers, hook.url)
+        hook.fail_next(1, status=500)
+        failed = client.put("/api/notifications/channels/webhook", json={"url": hook.url, "secret": SECRET},
+                            headers=headers)  # fmt: skip
+        assert failed.json()["status"] == "pending" and failed.json()["last_error"].endswith("HTTP 500")
+        assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "PendingVerification"
+        _subscribe_again = client.put(
+            "/api/notifications/channels/webhook", json={"url": hook.url, "secret": SECRET}, headers=headers
+        )
+        assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "Active"
+        assert client.delete("/api/notifications/channels/webhook", headers=headers).status_code == 204
+        assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "PendingVerification"
+        assert client.delete("/api/notifications/channels/webhook", headers=headers).status_code == 404

@@ -2,7 +2,9 @@
 
 The app (`create_app`) runs under uvicorn in a background thread on 127.0.0.1, over a SQLite
 database seeded by the sample pipeline (collect → offline analysis → publish). Chat uses the
-offline engine, since no OpenAI key is set. The tests fail on any browser console error.
+offline engine, since no OpenAI key is set. Webhook channels are verified against a local
+receiver (`tests.servers.webhook`); no SMTP server is configured. The tests fail on any browser
+console error.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +40,8 @@ LAUNCH_ARGS = [
 SEED_TICKERS = ("AAPL", "MSFT")
 CHAT_SESSIONS_KEY = "stockteacher.chatSessions"
 QUESTION = '이 뉴스가 주가에 어떤 의미가 있나요? <img src=x onerror="window.__xss=1">'
+WEBHOOK_SECRET = "browser-test-webhook-secret"
+CHAT_COST_USD = 0.0123
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,6 +68,37 @@ def _seed(settings: Settings) -> None:
         collect_core(ticker, "sample", settings=settings)
         assert analyze_core(ticker, settings=settings)["status"] == "saved"
     assert len(materialize_reports(settings=settings).published) == len(SEED_TICKERS)
+
+
+def _add_chat_spend(settings: Settings, ticker: str, cost_usd: float) -> None:
+    """One answered chat turn on `ticker`'s report that cost `cost_usd` (as an OpenAI answer would)."""
+    from sqlalchemy import select
+
+    from stockteacher.store.db import session_scope
+    from stockteacher.store.models import ChatMessage, ChatSession, Report, utcnow
+
+    with session_scope(settings.dsn) as session:
+        insight_id = session.execute(select(Report.insight_id).where(Report.ticker == ticker)).scalar_one()
+        session_id = f"chs_{uuid.uuid4().hex[:12]}"
+        session.add(ChatSession(session_id=session_id, user_id="demo-user", insight_id=insight_id, status="Conversing"))
+        session.flush()
+        for sender, content, cost in (("user", "why?", 0.0), ("agent", "because.", cost_usd)):
+            session.add(
+                ChatMessage(
+                    message_id=f"msg_{uuid.uuid4().hex[:12]}",
+                    session_id=session_id,
+                    user_id="demo-user",
+                    sender=sender,
+                    content=content,
+                    citations=[],
+                    model="gpt-4o-mini" if sender == "agent" else None,
+                    prompt_tokens=900 if sender == "agent" else 0,
+                    completion_tokens=120 if sender == "agent" else 0,
+                    cost_usd=cost,
+                    created_at=utcnow(),
+                )
+            )
+            session.flush()
 
 
 @contextmanager
@@ -163,6 +199,8 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         expect(sub_rows.first.get_by_test_id("subscription-status")).to_have_attribute(
             "data-status", "PendingVerification"
         )
+        expect(sub_rows.first.get_by_test_id("subscription-status")).to_have_text("알림 채널 인증 대기")
+        expect(page.get_by_test_id("subs-pending-hint")).to_be_visible()
         page.get_by_test_id("subscribe-ticker").fill("NVDA")
         page.get_by_test_id("subscribe-window").select_option("daily_open")
         page.get_by_test_id("subscribe-submit").click()
@@ -214,6 +252,8 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         expect(detail).to_be_visible()
         expect(detail.get_by_test_id("detail-headline")).to_have_text(headline)
         expect(detail.get_by_test_id("detail-summary")).not_to_be_empty()
+        expect(detail.get_by_test_id("detail-model")).to_have_text("오프라인 분석")
+        expect(detail.get_by_test_id("detail-cost")).to_have_text("$0")
         links = detail.get_by_test_id("source-link")
         expect(links.first).to_be_visible()
         expect(links.first).to_have_attribute("rel", "noopener noreferrer")
@@ -352,4 +392,125 @@ def test_chat_stream_error_is_shown(seeded_settings: Callable[..., Settings]) ->
         expect(failure).to_contain_text("daily chat budget reached")
         expect(failure).to_contain_text("t-123")
         expect(detail.get_by_test_id("chat-send")).to_be_enabled()
+        assert errors == []
+
+
+def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings]) -> None:
+    from playwright.sync_api import expect
+
+    from tests.servers.webhook import WebhookReceiver
+
+    settings = seeded_settings()
+    _add_chat_spend(settings, "AAPL", CHAT_COST_USD)
+    with (
+        WebhookReceiver(secret=WEBHOOK_SECRET) as hook,
+        _serve(settings) as base,
+        _browser_page() as (page, errors),
+        httpx.Client(base_url=base) as api,
+    ):
+        assert api.post("/api/subscriptions", json={"ticker": "AAPL", "alert_window": "daily_close"}).status_code == 201
+        page.goto(base + "/")
+        expect(page.get_by_test_id("report-row")).to_have_count(len(SEED_TICKERS))
+
+        # Usage: demo-user is an admin, so the scope is everything; the one paid answer is today's.
+        page.get_by_test_id("usage-tab").click()
+        expect(page.get_by_test_id("usage-total")).to_have_text("$0.0123")
+        expect(page.get_by_test_id("usage-scope")).to_have_attribute("data-scope", "all")
+        expect(page.get_by_test_id("usage-scope")).to_contain_text("전체 사용량 (관리자)")
+        expect(page.get_by_test_id("usage-chat-today")).to_have_text("$0.0123 / 일일 예산 $0.50")
+        expect(page.get_by_test_id("usage-budget-bar")).to_have_attribute("aria-valuenow", "2")
+        chart = page.get_by_test_id("usage-chart")
+        expect(chart).to_be_visible()
+        expect(chart).to_have_attribute("data-days", "30")
+        bar = chart.get_by_test_id("usage-bar")
+        expect(bar).to_have_count(1)
+        expect(bar).to_have_attribute("data-stage", "chat")
+        expect(bar.locator("title")).to_contain_text("$0.0123")
+        usage_rows = page.get_by_test_id("usage-row")
+        expect(usage_rows).to_have_count(1)
+        expect(usage_rows.first).to_have_attribute("data-ticker", "AAPL")
+        expect(usage_rows.first.get_by_test_id("usage-row-cost")).to_have_text("$0.0123")
+        expect(usage_rows.first).to_contain_text("900")
+        # A period without usage shows the empty state instead of a chart.
+        page.get_by_test_id("usage-date-from").fill("2020-01-01")
+        page.get_by_test_id("usage-date-to").fill("2020-01-31")
+        page.get_by_test_id("usage-apply").click()
+        expect(page.get_by_test_id("usage-empty")).to_be_visible()
+        expect(page.get_by_test_id("usage-total")).to_have_text("$0")
+        expect(page.get_by_test_id("usage-chart")).to_have_count(0)
+        expect(usage_rows).to_have_count(0)
+
+        # The subscription waits for a verified channel; the hint leads to the channels.
+        page.get_by_test_id("tab-subscriptions").click()
+        status = page.get_by_test_id("subscription-status")
+        expect(status).to_have_attribute("data-status", "PendingVerification")
+        page.get_by_test_id("subs-pending-link").click()
+        expect(page.get_by_test_id("view-notifications")).to_be_visible()
+        expect(page.get_by_test_id("channels-empty")).to_be_visible()
+
+        # A webhook without a secret: one is made and shown once, but the receiver knows another
+        # secret and answers 401, so the channel stays pending with the reason.
+        channel_rows = page.get_by_test_id("channel-row")
+        webhook_row = page.locator('[data-testid="channel-row"][data-channel="webhook"]')
+        message = page.get_by_test_id("channel-message")
+        page.get_by_test_id("webhook-url").fill(hook.url)
+        page.get_by_test_id("webhook-submit").click()
+        expect(webhook_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "pending")
+        expect(webhook_row.get_by_test_id("channel-error")).to_contain_text("401")
+        expect(message).to_have_class("message error")
+        expect(page.get_by_test_id("webhook-secret-box")).to_be_visible()
+        made_secret = page.get_by_test_id("webhook-secret-value").inner_text()
+        assert len(made_secret) >= 32 and made_secret != WEBHOOK_SECRET
+        assert [r.signature_valid for r in hook.requests] == [False]
+
+        # The API's 422 reason is shown as it is.
+        page.get_by_test_id("webhook-url").fill("ftp://127.0.0.1/hook")
+        page.get_by_test_id("webhook-submit").click()
+        expect(message).to_contain_text("must be an http(s) URL")
+        _take_expected_failure(errors, 422)
+
+        # With the receiver's secret the signed ping is accepted: verified, no secret to show.
+        page.get_by_test_id("webhook-url").fill(hook.url)
+        page.get_by_test_id("webhook-secret").fill(WEBHOOK_SECRET)
+        page.get_by_test_id("webhook-submit").click()
+        expect(webhook_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "verified")
+        expect(webhook_row.get_by_test_id("channel-status")).to_have_text("인증됨")
+        expect(webhook_row.get_by_test_id("channel-error")).to_have_count(0)
+        expect(message).to_have_text("웹훅을 인증했습니다.")
+        expect(page.get_by_test_id("webhook-secret-box")).to_be_hidden()
+        assert [r.signature_valid for r in hook.requests] == [False, True]
+        assert hook.requests[-1].json()["type"] == "verification"
+
+        # E-mail with no SMTP server: saved as pending, and the reason the mail did not go is shown.
+        page.get_by_test_id("email-address").fill("learner@example.com")
+        page.get_by_test_id("email-submit").click()
+        email_row = page.locator('[data-testid="channel-row"][data-channel="email"]')
+        expect(email_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "pending")
+        expect(email_row.get_by_test_id("channel-error")).to_contain_text("SMTP_HOST")
+        expect(message).to_contain_text("SMTP_HOST")
+        expect(channel_rows).to_have_count(2)
+        stored = {c["channel"]: c for c in api.get("/api/notifications/channels").json()}
+        assert {k: (c["status"], c["address"]) for k, c in stored.items()} == {
+            "webhook": ("verified", hook.url),
+            "email": ("pending", "learner@example.com"),
+        }
+        assert all(c["secret"] is None for c in stored.values())
+
+        # Removing the e-mail channel; the verified webhook made the subscription Active.
+        email_row.get_by_test_id("channel-remove").click()
+        expect(channel_rows).to_have_count(1)
+        assert [c["channel"] for c in api.get("/api/notifications/channels").json()] == ["webhook"]
+        page.get_by_test_id("tab-subscriptions").click()
+        expect(status).to_have_attribute("data-status", "Active")
+        expect(page.get_by_test_id("subs-pending-hint")).to_be_hidden()
+
+        # English labels for the new parts.
+        page.get_by_test_id("lang-switch").select_option("en")
+        expect(status).to_have_text("Active")
+        page.get_by_test_id("usage-tab").click()
+        expect(page.get_by_test_id("usage-scope")).to_contain_text("All usage (admin)")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.get_by_test_id("tab-notifications").click()
+        page.screenshot(path=str(ARTIFACTS / "browser-channels.png"), full_page=True)
         assert errors == []

@@ -146,6 +146,10 @@ def put_webhook(body: WebhookIn, db: Db, caller: Caller, settings: AppSettings) 
     The HMAC secret is made for you unless you send one, and shown only in this answer."""
     from stockteacher.notify.channels import verification_ping
 
+    if not settings.webhooks_may_reach_private_hosts:
+        problem = private_target(body.url)
+        if problem:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {problem}")
     made = body.secret is None
     secret = body.secret or secrets.token_urlsafe(32)
     row = _upsert(db, caller.user_id, "webhook", body.url, secret)
@@ -153,7 +157,10 @@ def put_webhook(body: WebhookIn, db: Db, caller: Caller, settings: AppSettings) 
     if result.ok:
         _verified(db, row)
     else:
-        row.status, row.last_error = "pending", f"verification ping failed: {result.error}"
+        # the status only: the receiver's own words stay out of the answer
+        row.status = "pending"
+        row.last_error = f"verification ping failed: {'HTTP ' + str(result.status) if result.status else result.error}"
+        sync_subscriptions(db, caller.user_id)
     db.flush()
     return _channel_out(row, secret if made else None)
 
@@ -166,6 +173,7 @@ def put_email(body: EmailIn, db: Db, caller: Caller, settings: AppSettings) -> C
 
     token = secrets.token_urlsafe(24)
     row = _upsert(db, caller.user_id, "email", body.address, None)
+    sync_subscriptions(db, caller.user_id)
     row.verification_hash = hashlib.sha256(token.encode()).hexdigest()
     link = f"{settings.public_base_url.rstrip('/')}/api/notifications/channels/email/verify?token={token}"
     korean = settings.default_locale == "ko_KR"
@@ -203,7 +211,47 @@ def delete_channel(channel: Literal["email", "webhook", "web-push"], db: Db, cal
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {channel} channel")
     db.delete(row)
+    db.flush()
+    sync_subscriptions(db, caller.user_id)
     return Response(status_code=204)
+
+
+def sync_subscriptions(db: Db, user_id: str) -> None:
+    """Without a verified channel left, the user's active subscriptions wait for one again."""
+    db.flush()
+    verified = db.execute(
+        select(NotificationChannel.channel).where(
+            NotificationChannel.user_id == user_id, NotificationChannel.status == "verified"
+        )
+    ).first()
+    if verified is None:
+        db.execute(
+            update(Subscription)
+            .where(Subscription.user_id == user_id, Subscription.status == "Active")
+            .values(status="PendingVerification", updated_at=utcnow())
+        )
+
+
+def private_target(url: str) -> str | None:
+    """Why `url` may not be a webhook (it resolves to loopback, private, link-local or reserved
+    addresses), or None."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    if not host:
+        return "has no host"
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return f"host {host!r} does not resolve"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
+                or address.is_multicast or address.is_unspecified):  # fmt: skip
+            return f"{host} resolves to a private or local address ({address}); webhooks must be public"
+    return None
 
 
 def _upsert(db: Db, user_id: str, channel: str, address: str, secret: str | None) -> NotificationChannel:
