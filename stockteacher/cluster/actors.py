@@ -234,9 +234,9 @@ def publish_task(
 
 
 @ray.remote(max_retries=2, num_cpus=0.1)
-def notify_task(settings: Settings, trace_id: str) -> dict[str, Any]:
+def notify_task(settings: Settings, trace_id: str, record_idle: bool = True) -> dict[str, Any]:
     """The notifier: plan the new reports' deliveries and send the due ones (see notify.outbox)."""
     from stockteacher.notify.notifier import notify_core
 
     configure_logging(settings)
-    return notify_core(settings, trace_id=trace_id)
+    return notify_core(settings, trace_id=trace_id, record_idle=record_idle)

@@ -106,7 +106,7 @@ class Scheduler:
 
     def _notify_only(self) -> None:
         try:
-            ray.get(notify_task.remote(self.settings, new_trace_id()))
+            ray.get(notify_task.remote(self.settings, new_trace_id(), False))  # no job_runs row when idle
         except ray.exceptions.RayError as exc:
             self._remember_error({"stage": "notify", "error": str(exc).splitlines()[0][:300]})
 

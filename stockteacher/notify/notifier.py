@@ -58,25 +58,36 @@ def notify_core(
     trace_id: str | None = None,
     now: datetime | None = None,
     sender: Any = None,
+    record_idle: bool = True,
 ) -> dict[str, Any]:
     """Plan deliveries for newly published reports, then send every due one (digests grouped).
 
     Returns `{status, planned, sent, retried, dead}`; the same figures go to `job_runs.details`.
+    With `record_idle=False` (the scheduler's idle ticks) a run that found nothing to do writes
+    no `job_runs` row.
     """
     settings = settings or load_settings()
     trace_id = trace_id or new_trace_id()
     with pipeline_context(trace_id=trace_id, stage="notify"):
-        run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
+        run_id = (
+            start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox") if record_idle else None
+        )
         try:
             planned = plan_deliveries(settings, now=now, trace_id=trace_id)
             sent = send_due(settings, sender or deliver(settings), now=now)
         except Exception as exc:
+            if run_id is None:
+                run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
             finish_job_run(
                 settings.dsn, run_id, status=FAILED, error_code=type(exc).__name__, error_message=str(exc)[:500]
             )
             log.error("notify.failed", error=type(exc).__name__)
             raise
         counts = OutboxCounts(planned=planned.planned, sent=sent.sent, retried=sent.retried, dead=sent.dead)
+        if run_id is None:
+            if not any(counts.as_dict().values()):
+                return {"status": "ok", "trace_id": trace_id, **counts.as_dict()}
+            run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
         finish_job_run(
             settings.dsn,
             run_id,

@@ -319,3 +319,16 @@ def test_outbox_cli_lists_and_requeues(
     assert again.status == "pending" and again.attempts == 0
     assert main(["outbox", "list"]) == 0
     assert "pending" in capsys.readouterr().out
+
+
+def test_idle_scheduler_ticks_leave_no_job_runs_rows(settings: Settings) -> None:
+    from stockteacher.notify.notifier import notify_core
+    from stockteacher.store.models import JobRun
+
+    assert notify_core(settings, now=NOW, sender=Recorder(), record_idle=False)["sent"] == 0
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_report(settings, 1)
+    assert notify_core(settings, now=NOW, sender=Recorder(), record_idle=False)["sent"] == 1
+    with session_scope(settings.dsn) as session:
+        runs = session.execute(select(JobRun)).scalars().all()
+    assert [(r.stage, r.status, r.saved) for r in runs] == [("notify", "SUCCEEDED", 1)]  # only the busy one
