@@ -9,7 +9,7 @@ import json
 import smtplib
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,24 +31,13 @@ from stockteacher.notify.channels import (
 )
 from stockteacher.notify.render import Rendered, render_notification
 from stockteacher.settings import Settings
+from tests.notify.conftest import WEBHOOK_SECRET
 from tests.notify.test_render import make_report
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver, refused_url
 
-SECRET = "whsec-test-0123456789"
+SECRET = WEBHOOK_SECRET
 BASE = "https://stocks.example.org"
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(secret=SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def sink() -> Iterator[SMTPSink]:
-    with SMTPSink() as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,23 +24,12 @@ from stockteacher.notify.notifier import notify_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Delivery, JobRun, Subscription, User
+from tests.notify.conftest import WEBHOOK_SECRET
 from tests.notify.test_outbox import add_report
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver
 
-SECRET = "a-shared-secret-of-some-length"
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(secret=SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def sink() -> Iterator[SMTPSink]:
-    with SMTPSink() as server:
-        yield server
+SECRET = WEBHOOK_SECRET
 
 
 @pytest.fixture

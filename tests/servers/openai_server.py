@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug import Request, Response
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tests.servers.threaded import ThreadedServer
 
 __all__ = [
     "DEFAULT_CONTENT",
@@ -212,12 +213,7 @@ def estimate_prompt_tokens(body: Any) -> int:
     return sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)) // 4
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:  # no access log in tests
-        pass
-
-
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """A threaded OpenAI Chat Completions server on 127.0.0.1 (see the module docstring).
 
     Counters of streamed answers: `streams_started`, `streams_completed`, `streams_aborted`
@@ -274,43 +270,9 @@ class FakeOpenAI:
         self.streams_aborted = 0
         self.stream_chunks_sent = 0  # content chunks written, over all streams
 
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeOpenAI:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # cut stalls short
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running")
-        return self._server.server_port
+    thread_name = "fake-openai"
 
     @property
     def base_url(self) -> str:

@@ -28,9 +28,9 @@ from typing import Any
 
 from werkzeug import Request, Response
 from werkzeug.datastructures import Headers
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from stockteacher.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
+from tests.servers.threaded import ThreadedServer
 
 __all__ = ["ReceivedWebhook", "WebhookReceiver", "refused_url", "webhook_receiver"]
 
@@ -63,12 +63,7 @@ class _Answer:
     body: str = ""
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:  # no access log in tests
-        pass
-
-
-class WebhookReceiver:
+class WebhookReceiver(ThreadedServer):
     """A threaded webhook endpoint (see the module docstring)."""
 
     def __init__(self, *, secret: str | None = None, path: str = "/hook", reject_bad_signatures: bool = True) -> None:
@@ -79,42 +74,13 @@ class WebhookReceiver:
         self._accepted: dict[str, ReceivedWebhook] = {}
         self._script: deque[_Answer] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    # --- lifecycle --------------------------------------------------------------------------
-    def start(self) -> WebhookReceiver:
-        if self._server is None:
-            self._stopping.clear()
-            self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # cut stalls short
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    thread_name = "webhook-receiver"
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("WebhookReceiver is not running")
-        return f"http://127.0.0.1:{self._server.server_port}{self.path}"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
     # --- scripting --------------------------------------------------------------------------
     def fail_next(
