@@ -224,6 +224,8 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         page.get_by_test_id("policy-window").select_option("immediate")
         page.get_by_test_id("policy-frequency").select_option("weekly")
         page.get_by_test_id("policy-channel-web-push").check()
+        expect(page.get_by_test_id("policy-locale")).to_have_value("ko_KR")
+        page.get_by_test_id("policy-locale").select_option("en_US")  # alerts in English
         page.get_by_test_id("policy-quiet-start").fill("08:00")
         page.get_by_test_id("policy-save").click()
         message = page.get_by_test_id("policy-message")
@@ -234,7 +236,9 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         page.get_by_test_id("policy-save").click()
         expect(message).to_have_text("알림 설정을 저장했습니다.")
         policy = api.get("/api/notifications/policy").json()
-        assert {k: policy[k] for k in ("timezone", "window", "frequency", "quiet_hours_start", "quiet_hours_end")} == {
+        fields = ("timezone", "window", "frequency", "quiet_hours_start", "quiet_hours_end", "locale")
+        assert {k: policy[k] for k in fields} == {
+            "locale": "en_US",
             "timezone": "America/New_York",
             "window": "immediate",
             "frequency": "weekly",

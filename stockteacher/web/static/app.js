@@ -1106,6 +1106,7 @@ function fillPolicyForm() {
   for (const box of form.querySelectorAll('input[name="channels"]')) box.checked = channels.has(box.value);
   form.elements.quiet_hours_start.value = policy.quiet_hours_start ? String(policy.quiet_hours_start).slice(0, 5) : "";
   form.elements.quiet_hours_end.value = policy.quiet_hours_end ? String(policy.quiet_hours_end).slice(0, 5) : "";
+  if (policy.locale) form.elements.locale.value = policy.locale;
 }
 
 async function onPolicySubmit(event) {
@@ -1118,6 +1119,7 @@ async function onPolicySubmit(event) {
     channels: [...form.querySelectorAll('input[name="channels"]:checked')].map((box) => box.value),
     quiet_hours_start: form.elements.quiet_hours_start.value || null,
     quiet_hours_end: form.elements.quiet_hours_end.value || null,
+    locale: form.elements.locale.value,
   };
   try {
     state.policy = await api("/api/notifications/policy", { method: "PUT", body });
