@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.chat_backend = chat_backend
+    app.state.report_cache = reports.new_report_cache(settings.api_cache_seconds)
     if settings.auth_mode == "single_user":
         ensure_user(settings.dsn, DEMO_USER, role="admin")
 

@@ -151,15 +151,12 @@ class TimedLock:
 
 @pytest.fixture
 def report_cache_guard(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Isolate the reports router's per-process cache, and turn a deadlock on its lock into an error.
-
-    The cache is keyed by `id(app)`, which a new app may share with a collected one, so it is
-    emptied per test. Its module lock is replaced by a fresh lock of the same kind that raises
-    TimeoutError after 2 s, so a nested acquisition fails the test instead of hanging the session.
-    """
+    """Turn a deadlock on the reports router's cache lock into an error: the module lock is
+    replaced by a fresh lock of the same kind that raises TimeoutError after 2 s, so a nested
+    acquisition fails the test instead of hanging the session. (The cache itself lives on each
+    app, so tests never share one.)"""
     from stockteacher.api.routes import reports as report_routes
 
-    report_routes._caches.clear()
     original = report_routes._lock
     fresh = threading.RLock() if isinstance(original, type(threading.RLock())) else threading.Lock()
     monkeypatch.setattr(report_routes, "_lock", TimedLock(fresh))

@@ -17,7 +17,6 @@ from stockteacher.notify.outbox import backoff_seconds, delivery_key, plan_deliv
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import (
-    Analysis,
     Delivery,
     NotificationChannel,
     NotificationPolicy,
@@ -25,6 +24,7 @@ from stockteacher.store.models import (
     Subscription,
     User,
 )
+from tests.api.conftest import insert_reports
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday: 12:00 in Seoul, 22:00 in New York
 
@@ -64,49 +64,22 @@ def settings(make_settings: Callable[..., Settings], pg_dsn: str) -> Settings:
 
 def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: float = 0.1, sentiment: float = 0.1,
                status: str = "published") -> str:  # fmt: skip
-    insight_id = f"ins_{n:016x}"
-    with session_scope(settings.dsn) as session:
-        session.add(
-            Analysis(
-                id=n,
-                ticker=ticker,
-                content_hash=f"{n:064x}",
-                prompt_version="t",
-                provider="offline",
-                model="offline",
-                locale="ko_KR",
-                result={},
-                story_ids=[],
-                created_at=NOW,
-            )  # fmt: skip
-        )
-        session.flush()
-        session.add(
-            Report(
-                insight_id=insight_id,
-                analysis_id=n,
-                ticker=ticker,
-                status=status,
-                published_at=NOW,
-                headline=f"headline {n}",
-                summary_text="A summary long enough to publish.",
-                sentiment_score=sentiment,
-                anomaly_score=anomaly,
-                tags=[],
-                keywords=[],
-                glossary=[],
-                anomalies=[],
-                source_refs=[],
-                attachments=[],
-                quality_notes=[],
-                cost_usd=0.0,
-                model="offline",
-                locale="ko_KR",
-                story_count=1,
-                created_at=NOW,
-                updated_at=NOW,
-            )  # fmt: skip
-        )
+    (insight_id,) = insert_reports(
+        settings,
+        [
+            {
+                "insight_id": f"ins_{n:016x}",
+                "ticker": ticker,
+                "status": status,
+                "published_at": NOW,
+                "headline": f"headline {n}",
+                "summary_text": "A summary long enough to publish.",
+                "sentiment_score": sentiment,
+                "anomaly_score": anomaly,
+                "locale": "ko_KR",
+            }
+        ],  # fmt: skip
+    )
     return insight_id
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 
 from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
+from stockteacher.api.routes.subscriptions import has_verified_channel
 from stockteacher.api.schemas import ErrorOut, NotificationPolicyIn, NotificationPolicyOut
 from stockteacher.store.models import NotificationChannel, NotificationPolicy, Subscription, User, utcnow
 
@@ -219,12 +220,7 @@ def delete_channel(channel: Literal["email", "webhook", "web-push"], db: Db, cal
 def sync_subscriptions(db: Db, user_id: str) -> None:
     """Without a verified channel left, the user's active subscriptions wait for one again."""
     db.flush()
-    verified = db.execute(
-        select(NotificationChannel.channel).where(
-            NotificationChannel.user_id == user_id, NotificationChannel.status == "verified"
-        )
-    ).first()
-    if verified is None:
+    if not has_verified_channel(db, user_id):
         db.execute(
             update(Subscription)
             .where(Subscription.user_id == user_id, Subscription.status == "Active")

@@ -43,17 +43,15 @@ SUMMARY_FIELDS = (
 )
 
 _lock = threading.RLock()
-_caches: dict[int, TTLCache[Any, Any]] = {}
+
+
+def new_report_cache(seconds: float) -> TTLCache[Any, Any]:
+    """The per-app cache of report JSON and list pages (`app.state.report_cache`)."""
+    return TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
 
 
 def _cache(request: Request) -> TTLCache[Any, Any]:
-    seconds = request.app.state.settings.api_cache_seconds
-    key = id(request.app)
-    with _lock:
-        cache = _caches.get(key)
-        if cache is None:
-            cache = _caches[key] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
-        return cache
+    return request.app.state.report_cache
 
 
 def _cached(request: Request, key: Any, make: Any) -> Any:
