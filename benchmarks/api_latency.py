@@ -23,7 +23,6 @@ import asyncio
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import sys
 import time
@@ -36,14 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._pgdb import fresh_database  # noqa: E402
 from stockteacher.settings import Settings  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
 ADMIN_DSN = os.environ.get("STOCKTEACHER_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(settings: Settings, count: int) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,12 +14,7 @@ from pathlib import Path
 import pytest
 
 from stockteacher.demo import SAMPLE_TICKERS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.net import free_port
 
 
 @pytest.mark.timeout(420)
@@ -31,7 +25,7 @@ def test_demo_once_in_a_fresh_directory(tmp_path: Path) -> None:
         if not k.startswith(("RAY_ADDRESS", "POSTGRES_DSN", "DATABASE_URL", "OPENAI_", "COLLECTION_", "AUTH_MODE"))
     }
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "disabled"))
-    port = _free_port()
+    port = free_port()
     cli = Path(sys.executable).with_name("stockteacher")
     done = subprocess.run(
         [str(cli), "demo", "--once", "--port", str(port), "--no-dashboard", "--json"],

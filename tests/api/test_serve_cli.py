@@ -4,7 +4,6 @@ access log never shows an API key."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ import httpx
 
 from stockteacher.api.auth import create_user
 from stockteacher.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.net import free_port
 
 
 def _env(dsn: str, **extra: str) -> dict[str, str]:
@@ -36,7 +30,7 @@ def test_serve_answers_and_keeps_keys_out_of_the_access_log(tmp_path: Path, make
 
     migrate.upgrade(dsn)
     _, key = create_user(settings, "alice")
-    port = _free_port()
+    port = free_port()
     cli = Path(sys.executable).with_name("stockteacher")
     process = subprocess.Popen(
         [str(cli), "serve", "--port", str(port)],
@@ -67,7 +61,7 @@ def test_serve_answers_and_keeps_keys_out_of_the_access_log(tmp_path: Path, make
 def test_serve_refuses_single_user_mode_on_a_public_address(tmp_path: Path) -> None:
     cli = Path(sys.executable).with_name("stockteacher")
     done = subprocess.run(
-        [str(cli), "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [str(cli), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
         cwd=tmp_path,
         env=_env(f"sqlite:///{tmp_path / 'x.db'}", AUTH_MODE="single_user"),
         capture_output=True,

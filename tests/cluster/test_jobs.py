@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +19,11 @@ from sqlalchemy import select
 
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import JobRun, Report
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 JOBS = ["run_once", "collect", "analyze", "publish", "backfill", "start_scheduler"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def job_env(tmp_path: Path) -> dict[str, str]:

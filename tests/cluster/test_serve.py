@@ -5,7 +5,6 @@ serve_config.yaml valid for `serve deploy`."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,9 @@ import yaml
 from stockteacher.api.auth import create_user
 from stockteacher.settings import Settings, SettingsError
 from tests.api.conftest import run_sample_pipeline
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_config_is_valid_and_matches_the_code() -> None:
@@ -70,7 +64,7 @@ def served(ray_cluster: None, make_settings: Any, pg_dsn: str, llm_server: Any) 
         openai_base_url=llm_server.base_url,
     )
     _, key = create_user(settings, "alice")
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(settings=settings), name="stockteacher", route_prefix="/", blocking=False)
     base = f"http://127.0.0.1:{port}"

@@ -7,7 +7,6 @@ import json
 import multiprocessing
 import random
 import shutil
-import socket
 import string
 import subprocess
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun, Story
+from tests.net import free_port
 
 COLLECTORS = 8
 
@@ -110,19 +110,13 @@ def test_eight_collectors_with_redis_store_each_article_once(
     assert len(keys) == distinct
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def stopped_redis_url(tmp_path: Path) -> str:
     """The URL of a Redis server that was running and has been stopped."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             binary,
