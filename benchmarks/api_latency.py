@@ -310,7 +310,7 @@ def main() -> None:
     from ray import serve
 
     from stockteacher.api.auth import create_user
-    from stockteacher.api.serve import build_app
+    from stockteacher.api.serve import build_application
 
     dsn, drop = fresh_database(ADMIN_DSN)
     ctx = multiprocessing.get_context("spawn")
@@ -341,7 +341,7 @@ def main() -> None:
         ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher-bench")
         serve_port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
-        app = build_app(settings=settings, api_replicas=args.api_replicas)
+        app = build_application(settings, api_replicas=args.api_replicas)
         serve.run(app, name="stockteacher", route_prefix="/", blocking=False)
         base = f"http://127.0.0.1:{serve_port}"
         wait_ready(f"{base}/healthz")

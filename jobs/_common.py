@@ -3,6 +3,10 @@
 `ray job submit --working-dir . -- python jobs/<job>.py` runs a script with `jobs/` first on
 sys.path; the repository root is added so that `stockteacher` imports from the uploaded
 working directory even on a node where it is not installed.
+
+Exit codes are the CLI's: 0 the work succeeded, 1 it failed (the reason is in the summary and
+in `job_runs`), 2 the job cannot start here — configuration, the Ray address, a database that
+is unreachable or not migrated, bad input — with one line on stderr that says what to do.
 """
 
 from __future__ import annotations
@@ -20,16 +24,20 @@ if str(ROOT) not in sys.path:
 
 def run(work: Callable[[], dict[str, Any]]) -> int:
     """Run `work`; print its JSON summary as the last line; 0 only if its status is "ok"."""
-    from stockteacher.settings import SettingsError
+    from stockteacher.cli import refusal
 
+    refused: dict[str, Any] | None = None
     try:
         summary = work()
-    except SettingsError as exc:
-        summary = {"status": "failed", "error_code": "configuration", "error": str(exc)}
-    except (ValueError, FileNotFoundError) as exc:
-        summary = {"status": "failed", "error_code": "bad_input", "error": str(exc)}
     except Exception as exc:  # a job must end with its JSON line whatever happened
-        summary = {"status": "failed", "error_code": type(exc).__name__, "error": str(exc)[:500]}
+        refused = refusal(exc)
+        if refused is None:
+            summary = {"status": "failed", "error_code": type(exc).__name__, "error": str(exc)[:500]}
+        else:
+            summary = refused
+            print(f"error: {summary['error']}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     print(json.dumps(summary, ensure_ascii=False, default=str), flush=True)
-    return 0 if summary.get("status") == "ok" else 1
+    if summary.get("status") == "ok":
+        return 0
+    return 2 if refused is not None else 1

@@ -25,21 +25,44 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from stockteacher.errors import SetupError
 from stockteacher.settings import SOURCE_NAMES, Settings, SettingsError, load_settings, masked_settings
 
-__all__ = ["main"]
+__all__ = ["main", "refusal"]
 
 
 def _print_json(payload: Any) -> None:
     print(json.dumps(payload, ensure_ascii=False, default=str))
 
 
-def _settings_and_logging() -> Settings:
+def _settings_and_logging(*, database: bool = False) -> Settings:
+    """Settings and logging; with `database`, the database ready too (SQLite migrates itself;
+    PostgreSQL must answer at this code's revision, else `DatabaseNotReady`, exit 2)."""
     from stockteacher.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings)
+    if database:
+        from stockteacher.store import migrate
+        from stockteacher.store.health import check_database
+
+        migrate.upgrade_if_sqlite(settings.dsn)
+        check_database(settings.dsn)
     return settings
+
+
+def refusal(exc: BaseException) -> dict[str, Any] | None:
+    """The JSON summary for an error that means the work cannot start here (exit code 2), or
+    None for a failure of the work itself."""
+    from stockteacher.errors import SetupError
+
+    if isinstance(exc, SetupError):
+        code = getattr(exc, "code", "setup")
+    elif isinstance(exc, ValueError | FileNotFoundError):
+        code = "bad_input"
+    else:
+        return None
+    return {"status": "failed", "error_code": code, "error": str(exc).strip().splitlines()[0][:1000]}
 
 
 def cmd_settings_check(args: argparse.Namespace) -> int:
@@ -57,8 +80,10 @@ def cmd_settings_check(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from stockteacher.store import migrate
+    from stockteacher.store.health import current_revision
 
     settings = _settings_and_logging()
+    current_revision(settings.dsn)  # an unreachable database: one line, exit 2
     if args.db_command == "upgrade":
         migrate.upgrade(settings.dsn, args.revision)
     elif args.db_command == "downgrade":
@@ -75,11 +100,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from stockteacher.ingest.collect import collect
     from stockteacher.ingest.tickers import TickerError
     from stockteacher.sources.base import SourceError
-    from stockteacher.store import migrate
     from stockteacher.store.db import StoreError
 
-    settings = _settings_and_logging()
-    migrate.upgrade_if_sqlite(settings.dsn)
+    settings = _settings_and_logging(database=True)
     try:
         outcome = collect(args.ticker, args.source, settings=settings, path=args.path)
     except TickerError as exc:
@@ -107,11 +130,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from stockteacher.analysis.service import analyze
     from stockteacher.ingest.tickers import TickerError
     from stockteacher.publish.materialize import materialize_reports
-    from stockteacher.store import migrate
     from stockteacher.store.db import StoreError
 
-    settings = _settings_and_logging()
-    migrate.upgrade_if_sqlite(settings.dsn)
+    settings = _settings_and_logging(database=True)
     try:
         outcome = analyze(args.ticker, settings=settings, reanalyze=args.reanalyze)
         if outcome.analysis_id is not None:
@@ -145,10 +166,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from stockteacher.ingest.tickers import lookup
     from stockteacher.publish.materialize import materialize_reports
-    from stockteacher.store import migrate
 
-    settings = _settings_and_logging()
-    migrate.upgrade_if_sqlite(settings.dsn)
+    settings = _settings_and_logging(database=True)
     ticker = lookup(args.ticker).symbol if args.ticker else None
     outcome = materialize_reports(settings=settings, ticker=ticker)
     summary = outcome.summary()
@@ -172,8 +191,12 @@ def cmd_run_once(args: argparse.Namespace) -> int:
 
     try:
         summary = run_once_job(args.tickers, source=args.source, address=args.address, settings=load_settings())
-    except ValueError as exc:
+    except SetupError:
+        raise
+    except ValueError as exc:  # no tickers, or a ticker that cannot be one
         print(f"error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json(refusal(exc))
         return 2
     return _ray_result(summary, args.json)
 
@@ -195,10 +218,8 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     from stockteacher.api import auth
-    from stockteacher.store import migrate
 
-    settings = _settings_and_logging()
-    migrate.upgrade_if_sqlite(settings.dsn)
+    settings = _settings_and_logging(database=True)
     try:
         if args.users_command == "create":
             user_id, key = auth.create_user(settings, args.name, role="admin" if args.admin else "user")
@@ -226,12 +247,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from stockteacher.api.app import create_app
     from stockteacher.api.auth import require_loopback_for_single_user
-    from stockteacher.store import migrate
 
-    settings = _settings_and_logging()
+    settings = _settings_and_logging(database=True)
     host = args.host or settings.api_host
     require_loopback_for_single_user(settings, host)
-    migrate.upgrade_if_sqlite(settings.dsn)
     # log_config=None: uvicorn's loggers go through ours, which mask keys (e.g. ?access_token= in access logs)
     uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port, log_config=None)
     return 0
@@ -249,10 +268,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from stockteacher.notify.notifier import notify_core
-    from stockteacher.store import migrate
 
-    settings = _settings_and_logging()
-    migrate.upgrade_if_sqlite(settings.dsn)
+    settings = _settings_and_logging(database=True)
     summary = notify_core(settings)
     if args.json:
         _print_json(summary)
@@ -270,7 +287,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import Delivery, utcnow
 
-    settings = _settings_and_logging()
+    settings = _settings_and_logging(database=True)
     with session_scope(settings.dsn) as session:
         if args.outbox_command == "retry":
             query = update(Delivery).where(Delivery.status.in_(("failed", "dead")))
@@ -430,6 +447,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            _print_json(refusal(exc))
+        return 2
+    except SetupError as exc:  # the Ray address, a database that is unreachable or not migrated
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            _print_json(refusal(exc))
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -58,7 +58,7 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
     from ray import serve
 
     from stockteacher.api.auth import require_loopback_for_single_user
-    from stockteacher.api.serve import build_app
+    from stockteacher.api.serve import build_application
     from stockteacher.cluster.entrypoints import _sweep, prepare
     from stockteacher.cluster.runtime import connect
     from stockteacher.cluster.scheduler import scheduler_handle
@@ -67,7 +67,7 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
     require_loopback_for_single_user(settings)
     mode = "OpenAI" if settings.uses_openai else "offline analyzer (set OPENAI_API_KEY for the LLM)"
     _say(f"[demo] database {settings.dsn}; analysis: {mode}")
-    info = connect(None, include_dashboard=dashboard, dashboard_host="127.0.0.1")
+    info = connect("local", include_dashboard=dashboard, dashboard_host="127.0.0.1")
     settings, _ = prepare(settings)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -87,7 +87,7 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
             next_due = min(status["next_due"].values(), default="-")
             _say(f"[demo] scheduler running: {status['schedules']} schedules, next due {next_due}")
         serve.start(http_options={"host": host, "port": port})
-        serve.run(build_app(settings=settings), name=APP_NAME, route_prefix="/", blocking=False)
+        serve.run(build_application(settings), name=APP_NAME, route_prefix="/", blocking=False)
         base = f"http://{host}:{port}"
         health = _wait_healthy(f"{base}/healthz")
         result = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PicklableError"]
+__all__ = ["PicklableError", "SetupError"]
 
 
 def _restore_error(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
@@ -20,3 +20,12 @@ class PicklableError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+class SetupError(Exception):
+    """The work cannot start here, whatever its input: a setting, the Ray address, a database
+    that is unreachable or not migrated. Its message is one line that says what to do; commands
+    and jobs exit 2 on it (`settings.SettingsError`, `cluster.runtime.ClusterAddressError`,
+    `store.health.DatabaseNotReady`)."""
+
+    code = "setup"

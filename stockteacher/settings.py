@@ -26,11 +26,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from stockteacher.errors import SetupError
+
 __all__ = [
+    "ENV_FILE_VARIABLE",
     "SOURCE_NAMES",
     "CollectionSchedule",
     "Settings",
     "SettingsError",
+    "env_files",
     "load_settings",
     "masked_settings",
 ]
@@ -39,8 +43,10 @@ SOURCE_NAMES = ("news_api", "rss", "naver", "file", "sample")
 DEFAULT_DSN = "sqlite:///./var/dev.db"
 
 
-class SettingsError(ValueError):
+class SettingsError(SetupError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+    code = "configuration"
 
 
 class CollectionSchedule(BaseModel):
@@ -120,6 +126,7 @@ class Settings(BaseSettings):
     structlog_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", alias="STRUCTLOG_LEVEL")
     log_json: bool = Field(False, alias="LOG_JSON")
     dedup_redis_ttl_seconds: int = Field(86400, gt=0, alias="DEDUP_REDIS_TTL_SECONDS")
+    dedup_claim_lease_seconds: int = Field(600, gt=0, alias="DEDUP_CLAIM_LEASE_SECONDS")
     redis_socket_timeout_seconds: float = Field(1.0, gt=0, alias="REDIS_SOCKET_TIMEOUT_SECONDS")
 
     # --- collection: NewsAPI (seed guide) --------------------------------------------------
@@ -183,6 +190,8 @@ class Settings(BaseSettings):
         "sample", alias="SUBSCRIPTION_SOURCE"
     )
     subscription_interval_minutes: int = Field(60, gt=0, alias="SUBSCRIPTION_INTERVAL_MINUTES")
+    node_type_resources: Literal["auto", "on", "off"] = Field("auto", alias="NODE_TYPE_RESOURCES")
+    scheduler_resource: str | None = Field(None, alias="SCHEDULER_RESOURCE")
     default_locale: Literal["ko_KR", "en_US"] = Field("ko_KR", alias="DEFAULT_LOCALE")
 
     # --- API -------------------------------------------------------------------------------
@@ -230,6 +239,11 @@ class Settings(BaseSettings):
     @classmethod
     def _schedules(cls, value: Any) -> list[CollectionSchedule]:
         return _parse_schedules(value)
+
+    @field_validator("scheduler_resource", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("webhook_allow_private_hosts", mode="before")
     @classmethod
@@ -321,6 +335,15 @@ class Settings(BaseSettings):
             }
         )
 
+    def changed_from(self, other: Settings) -> list[str]:
+        """The variables whose values differ between `other` and these settings (names only:
+        secrets stay out of messages)."""
+        return sorted(
+            field.alias or name
+            for name, field in Settings.model_fields.items()
+            if getattr(self, name) != getattr(other, name)
+        )
+
     def secret_values(self) -> list[str]:
         """Every secret currently configured, so that logs can mask it wherever it appears."""
         values = [
@@ -382,12 +405,42 @@ def _format_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+ENV_FILE_VARIABLE = "STOCKTEACHER_ENV_FILE"
+
+
+def env_files() -> tuple[str, ...]:
+    """The dotenv files settings are read from: `./.env`, then the file named by
+    `STOCKTEACHER_ENV_FILE` (which wins where both set a variable; the environment wins over
+    both). `cluster.yaml` starts Ray with `STOCKTEACHER_ENV_FILE=$HOME/stockteacher/.env`, so
+    jobs, the scheduler and Serve on every node read that node's file: a job's uploaded working
+    directory never carries one (Ray skips git-ignored files), and secrets stay out of
+    `runtime_env` JSON, which the dashboard shows."""
+    import os
+    from pathlib import Path
+
+    named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if not named:
+        return (".env",)
+    path = Path(named).expanduser()
+    if not path.is_file():
+        import socket
+
+        raise SettingsError(
+            f"{ENV_FILE_VARIABLE}={named}: no such file on this node ({socket.gethostname()}); "
+            "copy the .env there (cluster.yaml's file_mounts do) or unset the variable"
+        )
+    return (".env", str(path))
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build and validate settings from the environment and `.env`, plus explicit overrides.
+    """Build and validate settings from the environment and the dotenv files (`env_files`),
+    plus explicit overrides.
 
     Raises `SettingsError` naming the offending variable.
     """
     try:
+        if "_env_file" not in overrides:
+            overrides["_env_file"] = env_files()
         return Settings(**overrides)
     except SettingsError:
         raise

@@ -72,6 +72,21 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """A new PostgreSQL database with no schema (never migrated), dropped afterwards."""
+    name = f"stockteacher_mig_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _unavailable("PostgreSQL", exc)
+    yield _admin_dsn_for(name)  # plain postgresql:// as users write it
+    dispose_engines()
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def pg_dsn(pg_database: str) -> str:
     """The session's PostgreSQL database, emptied for this test."""
     with psycopg.connect(pg_database.replace("+psycopg", ""), autocommit=True) as conn:

@@ -185,7 +185,9 @@ def analyze(
     model = settings.analysis_model if provider == "openai" else OFFLINE_MODEL
     locale = settings.default_locale
     with pipeline_context(trace_id=trace_id, ticker=symbol, source=provider, stage="analyze"):
-        run_id = start_job_run(settings.dsn, stage="analyze", trace_id=trace_id, ticker=symbol, source=provider)
+        run_id = start_job_run(
+            settings.dsn, stage="analyze", trace_id=trace_id, ticker=symbol, source=provider, supersede=True
+        )
         try:
             call = _Call(symbol, settings, run_id, trace_id, provider, model, locale, client, on_rate_limits, limiter)
             return _analyze(call, reanalyze=reanalyze)

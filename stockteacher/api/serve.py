@@ -5,7 +5,8 @@ The ingress builds the very same FastAPI app as `create_app` (at replica start, 
 deployment, streaming: a client that goes away cancels the handle's generator, which closes the
 LLM stream in the chat replica.
 
-`serve_config.yaml` points at `build_app`; `stockteacher demo` calls it directly.
+`serve_config.yaml` points at `build_app` (Serve's one-parameter builder); `stockteacher demo`,
+the tests and the benchmarks call `build_application(settings)`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from ray.serve.handle import DeploymentHandle
 
 from stockteacher.settings import Settings, load_settings
 
-__all__ = ["API_DEPLOYMENT", "CHAT_DEPLOYMENT", "ApiIngress", "ChatDeployment", "HandleChatBackend", "build_app"]
+__all__ = [
+    "API_DEPLOYMENT",
+    "CHAT_DEPLOYMENT",
+    "ApiIngress",
+    "ChatDeployment",
+    "HandleChatBackend",
+    "build_app",
+    "build_application",
+]
 
 API_DEPLOYMENT = "api"
 CHAT_DEPLOYMENT = "chat"
@@ -63,6 +72,7 @@ class ChatDeployment:
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         async for event in self._engine.stream(request):
+            _count(event, self._settings)
             yield event
 
     def check_health(self) -> None:
@@ -97,35 +107,62 @@ class ApiIngress:
         _check_database(self._settings)
 
 
+def _count(event: dict[str, Any], settings: Settings) -> None:
+    """Chat's LLM calls in the same metrics as analysis's (`stage=chat`); offline answers and
+    refusals before any call are not LLM calls."""
+    from stockteacher.cluster import metrics
+
+    if event.get("type") == "final" and not event.get("offline"):
+        metrics.record_llm_call(
+            "chat",
+            "answered",
+            str(event.get("model")),
+            int(event.get("prompt_tokens") or 0),
+            int(event.get("completion_tokens") or 0),
+            float(event.get("cost_usd") or 0.0),
+        )
+    elif event.get("type") == "error" and event.get("code") == "llm_unavailable":
+        metrics.inc("llm_calls", stage="chat", outcome="failed:llm_unavailable", model=settings.chat_model_name)
+
+
 def _check_database(settings: Settings) -> None:
-    """Serve restarts a replica whose health check raises: one that lost its database does."""
-    from sqlalchemy import text
+    """Serve restarts a replica whose health check raises: one that lost its database does, and
+    `serve status` shows the one-line reason (unreachable, or not migrated)."""
+    from stockteacher.store.health import check_database
 
-    from stockteacher.store.db import get_engine
-
-    with get_engine(settings.dsn).connect() as conn:
-        conn.execute(text("SELECT 1"))
+    check_database(settings.dsn, fresh=True)
 
 
-def build_app(
-    args: dict[str, Any] | None = None, *, settings: Settings | None = None, api_replicas: int | None = None
-) -> serve.Application:
-    """The Serve application (`import_path: stockteacher.api.serve:build_app`).
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """The Serve application builder of `serve_config.yaml` (`import_path:
+    stockteacher.api.serve:build_app`), as `serve deploy` / `serve run` call it: one parameter.
 
-    `args` (from serve_config.yaml) may override settings by variable name, e.g.
-    `{"AUTH_MODE": "api_key"}`; everything else comes from the environment / `.env`.
+    `args` may override settings by variable name, e.g. `{"AUTH_MODE": "api_key"}`; everything
+    else comes from the environment of the node that builds the app (`STOCKTEACHER_ENV_FILE`, as
+    `cluster.yaml` starts Ray, or `.env`). The database must answer and be migrated: a deploy
+    onto a database that is not fails with one line saying what to do.
+    """
+    overrides = {str(k): v for k, v in (args or {}).items()}
+    return build_application(load_settings(**overrides))
+
+
+def build_application(settings: Settings, *, api_replicas: int | None = None) -> serve.Application:
+    """The Serve application for `settings` (the demo, tests and benchmarks call this).
+
     Replica CPUs come from `SERVE_API_NUM_CPUS` / `SERVE_CHAT_NUM_CPUS` unless the config sets
-    `ray_actor_options` itself.
+    `ray_actor_options` itself; `api_replicas` fixes the number of ingress replicas instead of
+    autoscaling (benchmarks).
     """
     from stockteacher.api.auth import require_loopback_for_single_user
     from stockteacher.store import migrate
+    from stockteacher.store.health import check_database
 
-    overrides = {str(k): v for k, v in (args or {}).items()}
-    settings = (settings or load_settings(**overrides)).for_workers()
+    settings = settings.for_workers()
     require_loopback_for_single_user(settings)
     migrate.upgrade_if_sqlite(settings.dsn)
+    check_database(settings.dsn)
     chat = ChatDeployment.options(ray_actor_options={"num_cpus": settings.serve_chat_num_cpus}).bind(settings)
     api_options: dict[str, Any] = {"ray_actor_options": {"num_cpus": settings.serve_api_num_cpus}}
-    if api_replicas:  # a fixed number of ingress replicas instead of autoscaling (benchmarks)
+    if api_replicas:
         api_options.update(num_replicas=api_replicas, autoscaling_config=None)
     return ApiIngress.options(**api_options).bind(settings, chat)

@@ -21,31 +21,46 @@ from stockteacher.analysis.errors import CostLimitError
 from stockteacher.analysis.llm import RateLimitInfo
 from stockteacher.cluster import metrics
 from stockteacher.cluster.limiter import LIMITER_NAME, BudgetExhausted, RateLimiter
-from stockteacher.cluster.runtime import NAMESPACE
+from stockteacher.cluster.placement import COLLECTOR, node_info, role_resources, scheduler_resources
+from stockteacher.cluster.runtime import NAMESPACE, wait_until_gone
 from stockteacher.logs import configure_logging, get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import TransientSourceError
+from stockteacher.store.jobs import set_worker_context
 
 __all__ = [
     "AnalyzerWorker",
     "LimiterActor",
     "RayLimiterClient",
     "collect_task",
-    "get_limiter",
+    "ensure_limiter",
+    "limiter_handle",
     "publish_task",
 ]
 
 log = get_logger(__name__)
 
 
+def _limits(settings: Settings) -> dict[str, Any]:
+    return {
+        "rpm": settings.analysis_rpm_limit,
+        "tpm": settings.analysis_tpm_limit,
+        "jitter_seconds": settings.analysis_rate_jitter_seconds,
+        "daily_budget_usd": settings.analysis_daily_budget_usd,
+    }
+
+
 class LimiterActor:
-    """The cluster's one `RateLimiter`, as an async actor (see `get_limiter`)."""
+    """The cluster's one `RateLimiter`, as an async actor (see `ensure_limiter`). Its limits are
+    the settings it was created with, and nothing else: a change of limits makes a new actor,
+    so that Ray restarting it after a crash cannot bring old limits back."""
 
     async def __init__(self, settings: Settings) -> None:
         from stockteacher.analysis.service import spent_today
 
         configure_logging(settings)
         spent = await asyncio.to_thread(spent_today, settings.dsn)
+        self.limits = _limits(settings)
         self.limiter = RateLimiter(
             settings.analysis_rpm_limit,
             settings.analysis_tpm_limit,
@@ -53,14 +68,6 @@ class LimiterActor:
             daily_budget_usd=settings.analysis_daily_budget_usd,
             spent_today_usd=spent,
         )
-
-    async def configure(self, rpm: int, tpm: int, jitter_seconds: float, daily_budget_usd: float) -> None:
-        """Adopt new limits (the last configuration wins) without forgetting granted slots."""
-        self.limiter.rpm, self.limiter.tpm = rpm, tpm
-        self.limiter.per_second = max(1, rpm // 60)
-        self.limiter.short_window = 1.0 + jitter_seconds
-        self.limiter.min_interval = self.limiter.short_window / self.limiter.per_second
-        self.limiter.daily_budget = daily_budget_usd
 
     async def reserve(self, tokens: int) -> float | None:
         """The wall-clock time (`time.time()`) at which the caller may send, or None when the
@@ -79,14 +86,15 @@ class LimiterActor:
     async def record_cost(self, usd: float) -> float:
         return self.limiter.record_cost(usd)
 
+    async def settings_limits(self) -> dict[str, Any]:
+        return self.limits
+
     async def stats(self) -> dict[str, Any]:
-        return self.limiter.stats()
+        return {**self.limiter.stats(), "jitter_seconds": self.limits["jitter_seconds"]}
 
 
-def get_limiter(settings: Settings) -> Any:
-    """The named limiter actor, created on first use (one per cluster) and given `settings`'s
-    limits."""
-    handle = (
+def _limiter_actor(settings: Settings) -> Any:
+    return (
         ray.remote(LimiterActor)
         .options(
             name=LIMITER_NAME,
@@ -94,19 +102,35 @@ def get_limiter(settings: Settings) -> Any:
             get_if_exists=True,
             lifetime="detached",
             num_cpus=0,
+            resources=scheduler_resources(settings),
             max_restarts=-1,
             max_task_retries=-1,
         )
         .remote(settings)
     )
-    ray.get(
-        handle.configure.remote(
-            settings.analysis_rpm_limit,
-            settings.analysis_tpm_limit,
-            settings.analysis_rate_jitter_seconds,
-            settings.analysis_daily_budget_usd,
-        )
-    )
+
+
+def limiter_handle(settings: Settings) -> Any:
+    """The named limiter actor, for an analyzer replica: looked up (created only if missing),
+    never re-configured. Its limits come from whoever drives the analyses (`ensure_limiter`)."""
+    try:
+        return ray.get_actor(LIMITER_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return _limiter_actor(settings)
+
+
+def ensure_limiter(settings: Settings, *, timeout: float = 30.0) -> Any:
+    """The named limiter with `settings`' limits, for the owner of an analyzer pool (the
+    scheduler, a job): the one place limits are set. A limiter holding other limits is replaced
+    by one created with these (its spend so far is read back from `job_runs`)."""
+    handle = _limiter_actor(settings)
+    if ray.get(handle.settings_limits.remote(), timeout=timeout) == _limits(settings):
+        return handle
+    log.info("rate_limiter.replaced", **_limits(settings))
+    ray.kill(handle, no_restart=True)
+    wait_until_gone(LIMITER_NAME, timeout=timeout)
+    handle = _limiter_actor(settings)
+    ray.get(handle.settings_limits.remote(), timeout=timeout)
     return handle
 
 
@@ -155,8 +179,10 @@ class AnalyzerWorker:
         configure_logging(settings)
         self.settings = settings
         self.replica = replica
+        self.node = node_info()
+        set_worker_context(node_id=self.node["node_id"])
         self.limiter = (
-            RayLimiterClient(get_limiter(settings), late_seconds=settings.analysis_rate_jitter_seconds / 2)
+            RayLimiterClient(limiter_handle(settings), late_seconds=settings.analysis_rate_jitter_seconds / 2)
             if settings.uses_openai
             else None
         )
@@ -182,18 +208,23 @@ class AnalyzerWorker:
         try:
             outcome = analyze(ticker, settings=self.settings, trace_id=trace_id, limiter=self.limiter)
         except AnalysisError as exc:
-            metrics.inc("llm_calls", outcome=f"failed:{exc.code}", model=self.settings.analysis_model)
+            metrics.inc("llm_calls", stage="analyze", outcome=f"failed:{exc.code}", model=self.settings.analysis_model)
             return {"status": "failed", "ticker": ticker, "error_code": exc.code, "error": str(exc)[:500]}
-        metrics.inc("llm_calls", outcome=outcome.status, model=outcome.model)
-        metrics.inc("llm_tokens", outcome.prompt_tokens, kind="prompt", model=outcome.model)
-        metrics.inc("llm_tokens", outcome.completion_tokens, kind="completion", model=outcome.model)
-        metrics.inc("llm_cost", outcome.cost_usd, model=outcome.model)
+        metrics.record_llm_call(
+            "analyze", outcome.status, outcome.model, outcome.prompt_tokens, outcome.completion_tokens, outcome.cost_usd
+        )
         if outcome.status == "saved":
             metrics.observe("llm_latency", time.perf_counter() - started, model=outcome.model)
-        return {**outcome.summary(), "ticker": ticker, "analysis_id": outcome.analysis_id, "replica": self.replica}
+        return {
+            **outcome.summary(),
+            "ticker": ticker,
+            "analysis_id": outcome.analysis_id,
+            "replica": self.replica,
+            **self.node,
+        }
 
     async def ping(self) -> dict[str, Any]:
-        return {"replica": self.replica, "pid": os.getpid(), "running": self.running}
+        return {"replica": self.replica, "pid": os.getpid(), "running": self.running, **self.node}
 
 
 @ray.remote(max_retries=0)
@@ -204,20 +235,30 @@ def collect_task(
     from stockteacher.ingest.collect import collect
 
     configure_logging(settings)
+    node = node_info()
+    set_worker_context(node_id=node["node_id"])
     outcome = collect(ticker, source, settings=settings, trace_id=trace_id, path=path)
     metrics.inc("articles_fetched", outcome.fetched, ticker=ticker, source=source)
     metrics.inc("articles_unique", outcome.unique, ticker=ticker, source=source)
     metrics.inc("articles_saved", outcome.saved, ticker=ticker, source=source)
-    metrics.inc("stories", len(outcome.story_ids), ticker=ticker)
-    return {**outcome.counts(), "ticker": ticker, "source": source, "stories": outcome.story_ids}
+    metrics.inc("stories", outcome.new_stories, ticker=ticker)
+    return {
+        **outcome.counts(),
+        "ticker": ticker,
+        "source": source,
+        "stories": outcome.story_ids,
+        **node,
+    }
 
 
 def collect_options(settings: Settings) -> dict[str, Any]:
-    """Ray retries transient source failures (timeouts, 429, 5xx) a bounded number of times."""
+    """Ray retries transient source failures (timeouts, 429, 5xx) and lost workers or nodes a
+    bounded number of times; a collector asks for a `collector` node where there are such."""
     return {
         "max_retries": settings.collector_max_retries,
         "retry_exceptions": [TransientSourceError],
         "num_cpus": 0.25,
+        "resources": role_resources(settings, COLLECTOR),
     }
 
 

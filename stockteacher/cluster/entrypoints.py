@@ -11,11 +11,14 @@ from typing import Any
 
 import polars as pl
 
-from stockteacher.cluster.runtime import connect
+from stockteacher.cluster.runtime import connect, wait_until_gone
+from stockteacher.cluster.scheduler import SCHEDULER_NAME
 from stockteacher.ingest.tickers import lookup
 from stockteacher.logs import configure_logging
-from stockteacher.settings import Settings, load_settings
+from stockteacher.settings import Settings, SettingsError, load_settings
 from stockteacher.store import migrate
+from stockteacher.store.db import normalise_dsn
+from stockteacher.store.health import check_database
 
 __all__ = [
     "analyze_job",
@@ -28,13 +31,47 @@ __all__ = [
 ]
 
 
-def prepare(settings: Settings | None = None, *, address: str | None = None) -> tuple[Settings, dict[str, Any]]:
-    """Settings for workers (absolute paths), logging, the embedded database migrated, Ray."""
-    settings = (settings or load_settings()).for_workers()
+def prepare(
+    settings: Settings | None = None, *, address: str | None = None, require_cluster: bool = False
+) -> tuple[Settings, dict[str, Any]]:
+    """Settings for workers (absolute paths), logging, Ray, and a database that is ready.
+
+    Raises `ClusterAddressError`, `SettingsError` or `DatabaseNotReady` with one line that says
+    what to do (the jobs and the CLI exit 2 on them)."""
+    settings = settings or load_settings()
     configure_logging(settings)
-    migrate.upgrade_if_sqlite(settings.dsn)
-    ray_info = connect(address)
+    embedded = normalise_dsn(settings.dsn).get_backend_name() == "sqlite"
+    if not embedded:
+        check_database(settings.dsn)  # before Ray starts: a wrong database fails in a second
+    ray_info = connect(address, require_cluster=require_cluster)
+    _check_database_location(settings, ray_info)
+    settings = settings.for_workers()
+    if embedded:
+        migrate.upgrade_if_sqlite(settings.dsn)
+        check_database(settings.dsn)
     return settings, ray_info
+
+
+def _check_database_location(settings: Settings, ray_info: dict[str, Any]) -> None:
+    """On a cluster the database must be named, and reachable from every node."""
+    if ray_info.get("local"):
+        return
+    import socket
+
+    import ray
+
+    if not (settings.postgres_dsn or settings.database_url):
+        raise SettingsError(
+            f"POSTGRES_DSN is not set on this node ({socket.gethostname()}), so the database would be a "
+            f"SQLite file at {settings.dsn.removeprefix('sqlite:///')} that no other node sees: set POSTGRES_DSN "
+            "in the node's .env (cluster.yaml starts Ray with STOCKTEACHER_ENV_FILE=$HOME/stockteacher/.env)"
+        )
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1 and normalise_dsn(settings.dsn).get_backend_name() == "sqlite":
+        raise SettingsError(
+            f"POSTGRES_DSN is a SQLite file, which the other {nodes - 1} node(s) of this cluster cannot "
+            "open: point POSTGRES_DSN at a PostgreSQL that every node can reach"
+        )
 
 
 def _stderr_progress(stage: str, data: dict[str, Any]) -> None:
@@ -222,9 +259,9 @@ def scheduler_command(action: str, *, address: str | None = None, settings: Sett
 
     from stockteacher.cluster.scheduler import scheduler_handle
 
-    settings, _ = prepare(settings, address=address)
+    settings, _ = prepare(settings, address=address, require_cluster=True)
     if action == "start":
-        return {"status": "ok", **ray.get(scheduler_handle(settings).start.remote())}
+        return _start_scheduler(settings)
     try:
         handle = scheduler_handle(settings, create=False)
     except ValueError:
@@ -238,12 +275,41 @@ def scheduler_command(action: str, *, address: str | None = None, settings: Sett
     return {"status": "ok", **ray.get(handle.status.remote())}
 
 
+DRAIN_SECONDS = 120.0
+
+
+def _start_scheduler(settings: Settings, *, drain_seconds: float = DRAIN_SECONDS) -> dict[str, Any]:
+    """Start the scheduler; one running with other settings is replaced once its sweep ends."""
+    import ray
+
+    from stockteacher.cluster.scheduler import scheduler_handle
+
+    handle = scheduler_handle(settings)
+    changed: list[str] = ray.get(handle.changed_settings.remote(settings))
+    if changed:
+        if not ray.get(handle.drain.remote(drain_seconds)):
+            return {
+                "status": "failed",
+                "error_code": "scheduler_busy",
+                "error": (
+                    f"the running scheduler has other settings ({', '.join(changed)}) and its sweep did not end "
+                    f"within {drain_seconds:.0f} s: run `scheduler start` again later, or `scheduler stop` (it "
+                    "stops at once; cut-off slots are resumed) and then `scheduler start`"
+                ),
+                "reconfigured": [],
+            }
+        ray.kill(handle, no_restart=True)
+        wait_until_gone(SCHEDULER_NAME)
+        handle = scheduler_handle(settings)
+    return {"status": "ok", **ray.get(handle.start.remote()), "reconfigured": changed}
+
+
 def scale_analyzers(size: int, *, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     import ray
 
     from stockteacher.cluster.scheduler import scheduler_handle
 
-    settings, _ = prepare(settings, address=address)
+    settings, _ = prepare(settings, address=address, require_cluster=True)
     try:
         handle = scheduler_handle(settings, create=False)
     except ValueError:

@@ -22,7 +22,8 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from stockteacher.cluster import metrics
-from stockteacher.cluster.actors import AnalyzerWorker
+from stockteacher.cluster.actors import AnalyzerWorker, ensure_limiter
+from stockteacher.cluster.placement import ANALYZER, role_resources
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 
@@ -58,6 +59,8 @@ class AnalyzerPool:
         self._jobs: dict[Any, Job] = {}  # ObjectRef → job
         self._waiting: deque[Job] = deque()
         self._lock = threading.RLock()
+        if settings.uses_openai:
+            ensure_limiter(settings)  # the pool's owner sets the cluster's limits; replicas only ask
         self.resize(size or settings.analyzer_replicas)
 
     # -- replicas -------------------------------------------------------------------------
@@ -66,7 +69,11 @@ class AnalyzerPool:
         handle = (
             ray.remote(AnalyzerWorker)
             .options(
-                max_concurrency=self.concurrency, num_cpus=self.settings.analyzer_num_cpus, max_restarts=0, name=None
+                max_concurrency=self.concurrency + 1,  # + 1: `ping` answers while every slot works
+                num_cpus=self.settings.analyzer_num_cpus,
+                resources=role_resources(self.settings, ANALYZER),
+                max_restarts=0,
+                name=None,
             )
             .remote(self.settings, index)
         )
@@ -162,15 +169,42 @@ class AnalyzerPool:
             if not replica.retiring:
                 self._replicas.append(self._spawn())
 
-    def status(self) -> dict[str, Any]:
+    def status(self, *, placement: bool = False) -> dict[str, Any]:
+        """Size and work; with `placement`, where each replica runs (`pending` while Ray has no
+        node for it, e.g. waiting for the autoscaler to start an analyzer node)."""
         with self._lock:
-            return {
+            status: dict[str, Any] = {
                 "size": self.size,
                 "retiring": sum(r.retiring for r in self._replicas),
                 "in_flight": len(self._jobs),
                 "queued": len(self._waiting),
                 "concurrency_per_replica": self.concurrency,
+                "resources": role_resources(self.settings, ANALYZER),
             }
+            replicas = list(self._replicas)
+        if placement:
+            status["replicas"] = self._placement(replicas)
+        return status
+
+    @staticmethod
+    def _placement(replicas: list[_Replica], timeout: float = 2.0) -> list[dict[str, Any]]:
+        pings = {r.index: r.handle.ping.remote() for r in replicas}
+        ready, _ = ray.wait(list(pings.values()), num_returns=len(pings), timeout=timeout)
+        answered = set(ready)
+        out = []
+        for replica in replicas:
+            ref = pings[replica.index]
+            entry: dict[str, Any] = {"replica": replica.index, "retiring": replica.retiring, "running": replica.running}
+            if ref in answered:
+                try:
+                    info = ray.get(ref)
+                    entry.update(state="running", node_id=info["node_id"], node_ip=info["node_ip"])
+                except DEAD:
+                    entry.update(state="dead")
+            else:
+                entry.update(state="pending")
+            out.append(entry)
+        return out
 
     def shutdown(self) -> None:
         with self._lock:

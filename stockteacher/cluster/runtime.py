@@ -1,28 +1,114 @@
-"""Connecting to Ray: a running cluster (`RAY_ADDRESS`, `--address`), or a local instance."""
+"""Connecting to Ray: a running cluster (`RAY_ADDRESS`, `--address`), or a local instance.
+
+The edge cases an operator meets are errors with one line that says what to do
+(`ClusterAddressError`, exit code 2), not a fresh local Ray that quietly does the work
+somewhere nobody looks:
+
+- a command that only makes sense on a lasting cluster (the scheduler, `scale`) without an
+  address;
+- no address on a machine where `ray start` runs a cluster (pass `--address auto`, or
+  `--address local` for a separate, temporary Ray);
+- an address where no cluster answers.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import ray
 
-__all__ = ["NAMESPACE", "connect"]
+from stockteacher.errors import SetupError
+
+__all__ = ["NAMESPACE", "ClusterAddressError", "connect", "running_cluster_address", "wait_until_gone"]
 
 NAMESPACE = "stockteacher"
+_started_local = False  # this process started the Ray it is connected to (a local instance)
 
 
-def connect(address: str | None = None, *, num_cpus: int | None = None, **kwargs: Any) -> dict[str, Any]:
+class ClusterAddressError(SetupError, RuntimeError):
+    """No Ray cluster where one is needed, or one where none was asked for."""
+
+    code = "ray_address"
+
+
+def running_cluster_address() -> str | None:
+    """The GCS address of a cluster started with `ray start` on this machine (Ray's own record
+    of it, `/tmp/ray/ray_current_cluster`), if it still answers."""
+    from ray._private.utils import read_ray_address
+
+    address = read_ray_address()
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return address
+    except (OSError, ValueError):
+        return None
+
+
+def connect(
+    address: str | None = None, *, num_cpus: int | None = None, require_cluster: bool = False, **kwargs: Any
+) -> dict[str, Any]:
     """Join the cluster at `address` (or `RAY_ADDRESS`, as `ray job submit` sets it; `auto` for
-    a cluster started with `ray start` on this machine), else start a fresh local Ray.
-    Returns Ray's context info (dashboard URL, address)."""
+    a cluster started with `ray start` on this machine), else start a fresh local Ray
+    (`address="local"` asks for one explicitly). Returns Ray's context info (dashboard URL,
+    address, whether it is a local instance)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    global _started_local
     if ray.is_initialized():
-        return {"address": ray.get_runtime_context().gcs_address, "dashboard_url": None}
-    address = address or os.environ.get("RAY_ADDRESS")
+        return {"address": ray.get_runtime_context().gcs_address, "dashboard_url": None, "local": _started_local}
+    _started_local = False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None and require_cluster:
+        raise ClusterAddressError(
+            "this command talks to a running Ray cluster, and none was given: pass --address auto on a "
+            "node started with `ray start`, or set RAY_ADDRESS (`ray job submit` sets it for jobs)"
+        )
+    if address is None:
+        running = running_cluster_address()
+        if running:
+            raise ClusterAddressError(
+                f"a Ray cluster started with `ray start` runs on this machine ({running}): pass --address auto "
+                "to use it, or --address local for a separate, temporary Ray"
+            )
     options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True, **kwargs}
-    if address:
-        context = ray.init(address=address, **options)
+    if address and address != "local":
+        try:
+            context = ray.init(address=address, **options)
+            _started_local = False
+        except ConnectionError as exc:
+            raise ClusterAddressError(
+                f"no Ray cluster answers at {address}: {str(exc).splitlines()[0][:200]}; start it with "
+                "`ray start --head` (or `ray up cluster.yaml`), or fix --address / RAY_ADDRESS"
+            ) from None
+        local = False
     else:
+        if require_cluster:
+            raise ClusterAddressError(
+                "this command talks to a lasting Ray cluster; a local Ray ends with the command: pass "
+                "--address auto on a node started with `ray start`, or set RAY_ADDRESS"
+            )
         context = ray.init(address="local", num_cpus=num_cpus, **options)
-    return {"address": context.address_info.get("gcs_address"), "dashboard_url": context.dashboard_url}
+        local = _started_local = True
+    return {
+        "address": context.address_info.get("gcs_address"),
+        "dashboard_url": context.dashboard_url,
+        "local": local,
+    }
+
+
+def wait_until_gone(name: str, *, timeout: float = 30.0) -> None:
+    """Wait until no actor is called `name` (in our namespace) after a `ray.kill`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the actor {name} did not go away within {timeout:.0f} s")

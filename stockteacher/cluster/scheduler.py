@@ -2,9 +2,15 @@
 
 `stockteacher-scheduler` in namespace `stockteacher`, created with `get_if_exists=True` (so
 starting it twice never makes two) and unlimited restarts. Its memory is the database
-(`schedule_state`, see `store/schedule.py`): a restarted scheduler resumes the slots its
-predecessor claimed but did not finish, and never runs a finished slot again. It owns the
-analyzer pool; sweeps run in a worker thread so that `status()` answers during a sweep.
+(`schedule_state`, see `store/schedule.py`): a restarted scheduler — on another node, after its
+node died — resumes the slots its predecessor claimed but did not finish, and never runs a
+finished slot again. It owns the analyzer pool; sweeps run in a worker thread so that
+`status()` answers during a sweep.
+
+Its settings are the ones it was created with, which are also what Ray restarts it with. So
+`scheduler start` with other settings (a changed `.env`) does not patch a running actor: it
+waits for the current sweep to end (`drain`), replaces the actor by one created with the new
+settings, and says which variables changed; the new pool sets the rate limiter's limits.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import ray
 
 from stockteacher.cluster.actors import notify_task
+from stockteacher.cluster.placement import node_info, scheduler_resources
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.runtime import NAMESPACE
 from stockteacher.cluster.sweep import SweepResult, run_sweep
@@ -61,6 +68,8 @@ class Scheduler:
         self.sweeps = 0
         self.loop_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
+        self.node = node_info()
+        self.sweeping = 0  # sweeps running in worker threads (`drain` waits for them)
         self.first_tick = True  # a fresh scheduler resumes its predecessor's unfinished slots
         if await asyncio.to_thread(_is_enabled, settings):
             log.info("scheduler.resuming")
@@ -80,6 +89,21 @@ class Scheduler:
             self.loop_task = None
         log.info("scheduler.stopped")
         return await self.status()
+
+    async def changed_settings(self, settings: Settings) -> list[str]:
+        """The variables `settings` would change in this scheduler (empty: the same)."""
+        return settings.changed_from(self.settings)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop ticking (the enabled flag stays as it is) and wait up to `timeout` seconds for
+        running sweeps to end. True when none runs any more."""
+        if self.loop_task is not None:
+            self.loop_task.cancel()
+            self.loop_task = None
+        deadline = time.monotonic() + timeout
+        while self.sweeping and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return self.sweeping == 0
 
     async def _loop(self) -> None:
         while True:
@@ -118,6 +142,7 @@ class Scheduler:
         pairs = [(p.ticker, p.source) for p in claimed]
         with self.lock:
             self.in_flight.update(pairs)
+            self.sweeping += 1
 
         def finished(ticker: str, source: str, ok: bool, error: str | None) -> None:
             schedule.finish_slot(self.settings, ticker, source, ok=ok, error=error)
@@ -129,6 +154,7 @@ class Scheduler:
         finally:
             with self.lock:
                 self.in_flight.difference_update(pairs)
+                self.sweeping -= 1
         return self._record(result)
 
     def _record(self, result: SweepResult) -> dict[str, Any]:
@@ -156,12 +182,18 @@ class Scheduler:
             ]
         else:
             pairs = list(await asyncio.to_thread(schedule.scheduled_pairs, self.settings))
-        result = await asyncio.to_thread(run_sweep, self.settings, pairs, self.pool)
+        with self.lock:
+            self.sweeping += 1
+        try:
+            result = await asyncio.to_thread(run_sweep, self.settings, pairs, self.pool)
+        finally:
+            with self.lock:
+                self.sweeping -= 1
         return self._record(result)
 
     async def resize_analyzers(self, size: int) -> dict[str, Any]:
         await asyncio.to_thread(self.pool.resize, size)
-        return self.pool.status()
+        return await asyncio.to_thread(self.pool.status, placement=True)
 
     async def status(self) -> dict[str, Any]:
         due = await asyncio.to_thread(schedule.due_pairs, self.settings)
@@ -179,11 +211,21 @@ class Scheduler:
             "due_now": [f"{p.ticker}:{p.source}" for p in due],
             "next_due": {k: datetime.fromtimestamp(v, UTC).isoformat() for k, v in sorted(next_due.items())},
             "in_flight": in_flight,
-            "analyzers": self.pool.status(),
+            "node": self.node,
+            "analyzers": await asyncio.to_thread(self.pool.status, placement=True),
+            "limiter": await self._limiter_stats(),
             "sweeps": self.sweeps,
             "last_sweep": self.last_sweep,
             "last_errors": self.last_errors[:5],
         }
+
+    async def _limiter_stats(self) -> dict[str, Any] | None:
+        if not self.settings.uses_openai:
+            return None
+        from stockteacher.cluster.actors import limiter_handle
+
+        handle = await asyncio.to_thread(limiter_handle, self.settings)
+        return await handle.stats.remote()  # type: ignore[no-any-return]
 
     async def ping(self) -> float:
         return self.started_at
@@ -204,6 +246,7 @@ def scheduler_handle(settings: Settings, *, create: bool = True) -> Any:
             max_task_retries=-1,
             num_cpus=0,
             max_concurrency=16,
+            resources=scheduler_resources(settings),
         )
         .remote(settings)
     )

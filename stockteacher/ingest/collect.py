@@ -38,17 +38,18 @@ from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job
 __all__ = ["CollectOutcome", "collect_core", "prepare_articles"]
 
 log = get_logger(__name__)
-_keystores: dict[tuple[str, int], FallbackKeystore] = {}
+_keystores: dict[tuple[str, int, int], FallbackKeystore] = {}
 
 
 def default_keystore(settings: Settings) -> Keystore:
     """One keystore per (Redis URL, TTL) per process, so the memory fallback is shared."""
-    key = (settings.ingestion_redis_url, settings.dedup_redis_ttl_seconds)
+    key = (settings.ingestion_redis_url, settings.dedup_redis_ttl_seconds, settings.dedup_claim_lease_seconds)
     store = _keystores.get(key)
     if store is None:
         store = FallbackKeystore(
             settings.ingestion_redis_url,
             settings.dedup_redis_ttl_seconds,
+            lease_seconds=settings.dedup_claim_lease_seconds,
             socket_timeout=settings.redis_socket_timeout_seconds,
         )
         _keystores[key] = store
@@ -92,6 +93,7 @@ class CollectOutcome:
     trace_id: str
     story_ids: list[int]
     article_ids: list[int]
+    new_stories: int = 0
 
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "unique": self.unique, "saved": self.saved}
@@ -128,7 +130,9 @@ def collect(
     info = lookup(ticker)
     trace_id = trace_id or new_trace_id()
     with pipeline_context(trace_id=trace_id, ticker=info.symbol, source=source, stage="collect"):
-        run_id = start_job_run(settings.dsn, stage="collect", trace_id=trace_id, ticker=info.symbol, source=source)
+        run_id = start_job_run(
+            settings.dsn, stage="collect", trace_id=trace_id, ticker=info.symbol, source=source, supersede=True
+        )
         started = time.perf_counter()
         log.info("collect.start")
         fetched = unique = 0
@@ -141,7 +145,9 @@ def collect(
             prepared = prepare_articles(raw, info, source_type=source)
             scope = instance_id(settings.dsn)
             keys = [dedupe_key(scope, info.symbol, a.fingerprint) for a in prepared.articles]
-            fresh = store.claim(keys)
+            # The owner is the same for every Ray retry of this collector: a retry after a
+            # SIGKILL between these claims and the commit claims its articles again.
+            fresh = store.claim(keys, owner=f"{trace_id}:{source}")
             new_articles = [a for a, ok in zip(prepared.articles, fresh, strict=True) if ok]
             claimed = [k for k, ok in zip(keys, fresh, strict=True) if ok]
             unique = len(new_articles)
@@ -163,7 +169,7 @@ def collect(
                 ) from exc
         except (SourceError, StoreError) as exc:
             if claimed:
-                store.release(claimed)
+                store.release(claimed, owner=f"{trace_id}:{source}")
             finish_job_run(
                 settings.dsn,
                 run_id,
@@ -186,7 +192,7 @@ def collect(
             raise
         except BaseException as exc:
             if claimed:
-                store.release(claimed)
+                store.release(claimed, owner=f"{trace_id}:{source}")
             finish_job_run(
                 settings.dsn,
                 run_id,
@@ -199,7 +205,8 @@ def collect(
             )
             log.exception("collect.unexpected_error", status=FAILED)
             raise
-        # Claims whose rows already existed in the database stay claimed: they are duplicates.
+        # Committed: every claimed article is in the database now (saved, or there already).
+        store.confirm(claimed)
         details = {
             "invalid": prepared.invalid,
             "irrelevant": prepared.irrelevant,
@@ -221,4 +228,12 @@ def collect(
             new_stories=result.new_stories,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return CollectOutcome(fetched, unique, result.saved, trace_id, sorted(result.touched_stories), result.saved_ids)
+        return CollectOutcome(
+            fetched,
+            unique,
+            result.saved,
+            trace_id,
+            sorted(result.touched_stories),
+            result.saved_ids,
+            new_stories=result.new_stories,
+        )

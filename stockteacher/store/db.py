@@ -66,7 +66,10 @@ def get_engine(dsn: str) -> Engine:
                     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
                 kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             else:
+                # An unreachable server fails in seconds with a reason, instead of hanging a job.
                 kwargs.update(pool_size=5, max_overflow=10)
+                if "connect_timeout" not in url.query:
+                    kwargs["connect_args"] = {"connect_timeout": 10}
             engine = create_engine(url, **kwargs)
             if url.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)

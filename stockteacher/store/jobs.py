@@ -1,21 +1,67 @@
 """`job_runs`: one row per run of a pipeline stage, written at its start and closed at its end.
 
 The row is written in its own short transaction, so it survives the rollback of the work it
-describes: a failed run still says what failed and why.
+describes: a failed run still says what failed and why. `details.worker` says where it ran
+(host, pid, and the Ray node when the Ray layer said so with `set_worker_context`).
+
+A run whose process or node died (SIGKILL, OOM, a lost node) cannot close its row. The retry
+that takes its place (`start_job_run(..., supersede=True)`, same trace, stage, ticker and
+source) closes it as `FAILED` with `error_code=attempt_lost`, and so does a restarted
+scheduler resuming a slot (`mark_lost_runs`): no row stays `RUNNING` for work nobody does.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import JobRun, utcnow
 
-__all__ = ["FAILED", "RUNNING", "SUCCEEDED", "finish_job_run", "start_job_run"]
+__all__ = [
+    "ATTEMPT_LOST",
+    "FAILED",
+    "RUNNING",
+    "SUCCEEDED",
+    "finish_job_run",
+    "mark_lost_runs",
+    "set_worker_context",
+    "start_job_run",
+]
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"
+ATTEMPT_LOST = "attempt_lost"
+_worker_context: dict[str, Any] = {}
+
+
+def set_worker_context(**fields: Any) -> None:
+    """Extra facts about this process for `details.worker` (the Ray layer adds its node id)."""
+    _worker_context.update(fields)
+
+
+def _worker() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), **_worker_context}
+
+
+def mark_lost_runs(
+    dsn: str, *, trace_id: str, stage: str, ticker: str | None, source: str | None = None, reason: str
+) -> int:
+    """Close the `RUNNING` rows of (trace, stage, ticker[, source]) as lost; returns how many."""
+    from stockteacher.store.models import utcnow as now
+
+    query = update(JobRun).where(
+        JobRun.trace_id == trace_id, JobRun.stage == stage, JobRun.ticker == ticker, JobRun.status == RUNNING
+    )
+    if source is not None:
+        query = query.where(JobRun.source == source)
+    with session_scope(dsn) as session:
+        result = session.execute(
+            query.values(status=FAILED, finished_at=now(), error_code=ATTEMPT_LOST, error_message=reason[:2000])
+        )
+        return int(result.rowcount or 0)
 
 
 def start_job_run(
@@ -26,7 +72,20 @@ def start_job_run(
     ticker: str | None = None,
     source: str | None = None,
     details: dict[str, Any] | None = None,
+    supersede: bool = False,
 ) -> int:
+    """Open a run. With `supersede`, this run is a retry of any still-`RUNNING` one of the same
+    trace, stage, ticker and source, whose process died: that one is closed as lost."""
+    if supersede:
+        mark_lost_runs(
+            dsn,
+            trace_id=trace_id,
+            stage=stage,
+            ticker=ticker,
+            source=source,
+            reason="superseded by a retry: the process or node running this attempt died",
+        )
+    details = {"worker": _worker(), **(details or {})}
     with session_scope(dsn) as session:
         run = JobRun(
             stage=stage,
@@ -51,7 +110,8 @@ def finish_job_run(
     error_message: str | None = None,
     **fields: Any,
 ) -> None:
-    """Close a run: its status, counts (`fetched`, `unique`, `saved`, tokens, cost), error."""
+    """Close a run: its status, counts (`fetched`, `unique`, `saved`, tokens, cost), error.
+    `details` are added to those the run started with."""
     allowed = {"fetched", "unique", "saved", "prompt_tokens", "completion_tokens", "cost_usd", "details"}
     unknown = set(fields) - allowed
     if unknown:
@@ -66,4 +126,7 @@ def finish_job_run(
         **fields,
     }
     with session_scope(dsn) as session:
+        if "details" in values:
+            started = session.execute(select(JobRun.details).where(JobRun.id == run_id)).scalar_one_or_none()
+            values["details"] = {**(started or {}), **(values["details"] or {})}
         session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))

@@ -28,6 +28,9 @@ def upgrade(dsn: str, revision: str = "head") -> None:
 
 
 def downgrade(dsn: str, revision: str = "base") -> None:
+    from stockteacher.store import health
+
+    health._checked.pop(dsn, None)
     command.downgrade(alembic_config(dsn), revision)
 
 

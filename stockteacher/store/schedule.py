@@ -32,6 +32,7 @@ class DuePair:
     interval_minutes: int
     slot: datetime
     resumed: bool = False
+    previous_trace_id: str | None = None  # the cut-off sweep's, for a resumed slot
 
 
 def slot_for(now: datetime, interval_minutes: int) -> datetime:
@@ -81,7 +82,11 @@ def due_pairs(
         if state is None or state.last_slot_at is None or state.last_slot_at < slot:
             due.append(DuePair(ticker, source, interval, slot))
         elif resume and state.last_status == RUNNING:
-            due.append(DuePair(ticker, source, interval, state.last_slot_at, resumed=True))
+            due.append(
+                DuePair(
+                    ticker, source, interval, state.last_slot_at, resumed=True, previous_trace_id=state.last_trace_id
+                )
+            )
     return due
 
 
@@ -115,7 +120,28 @@ def claim_slot(settings: Settings, pair: DuePair, *, trace_id: str) -> bool:
                 updated_at=now,
             )
         )
-        return bool(result.rowcount)
+        claimed = bool(result.rowcount)
+    if claimed and pair.resumed and pair.previous_trace_id:
+        _close_cut_off_runs(settings, pair, trace_id)
+    return claimed
+
+
+def _close_cut_off_runs(settings: Settings, pair: DuePair, trace_id: str) -> None:
+    """The sweep that claimed this slot died with its scheduler: its unfinished `job_runs` rows
+    for the pair are closed as lost, pointing at the sweep that resumes them."""
+    from stockteacher.store.jobs import mark_lost_runs
+
+    reason = f"the scheduler running this sweep died; the slot was resumed in trace {trace_id}"
+    assert pair.previous_trace_id is not None
+    for stage, source in (("collect", pair.source), ("analyze", None)):
+        mark_lost_runs(
+            settings.dsn,
+            trace_id=pair.previous_trace_id,
+            stage=stage,
+            ticker=pair.ticker,
+            source=source,
+            reason=reason,
+        )
 
 
 def finish_slot(settings: Settings, ticker: str, source: str, *, ok: bool, error: str | None = None) -> None:

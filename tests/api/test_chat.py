@@ -487,7 +487,7 @@ def test_daily_budget_counts_todays_spend_only(
     with session_scope(api_settings.dsn) as db:
         run = db.execute(select(JobRun).where(JobRun.stage == "chat")).scalar_one()
         assert (run.status, run.error_code, run.trace_id) == ("FAILED", "daily_budget", error["trace_id"])
-        assert run.details == {"user_id": "alice"}
+        assert run.details["user_id"] == "alice"
     # bob's budget is his own
     bob_session = new_session(client, users.bob, aapl)
     assert (

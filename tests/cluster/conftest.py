@@ -1,5 +1,5 @@
-"""One local Ray instance for the whole test session (2 CPUs, no dashboard, usage stats off,
-auth mode explicit); named actors are removed after each test that made them."""
+"""One local Ray instance for the test session (2 CPUs, no dashboard, usage stats off, auth
+mode explicit); named actors are removed after each test that made them."""
 
 from __future__ import annotations
 
@@ -15,17 +15,34 @@ from stockteacher.analysis.service import load_new_stories
 from stockteacher.store.db import session_scope
 
 
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
+def start_local_ray() -> None:
+    """The session's local Ray (2 CPUs, no dashboard), started if it is not running. Modules
+    that drive a Ray of their own with Ray's CLI (`ray stop` stops every Ray on the machine) shut
+    it down first with `stop_local_ray`; the next test that needs it starts it again."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher", log_to_driver=False)
+
+
+def stop_local_ray() -> None:
+    import ray
+
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher", log_to_driver=False)
+
+
+@pytest.fixture(scope="session")
+def _local_ray_at_exit() -> Iterator[None]:
     yield
-    ray.shutdown()
+    stop_local_ray()
+
+
+@pytest.fixture
+def ray_session(_local_ray_at_exit: None) -> None:
+    start_local_ray()
 
 
 @pytest.fixture

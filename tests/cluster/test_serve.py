@@ -42,18 +42,37 @@ def test_serve_config_is_valid_and_matches_the_code() -> None:
 
 
 def test_single_user_mode_refuses_a_public_address(make_settings: Any) -> None:
-    from stockteacher.api.serve import build_app
+    from stockteacher.api.serve import build_application
 
     with pytest.raises(SettingsError, match="loopback"):
-        build_app(settings=make_settings(auth_mode="single_user", api_host="0.0.0.0"))
-    build_app(settings=make_settings(auth_mode="api_key", api_host="0.0.0.0"))  # keys: fine anywhere
+        build_application(make_settings(auth_mode="single_user", api_host="0.0.0.0"))
+    build_application(make_settings(auth_mode="api_key", api_host="0.0.0.0"))  # keys: fine anywhere
+
+
+def test_the_builder_takes_serve_configs_args_and_refuses_an_unmigrated_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, empty_pg: str
+) -> None:
+    """What `serve deploy` calls: `build_app(args)`, settings from the environment, `args` on top."""
+    from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
+
+    from stockteacher.api.serve import build_app
+    from stockteacher.store.health import DatabaseNotMigrated
+
+    monkeypatch.setenv("POSTGRES_DSN", f"sqlite:///{tmp_path / 'serve.db'}")
+    app = call_user_app_builder_with_args_if_necessary(build_app, {"AUTH_MODE": "api_key", "API_HOST": "0.0.0.0"})
+    assert app is not None  # Serve's own check of the builder's signature passed
+    with pytest.raises(SettingsError, match="loopback"):
+        call_user_app_builder_with_args_if_necessary(build_app, {"API_HOST": "0.0.0.0"})
+    monkeypatch.setenv("POSTGRES_DSN", empty_pg)
+    with pytest.raises(DatabaseNotMigrated, match="run `stockteacher db upgrade`"):
+        build_app({})
 
 
 @pytest.fixture
 def served(ray_cluster: None, make_settings: Any, pg_dsn: str, llm_server: Any) -> Iterator[dict[str, Any]]:
     from ray import serve
 
-    from stockteacher.api.serve import build_app
+    from stockteacher.api.serve import build_application
 
     offline = make_settings(postgres_dsn=pg_dsn, analysis_provider="offline")
     ids = run_sample_pipeline(offline, ("AAPL",))
@@ -66,7 +85,7 @@ def served(ray_cluster: None, make_settings: Any, pg_dsn: str, llm_server: Any) 
     _, key = create_user(settings, "alice")
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(settings=settings), name="stockteacher", route_prefix="/", blocking=False)
+    serve.run(build_application(settings), name="stockteacher", route_prefix="/", blocking=False)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -213,9 +213,9 @@ def test_fallback_does_not_retry_redis_until_the_pause_is_over(
     attempts = []
     original = store.redis.claim
 
-    def counting_claim(keys: Any) -> list[bool]:
+    def counting_claim(keys: Any, **kwargs: Any) -> list[bool]:
         attempts.append(list(keys))
-        return original(keys)
+        return original(keys, **kwargs)
 
     monkeypatch.setattr(store.redis, "claim", counting_claim)
     try:
@@ -268,3 +268,49 @@ def test_collect_logs_memory_fallback_and_records_it(
     with session_scope(sqlite_dsn) as session:
         run = session.scalars(select(JobRun)).one()
     assert run.details is not None and run.details["keystore"] == "memory"
+
+
+# --- owned, leased claims (a retry after a crash re-claims; a dead claimant's lease runs out) --
+
+
+def test_memory_a_claimants_retry_claims_its_own_keys_again_others_wait_for_the_lease(clock: FakeClock) -> None:
+    store = MemoryKeystore(3600, lease_seconds=60)
+    assert store.claim(["dedupe:a", "dedupe:b"], owner="t1:rss") == [True, True]
+    assert store.claim(["dedupe:a"], owner="t2:news_api") == [False]  # someone is storing it
+    assert store.claim(["dedupe:a", "dedupe:b"], owner="t1:rss") == [True, True]  # the retry after a crash
+    clock.now += 61
+    assert store.claim(["dedupe:a"], owner="t2:news_api") == [True]  # the lease of a dead claimant ran out
+
+
+def test_memory_confirmed_keys_are_stored_for_the_ttl_even_for_their_claimant(clock: FakeClock) -> None:
+    store = MemoryKeystore(3600, lease_seconds=60)
+    store.claim(["dedupe:a"], owner="t1:rss")
+    store.confirm(["dedupe:a"])
+    clock.now += 61
+    assert store.claim(["dedupe:a"], owner="t1:rss") == [False]
+    assert store.claim(["dedupe:a"], owner="t2:rss") == [False]
+    clock.now += 3600
+    assert store.claim(["dedupe:a"], owner="t2:rss") == [True]
+
+
+def test_memory_release_forgets_only_the_owners_claims() -> None:
+    store = MemoryKeystore(3600)
+    store.claim(["dedupe:a"], owner="mine")
+    store.claim(["dedupe:b"], owner="theirs")
+    store.release(["dedupe:a", "dedupe:b"], owner="mine")
+    assert store.claim(["dedupe:a", "dedupe:b"], owner="new") == [True, False]
+
+
+@pytest.mark.redis
+def test_redis_owned_claims_leases_and_stored_marks(client: redis.Redis) -> None:
+    store = RedisKeystore(client, 3600, lease_seconds=30)
+    key = dedupe_key("scope", "AAPL", "f1")
+    assert store.claim([key], owner="t1:rss") == [True]
+    assert client.get(key) == "t1:rss" and 0 < client.ttl(key) <= 30  # a claim holds for the lease only
+    assert store.claim([key], owner="t2:rss") == [False]
+    assert store.claim([key], owner="t1:rss") == [True]  # the same claimant's retry
+    store.release([key], owner="t2:rss")
+    assert client.exists(key) == 1  # not theirs to release
+    store.confirm([key])
+    assert client.get(key) == "stored" and 30 < client.ttl(key) <= 3600
+    assert store.claim([key], owner="t1:rss") == [False]

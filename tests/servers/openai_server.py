@@ -174,6 +174,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    client_port: int | None = None  # the caller's TCP port (which process sent it, with psutil)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -259,6 +260,8 @@ class FakeOpenAI(ThreadedServer):
         self._lock = threading.Lock()
         self._script: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
+        self._open: dict[object, RecordedRequest] = {}  # being answered, by handler
+        self._opening: dict[int, object] = {}  # handler thread → its key
         self._accepted: deque[float] = deque()  # arrival times of requests let through by the limiter
         self._requests_used = 0
         self._tokens_used = 0
@@ -338,9 +341,21 @@ class FakeOpenAI(ThreadedServer):
             self.stream_chunks_sent = 0
 
     # --- protocol -------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> list[RecordedRequest]:
+        """Requests received and not answered yet (e.g. stalled by `default_delay`)."""
+        with self._lock:
+            return list(self._open.values())
+
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        response = self._handle(request)
+        key = object()
+        self._opening[threading.get_ident()] = key
+        try:
+            response = self._handle(request)
+        finally:
+            with self._lock:
+                self._open.pop(key, None)
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
@@ -358,9 +373,11 @@ class FakeOpenAI(ThreadedServer):
             path=request.path,
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            client_port=int(request.environ["REMOTE_PORT"]) if request.environ.get("REMOTE_PORT") else None,
         )
         with self._lock:
             self._requests.append(record)
+            self._open[self._opening.pop(threading.get_ident(), object())] = record
 
         if request.path not in CHAT_PATHS:
             return self._json(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,9 +11,8 @@ from sqlalchemy import create_engine, inspect
 
 from stockteacher.cli import main
 from stockteacher.store import migrate
-from stockteacher.store.db import dispose_engines, normalise_dsn
+from stockteacher.store.db import normalise_dsn
 from stockteacher.store.models import Base
-from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
 
 EXPECTED = {
     "app_meta",
@@ -37,20 +33,6 @@ EXPECTED = {
     "reports",
     "subscriptions",
 }
-
-
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    name = f"stockteacher_mig_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    yield _admin_dsn_for(name)  # plain postgresql:// as users write it
-    dispose_engines()
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _tables(dsn: str) -> set[str]:
