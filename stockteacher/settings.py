@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     )
     subscription_interval_minutes: int = Field(60, gt=0, alias="SUBSCRIPTION_INTERVAL_MINUTES")
     node_type_resources: Literal["auto", "on", "off"] = Field("auto", alias="NODE_TYPE_RESOURCES")
-    scheduler_resource: str | None = Field(None, alias="SCHEDULER_RESOURCE")
+    scheduler_resource: str = Field("node:__internal_head__", alias="SCHEDULER_RESOURCE")
     default_locale: Literal["ko_KR", "en_US"] = Field("ko_KR", alias="DEFAULT_LOCALE")
 
     # --- API -------------------------------------------------------------------------------
@@ -242,8 +242,8 @@ class Settings(BaseSettings):
 
     @field_validator("scheduler_resource", mode="before")
     @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("webhook_allow_private_hosts", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ that sees replicas waiting for `analyzer` starts another analyzer node.
 `NODE_TYPE_RESOURCES` says when to ask: `auto` when some node of the cluster offers the
 resource (a laptop or a single node without them still works), `on` always (an autoscaling
 cluster whose nodes of a type may all be down; cluster.yaml sets it), `off` never.
-`SCHEDULER_RESOURCE` optionally pins the scheduler and rate-limiter actors the same way.
+The scheduler and rate-limiter actors ask for a little of `SCHEDULER_RESOURCE`: by default
+`node:__internal_head__`, which only the head node has (Ray would otherwise put them on any
+node, spot workers included); another custom resource moves them, an empty value lets Ray choose.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def role_resources(settings: Settings, role: str) -> dict[str, float]:
 
 
 def scheduler_resources(settings: Settings) -> dict[str, float]:
-    return {settings.scheduler_resource: 0.01} if settings.scheduler_resource else {}
+    return {settings.scheduler_resource: 0.001} if settings.scheduler_resource else {}
 
 
 def node_info() -> dict[str, Any]:

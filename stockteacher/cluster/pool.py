@@ -1,11 +1,19 @@
 """The analyzer pool: `ANALYZER_REPLICAS` async actors, each running up to
 `ANALYZER_CONCURRENCY` analyses, resizable while work flows.
 
-`submit()` hands a ticker to the least busy replica and returns an `ObjectRef`; the caller
-waits on it (with `ray.wait`) and calls `done()`, which either returns the result or — when
-the replica died mid-call — replaces the replica and resubmits the same work elsewhere, so a
-dying replica loses nothing. Analyses are keyed by their story set in the database, so a
-resubmitted analysis is stored exactly once.
+`submit()` queues a ticker; it goes to the least busy replica that is *up*. The caller waits
+on `pending_refs()` (with `ray.wait`) and hands each ready ref to `done()`, which returns a
+finished analysis, or None for the pool's own business: a new replica answered its first ping
+(it gets work from now on), or a replica died — then it is replaced and its work is resubmitted
+elsewhere, so a dying replica (or node) loses nothing. Analyses are keyed by their story set in
+the database, so a resubmitted analysis is stored exactly once.
+
+Work goes to replicas that have answered first. A replica made to replace a dead one gets
+none before it answers: after a node dies, Ray may still place it on that node for a moment,
+and a job must not spend its attempts there. Replicas of the initial size or a resize may take
+work while they start, when no answered replica has room. A job gives up (`replica_died`) only
+after `max_attempts` deaths of replicas that were running it; replicas that keep dying before
+they come up (`max_start_failures` in a row) fail the queue with the reason.
 
 Shrinking retires replicas: they take no new work, finish what they run, then are killed.
 """
@@ -37,6 +45,9 @@ DEAD = (RayActorError, ActorDiedError, ActorUnavailableError)
 class _Replica:
     index: int
     handle: Any
+    ready_ref: Any = None  # its first ping, until it answers
+    ready: bool = False
+    trusted: bool = True  # may take work before it answers (not a replacement)
     running: int = 0
     retiring: bool = False
 
@@ -50,10 +61,14 @@ class Job:
 
 
 class AnalyzerPool:
-    def __init__(self, settings: Settings, size: int | None = None, *, max_attempts: int = 3) -> None:
+    def __init__(
+        self, settings: Settings, size: int | None = None, *, max_attempts: int = 3, max_start_failures: int = 5
+    ) -> None:
         self.settings = settings
         self.concurrency = settings.analyzer_concurrency
         self.max_attempts = max_attempts
+        self.max_start_failures = max_start_failures
+        self._start_failures = 0
         self._ids = itertools.count()
         self._replicas: list[_Replica] = []
         self._jobs: dict[Any, Job] = {}  # ObjectRef → job
@@ -77,7 +92,7 @@ class AnalyzerPool:
             )
             .remote(self.settings, index)
         )
-        return _Replica(index, handle)
+        return _Replica(index, handle, ready_ref=handle.ping.remote())
 
     def resize(self, size: int) -> int:
         """Grow or shrink to `size` active replicas; returns the new size."""
@@ -113,9 +128,21 @@ class AnalyzerPool:
             self._waiting.append(Job(ticker, trace_id))
             self._dispatch()
 
+    def _refresh(self) -> None:
+        """Mark replicas whose first ping has come back (without waiting)."""
+        starting = {r.ready_ref: r for r in self._replicas if not r.ready}
+        if not starting:
+            return
+        answered, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
+        for ref in answered:
+            self._came_up(ref, refreshing=True)
+
     def _dispatch(self) -> None:
+        if self._waiting:
+            self._refresh()
         while self._waiting:
-            candidates = [r for r in self._replicas if not r.retiring and r.running < self.concurrency]
+            free = [r for r in self._replicas if not r.retiring and r.running < self.concurrency]
+            candidates = [r for r in free if r.ready] or [r for r in free if r.trusted]
             if not candidates:
                 break
             replica = min(candidates, key=lambda r: (r.running, r.index))
@@ -128,19 +155,26 @@ class AnalyzerPool:
         metrics.set_gauge("in_flight", len(self._jobs))
 
     def pending_refs(self) -> list[Any]:
+        """What the caller waits on: running analyses, and first pings of replicas coming up
+        (only while there is work for them)."""
         with self._lock:
-            return list(self._jobs)
+            starting = [r.ready_ref for r in self._replicas if not r.ready] if self._waiting else []
+            return [*self._jobs, *starting]
 
     @property
     def busy(self) -> bool:
         return bool(self._jobs or self._waiting)
 
     def done(self, ref: Any) -> dict[str, Any] | None:
-        """Collect a finished analysis. None when its replica died and the work was resubmitted."""
+        """Collect a finished analysis. None when `ref` was a replica coming up, or when its
+        replica died and the work was resubmitted."""
         with self._lock:
+            if ref not in self._jobs:
+                return self._came_up(ref)
             job = self._jobs.pop(ref)
             replica = job.replica
-            assert replica is not None
+            if replica is None:  # failed without a replica (see `_fail_waiting`)
+                return ray.get(ref)  # type: ignore[no-any-return]
             replica.running -= 1
             try:
                 result: dict[str, Any] = ray.get(ref)
@@ -162,12 +196,41 @@ class AnalyzerPool:
             self._dispatch()
             return result
 
+    def _came_up(self, ref: Any, *, refreshing: bool = False) -> None:
+        replica = next((r for r in self._replicas if r.ready_ref == ref), None)
+        if replica is None:  # replaced or retired meanwhile
+            return None
+        try:
+            ray.get(ref)
+        except DEAD as exc:
+            self._start_failures += 1
+            log.warning("analyzers.start_failed", replica=replica.index, error=type(exc).__name__)
+            self._replace(replica, exc)
+            if self._start_failures >= self.max_start_failures:
+                self._fail_waiting(f"analyzer replicas keep dying before they start: {str(exc).splitlines()[0]}")
+            return None
+        replica.ready, replica.ready_ref = True, None
+        self._start_failures = 0
+        if not refreshing:
+            self._dispatch()
+        return None
+
+    def _fail_waiting(self, reason: str) -> None:
+        """Every queued job fails now; each outcome is a ready ref the caller collects as usual."""
+        for job in self._waiting:
+            job.replica = None
+            outcome = {"status": "failed", "ticker": job.ticker, "error_code": "replica_died", "error": reason}
+            self._jobs[ray.put(outcome)] = job
+        self._waiting.clear()
+
     def _replace(self, replica: _Replica, exc: BaseException) -> None:
         if replica in self._replicas:
             self._replicas.remove(replica)
             log.warning("analyzers.replica_died", replica=replica.index, error=type(exc).__name__)
             if not replica.retiring:
-                self._replicas.append(self._spawn())
+                replacement = self._spawn()
+                replacement.trusted = False
+                self._replicas.append(replacement)
 
     def status(self, *, placement: bool = False) -> dict[str, Any]:
         """Size and work; with `placement`, where each replica runs (`pending` while Ray has no

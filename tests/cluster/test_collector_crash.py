@@ -22,6 +22,7 @@ from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun
 
+
 def _running_collect(dsn: str, trace_id: str) -> JobRun | None:
     with session_scope(dsn) as session:
         return session.scalars(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import ray
+from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
@@ -17,6 +19,7 @@ from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, Article, JobRun, Report, ScheduleState
 from stockteacher.store.schedule import slot_for
+from tests.cluster.conftest import citing_responder
 from tests.servers.newsapi import FakeNewsApi, make_article
 
 TICKERS = {"AAPL": "Apple", "TSLA": "Tesla", "NVDA": "Nvidia"}
@@ -132,3 +135,60 @@ def test_killed_mid_sweep_it_resumes_without_skipping_or_duplicating(
     assert status["running"] and status["due_now"] == []
     assert pipeline_runs(pg_dsn) == collects
     ray.get(handle.stop.remote())
+
+
+@pytest.mark.postgres
+def test_start_with_changed_settings_replaces_the_scheduler_and_the_limiters_limits(
+    ray_cluster: None,
+    pg_dsn: str,
+    newsapi: FakeNewsApi,
+    llm_server: Any,
+    make_settings: Callable[..., Settings],
+    httpserver: HTTPServer,
+) -> None:
+    from stockteacher.cluster.actors import AnalyzerWorker, limiter_handle
+    from stockteacher.cluster.entrypoints import scheduler_command
+
+    llm_server.responder = citing_responder
+    base = sched_settings(make_settings, pg_dsn, httpserver)
+
+    def variant(**changes: Any) -> Settings:
+        return base.model_copy(
+            update={"openai_api_key": SecretStr("test-key"), "openai_base_url": llm_server.base_url, **changes}
+        )
+
+    first = scheduler_command("start", settings=variant(analysis_rpm_limit=120, analyzer_concurrency=1))
+    assert first["status"] == "ok" and first["reconfigured"] == []
+    handle = scheduler_handle(base, create=False)
+    born = ray.get(handle.ping.remote())
+    assert ray.get(limiter_handle(base).stats.remote())["rpm"] == 120
+
+    same = scheduler_command("start", settings=variant(analysis_rpm_limit=120, analyzer_concurrency=1))
+    assert same["reconfigured"] == [] and ray.get(scheduler_handle(base, create=False).ping.remote()) == born
+
+    # A sweep is running (a slow model): a restart that cannot wait for it is refused, saying how.
+    llm_server.default_delay = 4.0
+    wait_for(lambda: llm_server.calls >= 1, 60, "an LLM call in the first sweep")
+    from stockteacher.cluster import entrypoints
+
+    refused = entrypoints._start_scheduler(variant(analysis_rpm_limit=60, analyzer_concurrency=2), drain_seconds=0.5)
+    assert refused["status"] == "failed" and refused["error_code"] == "scheduler_busy"
+    assert "ANALYSIS_RPM_LIMIT, ANALYZER_CONCURRENCY" in refused["error"] and "scheduler stop" in refused["error"]
+
+    # Given time, the running sweep ends and a scheduler with the new settings takes over.
+    changed = scheduler_command("start", settings=variant(analysis_rpm_limit=60, analyzer_concurrency=2))
+    assert changed["status"] == "ok" and changed["running"] is True
+    assert changed["reconfigured"] == ["ANALYSIS_RPM_LIMIT", "ANALYZER_CONCURRENCY"]
+    handle = scheduler_handle(base, create=False)
+    assert ray.get(handle.ping.remote()) != born
+    status = ray.get(handle.status.remote())
+    assert status["analyzers"]["concurrency_per_replica"] == 2
+    assert status["limiter"]["rpm"] == 60  # the new pool set the cluster's limits
+    assert count(pg_dsn, Report) == 3  # the first scheduler's sweep finished before it was replaced
+
+    # A replica created with other settings only looks the limiter up: the limits stay.
+    stray = ray.remote(AnalyzerWorker).remote(variant(analysis_rpm_limit=999), 99)
+    ray.get(stray.ping.remote())
+    assert ray.get(limiter_handle(base).stats.remote())["rpm"] == 60
+    ray.kill(stray)
+    scheduler_command("stop", settings=base)
