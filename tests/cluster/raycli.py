@@ -119,3 +119,127 @@ def last_json(text: str) -> dict[str, Any]:
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stdout or "")[-4000:] + (result.stderr or "")[-4000:]
+
+
+class Node:
+    """A worker node of a `LocalCluster`: its resources, and its raylet found by its port."""
+
+    def __init__(self, name: str, resources: dict[str, float], node_manager_port: int) -> None:
+        self.name, self.resources, self.node_manager_port = name, resources, node_manager_port
+        self.node_id: str | None = None
+        self.dead = False
+
+    def raylet(self) -> Any:
+        import psutil
+
+        flag = f"--node_manager_port={self.node_manager_port}"
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if cmdline and cmdline[0].endswith("/raylet") and flag in cmdline:
+                return proc
+        raise LookupError(f"no raylet for {self.name}")
+
+    def processes(self) -> list[Any]:
+        raylet = self.raylet()
+        return [raylet, *raylet.children(recursive=True)]
+
+    def ports_to(self, port: int) -> set[int]:
+        """Local ports of this node's open TCP connections to `port` (e.g. the LLM server's)."""
+        import psutil
+
+        ports: set[int] = set()
+        try:
+            processes = self.processes()
+        except LookupError:
+            return ports
+        for proc in processes:
+            try:
+                ports.update(c.laddr.port for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == port)
+            except psutil.NoSuchProcess:
+                pass
+        return ports
+
+    def kill(self) -> None:
+        """The way a node dies: SIGKILL to its raylet and everything under it."""
+        import signal
+
+        import psutil
+
+        self.dead = True
+        for proc in self.processes():
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+
+
+# Fast detection of a dead node (Ray's defaults take ~30 s): Ray config, not ours.
+FAST_HEALTH_CHECKS = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+
+class LocalCluster:
+    """A head and worker nodes on this machine, each started with cluster.yaml's command line;
+    this process joins it as a driver. `stop()` runs `ray stop` (every Ray on the machine)."""
+
+    def __init__(self, home: Path, *, head_cpus: int = 2) -> None:
+        import ray
+
+        self.home = home
+        ports = head_ports()
+        started = shell(
+            start_command("head", flags=[f"--num-cpus={head_cpus}"], ports=ports), node_env(home, **FAST_HEALTH_CHECKS)
+        )
+        assert started.returncode == 0, output(started)
+        self.gcs = f"127.0.0.1:{ports['port']}"
+        self.nodes: dict[str, Node] = {}
+        ray.init(address=self.gcs, namespace="stockteacher", log_to_driver=False)
+
+    def add_node(self, name: str, resources: dict[str, float], *, cpus: int = 2) -> Node:
+        import time
+
+        import ray
+
+        wports = worker_ports()
+        flags = [f"--num-cpus={cpus}", f"--resources={json.dumps(resources)}"]
+        result = shell(start_command("worker", flags=flags, ports=wports, head_address=self.gcs), node_env(self.home))
+        assert result.returncode == 0, output(result)
+        node = Node(name, resources, wports["node-manager-port"])
+        deadline = time.monotonic() + 60
+        while node.node_id is None and time.monotonic() < deadline:
+            for info in ray.nodes():
+                if info["Alive"] and info["NodeManagerPort"] == node.node_manager_port:
+                    node.node_id = info["NodeID"]
+            time.sleep(0.5)
+        assert node.node_id, f"{name} did not join"
+        self.nodes[name] = node
+        return node
+
+    def node_of(self, node_id: str | None) -> str | None:
+        """The worker node's name for a Ray node id (None: the head, or unknown)."""
+        return next((n.name for n in self.nodes.values() if n.node_id == node_id), None)
+
+    def stop(self) -> None:
+        import ray
+
+        ray.shutdown()
+        run([str(self.home / "stockteacher-env" / "bin" / "ray"), "stop"], node_env(self.home), timeout=120)
+
+
+def calls_cut_off(llm: Any, ports: set[int], killed_at: float) -> list[Any]:
+    """The LLM requests a dead node had in flight: sent from one of its `ports`, received before
+    `killed_at`, and not answered by then."""
+    return [
+        r
+        for r in llm.chat_requests
+        if r.client_port in ports and r.at < killed_at and (llm.answered_at(r) or float("inf")) >= killed_at
+    ]
+
+
+def ticker_of(request: Any) -> str:
+    """The ticker an analysis request is about (its prompt starts with `ticker: …`)."""
+    prompt = "\n".join(m.get("content", "") for m in request.messages)
+    return prompt.split("ticker: ", 1)[1].split()[0]

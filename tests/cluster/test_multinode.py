@@ -17,23 +17,18 @@ Worker nodes are killed the way a node dies: SIGKILL to its raylet and everythin
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import psutil
 import psycopg
 import pytest
-import ray
 import redis
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
-from werkzeug import Request, Response
 
 from stockteacher.store import migrate
 from stockteacher.store.db import dispose_engines, session_scope
@@ -41,78 +36,24 @@ from stockteacher.store.models import Analysis, Article, JobRun, Report, Schedul
 from tests.cluster.conftest import citing_responder, stop_local_ray
 from tests.cluster.raycli import (
     ROOT,
-    head_ports,
+    LocalCluster,
+    Node,
+    calls_cut_off,
     last_json,
     make_node_home,
     node_env,
     output,
     run,
-    shell,
-    start_command,
-    worker_ports,
+    ticker_of,
 )
 from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
-from tests.servers.newsapi import FakeNewsApi, make_articles
+from tests.servers.newsapi import PerCompanyNewsApi
 from tests.servers.openai_server import FakeOpenAI
 
 NEWS_KEY = "news-test-key"
 ARTICLES_PER_TICKER = 6
 SWEEP_TICKERS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "NFLX", "AMD"]
 SCHEDULED_TICKERS = ["ORCL", "ADBE", "INTC", "QCOM"]
-NAMES = {
-    "AAPL": "Apple", "MSFT": "Microsoft", "NVDA": "Nvidia", "AMZN": "Amazon", "TSLA": "Tesla", "META": "Meta",
-    "NFLX": "Netflix", "AMD": "AMD", "ORCL": "Oracle", "ADBE": "Adobe", "INTC": "Intel", "QCOM": "Qualcomm",
-}  # fmt: skip
-# Fast detection of a dead node (Ray's defaults take ~30 s); a Ray config setting, not ours.
-HEALTH = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-          "RAY_health_check_failure_threshold": "3"}  # fmt: skip
-
-
-class SlowNews(FakeNewsApi):
-    """NewsAPI with per-company answers (the term of the query that names one) and latency."""
-
-    latency = 0.0
-    _answering = threading.Lock()  # `articles` is the parent's per-server state
-
-    def serve(self, request: Request) -> Response:
-        terms = {t.strip().strip('"') for t in (request.args.get("q") or "").split(" OR ")}
-        ticker = next((t for t, name in NAMES.items() if name in terms or t in terms), None)
-        if self.latency:
-            time.sleep(self.latency)
-        with self._answering:
-            self.articles = (
-                make_articles(ARTICLES_PER_TICKER, about=NAMES[ticker], host=f"{ticker.lower()}.example.com")
-                if ticker
-                else []
-            )
-            return super().serve(request)
-
-
-class Node:
-    def __init__(self, name: str, resources: dict[str, float], node_manager_port: int | None) -> None:
-        self.name, self.resources, self.node_manager_port = name, resources, node_manager_port
-        self.node_id: str | None = None
-        self.dead = False
-
-    def raylet(self) -> psutil.Process:
-        flag = f"--node_manager_port={self.node_manager_port}"
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = proc.info["cmdline"] or []
-            if cmdline and cmdline[0].endswith("/raylet") and flag in cmdline:
-                return proc
-        raise LookupError(f"no raylet for {self.name}")
-
-    def processes(self) -> list[psutil.Process]:
-        raylet = self.raylet()
-        return [raylet, *raylet.children(recursive=True)]
-
-    def kill(self) -> None:
-        self.dead = True
-        for proc in self.processes():
-            try:
-                proc.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +69,45 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     migrate.upgrade(dsn)
     news_server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     news_server.start()
-    news = SlowNews(news_server, api_key=NEWS_KEY)
+    news = PerCompanyNewsApi(
+        news_server, api_key=NEWS_KEY, tickers=SWEEP_TICKERS + SCHEDULED_TICKERS, per_ticker=ARTICLES_PER_TICKER
+    )
     llm = FakeOpenAI(api_key="test-key")
     llm.responder = citing_responder
     llm.start()
     tmp = tmp_path_factory.mktemp("nodes")
-    settings = {
+    home = make_node_home(tmp / "home", node_settings(dsn, tmp, news_server, llm))
+    stop_local_ray()  # `ray stop` at the end stops every Ray on this machine
+    local = LocalCluster(home)
+    try:
+        local.add_node("collectors-1", {"collector": 8})
+        local.add_node("collectors-2", {"collector": 8})
+        local.add_node("analyzers-1", {"analyzer": 4})
+        yield {
+            "home": home,
+            "dsn": dsn.replace("postgresql://", "postgresql+psycopg://", 1),
+            "gcs": local.gcs,
+            "nodes": local.nodes,
+            "add_node": local.add_node,
+            "local": local,
+            "news": news,
+            "llm": llm,
+            # A shell on the head: the node's .env, nothing activated.
+            "on_head": node_env(home, STOCKTEACHER_ENV_FILE=str(home / "stockteacher" / ".env")),
+        }
+    finally:
+        local.stop()
+        llm.stop()
+        news.close()
+        news_server.stop()
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def node_settings(dsn: str, tmp: Any, news_server: HTTPServer, llm: FakeOpenAI) -> dict[str, str]:
+    """The nodes' .env: PostgreSQL, Redis, the slow NewsAPI and OpenAI stand-ins."""
+    return {
         "POSTGRES_DSN": dsn,
         "INGESTION_REDIS_URL": "redis://127.0.0.1:6379/13",
         "LOCAL_STORAGE_ROOT": str(tmp / "storage"),
@@ -151,56 +125,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "COLLECTOR_MAX_RETRIES": "3",
         "DEFAULT_LOCALE": "en_US",
     }
-    home = make_node_home(tmp / "home", settings)
-    stop_local_ray()  # `ray stop` at the end stops every Ray on this machine
-    ports = head_ports()
-    head_env = node_env(home, **HEALTH)
-    started = shell(start_command("head", flags=["--num-cpus=2"], ports=ports), head_env)
-    assert started.returncode == 0, output(started)
-    gcs = f"127.0.0.1:{ports['port']}"
-    nodes: dict[str, Node] = {}
-
-    def add_node(name: str, resources: dict[str, float]) -> Node:
-        wports = worker_ports()
-        flags = ["--num-cpus=2", f"--resources={json.dumps(resources)}"]
-        result = shell(start_command("worker", flags=flags, ports=wports, head_address=gcs), node_env(home))
-        assert result.returncode == 0, output(result)
-        node = Node(name, resources, wports["node-manager-port"])
-        deadline = time.monotonic() + 60
-        while node.node_id is None and time.monotonic() < deadline:
-            for info in ray.nodes():
-                if info["Alive"] and info["NodeManagerPort"] == node.node_manager_port:
-                    node.node_id = info["NodeID"]
-            time.sleep(0.5)
-        assert node.node_id, f"{name} did not join"
-        nodes[name] = node
-        return node
-
-    ray.init(address=gcs, namespace="stockteacher", log_to_driver=False)
-    try:
-        add_node("collectors-1", {"collector": 8})
-        add_node("collectors-2", {"collector": 8})
-        add_node("analyzers-1", {"analyzer": 4})
-        yield {
-            "home": home,
-            "dsn": dsn.replace("postgresql://", "postgresql+psycopg://", 1),
-            "gcs": gcs,
-            "nodes": nodes,
-            "add_node": add_node,
-            "news": news,
-            "llm": llm,
-            # A shell on the head: the node's .env, nothing activated.
-            "on_head": node_env(home, STOCKTEACHER_ENV_FILE=str(home / "stockteacher" / ".env")),
-        }
-    finally:
-        ray.shutdown()
-        run([str(home / "stockteacher-env" / "bin" / "ray"), "stop"], node_env(home), timeout=120)
-        llm.stop()
-        news.close()
-        news_server.stop()
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _stockteacher(cluster: dict[str, Any], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -209,7 +133,7 @@ def _stockteacher(cluster: dict[str, Any], *args: str, timeout: float = 180) -> 
 
 
 def _node_of(cluster: dict[str, Any], node_id: str | None) -> str | None:
-    return next((n.name for n in cluster["nodes"].values() if n.node_id == node_id), None)
+    return cluster["local"].node_of(node_id)  # type: ignore[no-any-return]
 
 
 def _ray_status_demands(cluster: dict[str, Any]) -> str:
@@ -257,25 +181,9 @@ def test_work_lands_on_nodes_of_its_type_and_eight_replicas_want_a_second_analyz
     assert stopped.returncode == 0, output(stopped)
 
 
-def _killed_llm_calls(llm: FakeOpenAI, node: Node) -> list[str]:
-    """Tickers of the LLM calls in flight from `node`'s processes, by the callers' TCP ports."""
-    ports = set()
-    for proc in node.processes():
-        try:
-            ports.update(c.laddr.port for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == llm.port)
-        except psutil.NoSuchProcess:
-            pass
-    return [_ticker_of(r) for r in llm.in_flight if r.client_port in ports]
-
-
-def _ticker_of(request: Any) -> str:
-    prompt = "\n".join(m.get("content", "") for m in request.messages)
-    return prompt.split("ticker: ", 1)[1].split()[0]
-
-
 def test_nodes_die_mid_sweep_and_nothing_is_lost(cluster: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     llm: FakeOpenAI = cluster["llm"]
-    news: SlowNews = cluster["news"]
+    news: PerCompanyNewsApi = cluster["news"]
     llm.reset()
     llm.default_delay = 6.0
     news.latency = 2.0
@@ -291,26 +199,30 @@ def test_nodes_die_mid_sweep_and_nothing_is_lost(cluster: dict[str, Any], capsys
     # Wait until LLM calls are in flight on an analyzer node and collectors run on a collector node.
     deadline = time.monotonic() + 120
     victims: list[Node] = []
+    ports: dict[str, set[int]] = {n: set() for n in ("analyzers-1", "analyzers-2")}
     while time.monotonic() < deadline and job.poll() is None:
         with session_scope(dsn) as session:
             running = session.scalars(select(JobRun).where(JobRun.status == "RUNNING")).all()
         collecting = Counter(_node_of(cluster, r.details["worker"].get("node_id")) for r in running
                              if r.stage == "collect")  # fmt: skip
-        calling = {n: _killed_llm_calls(llm, nodes[n]) for n in ("analyzers-1", "analyzers-2")}
+        for name in ports:
+            ports[name] |= nodes[name].ports_to(llm.port)
         busy_collectors = [n for n in ("collectors-1", "collectors-2") if collecting[n]]
-        busy_analyzers = [n for n, calls in calling.items() if calls]
+        busy_analyzers = [n for n in ports if any(r.client_port in ports[n] for r in llm.in_flight)]
         if busy_collectors and busy_analyzers:
-            victims = [nodes[busy_collectors[0]], nodes[busy_analyzers[0]]]
+            victims = [nodes[busy_analyzers[0]], nodes[busy_collectors[0]]]
             break
         time.sleep(0.2)
     assert victims, "never saw collectors and LLM calls in flight together"
-    lost_calls = _killed_llm_calls(llm, victims[1])
     with session_scope(dsn) as session:
         lost_collects = session.scalar(
             select(func.count()).select_from(JobRun).where(JobRun.status == "RUNNING", JobRun.stage == "collect")
         )
+    dead_ports = ports[victims[0].name] | victims[0].ports_to(llm.port)
     for victim in victims:
         victim.kill()
+    killed_at = time.monotonic()
+    lost_calls = [ticker_of(r) for r in calls_cut_off(llm, dead_ports, killed_at)]
     out, err = job.communicate(timeout=280)
     assert job.returncode == 0, out[-3000:] + err[-3000:]
     summary = last_json(out)
@@ -323,13 +235,13 @@ def test_nodes_die_mid_sweep_and_nothing_is_lost(cluster: dict[str, Any], capsys
         analyses = Counter(t for (t,) in session.execute(select(Analysis.ticker).where(Analysis.trace_id == trace)))
         reports = Counter(t for (t,) in session.execute(select(Report.ticker).where(Report.ticker.in_(SWEEP_TICKERS))))
         runs = session.scalars(select(JobRun).where(JobRun.trace_id == trace)).all()
-    calls = Counter(_ticker_of(r) for r in llm.chat_requests)
+    calls = Counter(ticker_of(r) for r in llm.chat_requests)
     repeated = {t: n - 1 for t, n in calls.items() if n > 1}
     lost_rows = [r for r in runs if r.error_code == "attempt_lost"]
     expected = {t: ARTICLES_PER_TICKER for t in SWEEP_TICKERS}
     with capsys.disabled():
         print(
-            f"\nnode-kill: killed {victims[0].name} ({lost_collects} collectors running) and {victims[1].name} "
+            f"\nnode-kill: killed {victims[1].name} ({lost_collects} collectors running) and {victims[0].name} "
             f"({len(lost_calls)} LLM calls in flight); articles stored {sum(articles.values())}/"
             f"{sum(expected.values())}, analyses {sum(analyses.values())}, reports {sum(reports.values())}, "
             f"duplicates {sum(articles.values()) - len(set(articles)) * ARTICLES_PER_TICKER}, LLM calls "
@@ -348,7 +260,7 @@ def test_nodes_die_mid_sweep_and_nothing_is_lost(cluster: dict[str, Any], capsys
 
 def test_the_scheduler_moves_off_a_dead_node_and_resumes_its_slots(cluster: dict[str, Any]) -> None:
     llm: FakeOpenAI = cluster["llm"]
-    news: SlowNews = cluster["news"]
+    news: PerCompanyNewsApi = cluster["news"]
     llm.reset()
     llm.default_delay = 3.0
     news.latency = 3.0

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +22,7 @@ from werkzeug import Request, Response
 
 from tests.servers.base import ScriptedEndpoint, json_response
 
-__all__ = ["FakeNewsApi", "LANGUAGES", "error_body", "make_article", "make_articles"]
+__all__ = ["FakeNewsApi", "LANGUAGES", "PerCompanyNewsApi", "error_body", "make_article", "make_articles"]
 
 LANGUAGES = frozenset("ar de en es fr he it nl no pt ru sv ud zh".split())
 SORTS = frozenset({"relevancy", "popularity", "publishedAt"})
@@ -152,3 +154,31 @@ class FakeNewsApi(ScriptedEndpoint):
     # --- assertions helpers -----------------------------------------------------------------
     def pages(self) -> list[int]:
         return [int(r.arg("page") or 1) for r in self.requests]
+
+
+class PerCompanyNewsApi(FakeNewsApi):
+    """NewsAPI answering each query with `per_ticker` articles about the registry company it
+    names (`Apple OR AAPL` → Apple's), after `latency` seconds: a slow provider for the cluster
+    tests and benchmarks."""
+
+    def __init__(self, httpserver: HTTPServer, *, api_key: str, tickers: Sequence[str], per_ticker: int) -> None:
+        from stockteacher.ingest.tickers import lookup
+
+        self.names = {t: lookup(t).name_en or t for t in tickers}
+        self.per_ticker = per_ticker
+        self.latency = 0.0
+        self._answering = threading.Lock()  # `articles` is the parent's per-server state
+        super().__init__(httpserver, api_key=api_key)
+
+    def serve(self, request: Request) -> Response:
+        terms = {t.strip().strip('"') for t in (request.args.get("q") or "").split(" OR ")}
+        ticker = next((t for t, name in self.names.items() if name in terms or t in terms), None)
+        if self.latency:
+            time.sleep(self.latency)
+        with self._answering:
+            self.articles = (
+                make_articles(self.per_ticker, about=self.names[ticker], host=f"{ticker.lower()}.example.com")
+                if ticker
+                else []
+            )
+            return super().serve(request)

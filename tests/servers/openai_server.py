@@ -262,6 +262,7 @@ class FakeOpenAI(ThreadedServer):
         self._requests: list[RecordedRequest] = []
         self._open: dict[object, RecordedRequest] = {}  # being answered, by handler
         self._opening: dict[int, object] = {}  # handler thread → its key
+        self._answered: dict[int, float] = {}  # id(record) → when its answer was done
         self._accepted: deque[float] = deque()  # arrival times of requests let through by the limiter
         self._requests_used = 0
         self._tokens_used = 0
@@ -333,6 +334,7 @@ class FakeOpenAI(ThreadedServer):
         with self._lock:
             self._script.clear()
             self._requests.clear()
+            self._answered.clear()
             self._accepted.clear()
             self._requests_used = 0
             self._tokens_used = 0
@@ -347,6 +349,11 @@ class FakeOpenAI(ThreadedServer):
         with self._lock:
             return list(self._open.values())
 
+    def answered_at(self, record: RecordedRequest) -> float | None:
+        """When the server finished answering `record` (`time.monotonic()`), None if it has not."""
+        with self._lock:
+            return self._answered.get(id(record))
+
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         key = object()
@@ -355,7 +362,9 @@ class FakeOpenAI(ThreadedServer):
             response = self._handle(request)
         finally:
             with self._lock:
-                self._open.pop(key, None)
+                done = self._open.pop(key, None)
+                if done is not None:
+                    self._answered[id(done)] = time.monotonic()
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
