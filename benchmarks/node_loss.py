@@ -39,6 +39,7 @@ from tests.cluster.raycli import (  # noqa: E402
     last_json,
     make_node_home,
     node_env,
+    slow_services_settings,
     ticker_of,
 )
 from tests.servers.newsapi import PerCompanyNewsApi  # noqa: E402
@@ -104,25 +105,9 @@ def main() -> None:
     plain_dsn = dsn.replace("postgresql+psycopg://", "postgresql://", 1)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nodeloss-") as tmp:
-        home = make_node_home(
-            Path(tmp) / "home",
-            {
-                "POSTGRES_DSN": plain_dsn,
-                "INGESTION_REDIS_URL": "redis://127.0.0.1:6379/12",
-                "LOCAL_STORAGE_ROOT": f"{tmp}/storage",
-                "NEWS_API_KEY": "bench",
-                "NEWS_API_ENDPOINT": news_server.url_for("/v2/everything"),
-                "NEWS_API_LANG": "en",
-                "OPENAI_API_KEY": "test-key",
-                "OPENAI_BASE_URL": llm.base_url,
-                "ANALYSIS_REQUEST_TIMEOUT_SECONDS": "60",
-                "ANALYZER_REPLICAS": "2",
-                "ANALYZER_CONCURRENCY": "2",
-                "SCHEDULER_MAX_IN_FLIGHT": "4",
-                "COLLECTOR_MAX_RETRIES": "3",
-                "DEFAULT_LOCALE": "en_US",
-            },
-        )
+        endpoint = news_server.url_for("/v2/everything")
+        settings = slow_services_settings(plain_dsn, Path(tmp), endpoint, "bench", llm.base_url, redis_db=12)
+        home = make_node_home(Path(tmp) / "home", settings)
         env = node_env(home, STOCKTEACHER_ENV_FILE=str(home / "stockteacher" / ".env"))
         local = LocalCluster(home)
         try:
@@ -141,9 +126,11 @@ def main() -> None:
                         dead_ports = ports[victims[0]] | local.nodes[victims[0]].ports_to(llm.port)
                         for name in victims:
                             local.nodes[name].kill()
-                        in_flight = len(calls_cut_off(llm, dead_ports, time.monotonic()))
+                        killed_at = time.monotonic()
                     time.sleep(0.2)
                 out, _ = job.communicate(timeout=600)
+                if victims:
+                    in_flight = len(calls_cut_off(llm, dead_ports, killed_at))
                 seconds = time.monotonic() - started
                 summary = last_json(out)
                 results[label] = {

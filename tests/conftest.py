@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -54,36 +55,48 @@ def _admin_dsn_for(dbname: str) -> str:
     return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to head."""
-    name = f"stockteacher_test_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (plain `postgresql://` DSN, as users write it), dropped
+    at the end; the test fails or is skipped (see `_unavailable`) when PostgreSQL is down."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         _unavailable("PostgreSQL", exc)
-    dsn = _admin_dsn_for(name).replace("postgresql://", "postgresql+psycopg://", 1)
-    migrate.upgrade(dsn)
-    yield dsn
-    dispose_engines()
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield _admin_dsn_for(name)
+    finally:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def flushed_redis(db: int) -> str:
+    """The URL of Redis database `db` on 127.0.0.1, emptied (fails or skips if Redis is down)."""
+    url = REDIS_TEST_URL.rsplit("/", 1)[0] + f"/{db}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError as exc:
+        _unavailable("Redis", exc)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    with new_pg_database("stockteacher_test") as plain:
+        dsn = plain.replace("postgresql://", "postgresql+psycopg://", 1)
+        migrate.upgrade(dsn)
+        yield dsn
 
 
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     """A new PostgreSQL database with no schema (never migrated), dropped afterwards."""
-    name = f"stockteacher_mig_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    yield _admin_dsn_for(name)  # plain postgresql:// as users write it
-    dispose_engines()
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_pg_database("stockteacher_mig") as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -152,6 +165,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Non
                 "DEDUP_",
                 "LOG_JSON",
                 "STRUCTLOG_",
+                "STOCKTEACHER_ENV_FILE",
+                "NODE_TYPE_RESOURCES",
+                "SCHEDULER_",
             )
         ):
             monkeypatch.delenv(key, raising=False)

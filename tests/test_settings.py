@@ -192,3 +192,32 @@ def test_env_example_lists_every_setting_and_validates(monkeypatch: pytest.Monke
     shutil.copy(example, ".env")  # the autouse fixture put us in a temporary directory
     settings = load_settings()
     assert settings.collection_schedules[0].ticker == "AAPL"
+
+
+def test_the_nodes_env_file_wins_over_dotenv_and_the_environment_over_both(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("NEWS_API_PAGE_SIZE=11\nNEWS_API_MAX_RESULTS=22\nANALYZER_REPLICAS=3\n")
+    node = tmp_path / "node.env"
+    node.write_text("NEWS_API_PAGE_SIZE=44\nNEWS_API_MAX_RESULTS=55\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STOCKTEACHER_ENV_FILE", str(node))
+    monkeypatch.setenv("NEWS_API_MAX_RESULTS", "66")
+    settings = load_settings()
+    assert (settings.news_api_page_size, settings.news_api_max_results, settings.analyzer_replicas) == (44, 66, 3)
+
+
+def test_an_env_file_missing_on_this_node_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STOCKTEACHER_ENV_FILE", str(tmp_path / "nowhere" / ".env"))
+    with pytest.raises(SettingsError, match=r"STOCKTEACHER_ENV_FILE=.*nowhere/\.env: no such file on this node"):
+        load_settings()
+    assert main(["settings", "check"]) == 2
+
+
+def test_changed_from_names_variables_not_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = load_settings(_env_file=None, OPENAI_API_KEY="sk-one", ANALYSIS_RPM_LIMIT=100)
+    two = load_settings(_env_file=None, OPENAI_API_KEY="sk-two", ANALYSIS_RPM_LIMIT=100, ANALYZER_CONCURRENCY=7)
+    assert two.changed_from(one) == ["ANALYZER_CONCURRENCY", "OPENAI_API_KEY"]
+    assert one.changed_from(one) == []

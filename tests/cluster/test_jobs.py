@@ -73,3 +73,18 @@ def test_run_once_as_a_plain_script_on_local_ray(tmp_path: Path) -> None:
     summary = last_json(result.stdout)
     assert summary["status"] == "ok" and summary["published"] == 1
     assert "[collect] MSFT from sample" in result.stderr  # progress is shown
+
+
+def test_the_scheduler_job_without_a_cluster_says_where_to_point_it(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "jobs/start_scheduler.py", "--status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**job_env(tmp_path), "POSTGRES_DSN": f"sqlite:///{tmp_path / 'x.db'}"},
+    )
+    assert result.returncode == 2
+    summary = last_json(result.stdout)
+    assert summary["error_code"] == "ray_address" and "pass --address auto" in summary["error"]
+    assert "Started a local Ray instance" not in result.stderr  # refused before starting a throwaway Ray

@@ -19,19 +19,16 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
-import redis
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from stockteacher.store import migrate
-from stockteacher.store.db import dispose_engines, session_scope
+from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, Article, JobRun, Report, ScheduleState
 from tests.cluster.conftest import citing_responder, stop_local_ray
 from tests.cluster.raycli import (
@@ -44,9 +41,10 @@ from tests.cluster.raycli import (
     node_env,
     output,
     run,
+    slow_services_settings,
     ticker_of,
 )
-from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
+from tests.conftest import flushed_redis, new_pg_database
 from tests.servers.newsapi import PerCompanyNewsApi
 from tests.servers.openai_server import FakeOpenAI
 
@@ -58,14 +56,12 @@ SCHEDULED_TICKERS = ["ORCL", "ADBE", "INTC", "QCOM"]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    name = f"stockteacher_nodes_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        redis.Redis.from_url("redis://127.0.0.1:6379/13", socket_connect_timeout=2).flushdb()
-    except (psycopg.OperationalError, redis.exceptions.ConnectionError) as exc:
-        _unavailable("PostgreSQL or Redis", exc)
-    dsn = _admin_dsn_for(name)
+    flushed_redis(13)
+    with new_pg_database("stockteacher_nodes") as dsn:
+        yield from _cluster(tmp_path_factory, dsn)
+
+
+def _cluster(tmp_path_factory: pytest.TempPathFactory, dsn: str) -> Iterator[dict[str, Any]]:
     migrate.upgrade(dsn)
     news_server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     news_server.start()
@@ -76,7 +72,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     llm.responder = citing_responder
     llm.start()
     tmp = tmp_path_factory.mktemp("nodes")
-    home = make_node_home(tmp / "home", node_settings(dsn, tmp, news_server, llm))
+    home = make_node_home(
+        tmp / "home",
+        slow_services_settings(dsn, tmp, news_server.url_for("/v2/everything"), NEWS_KEY, llm.base_url, redis_db=13),
+    )
     stop_local_ray()  # `ray stop` at the end stops every Ray on this machine
     local = LocalCluster(home)
     try:
@@ -100,31 +99,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         llm.stop()
         news.close()
         news_server.stop()
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def node_settings(dsn: str, tmp: Any, news_server: HTTPServer, llm: FakeOpenAI) -> dict[str, str]:
-    """The nodes' .env: PostgreSQL, Redis, the slow NewsAPI and OpenAI stand-ins."""
-    return {
-        "POSTGRES_DSN": dsn,
-        "INGESTION_REDIS_URL": "redis://127.0.0.1:6379/13",
-        "LOCAL_STORAGE_ROOT": str(tmp / "storage"),
-        "NEWS_API_KEY": NEWS_KEY,
-        "NEWS_API_ENDPOINT": news_server.url_for("/v2/everything"),
-        "NEWS_API_LANG": "en",
-        "NEWS_API_TIMEOUT_SECONDS": "30",
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": llm.base_url,
-        "ANALYSIS_REQUEST_TIMEOUT_SECONDS": "60",
-        "ANALYZER_REPLICAS": "2",
-        "ANALYZER_CONCURRENCY": "2",
-        "SCHEDULER_MAX_IN_FLIGHT": "4",
-        "SCHEDULER_TICK_SECONDS": "1",
-        "COLLECTOR_MAX_RETRIES": "3",
-        "DEFAULT_LOCALE": "en_US",
-    }
 
 
 def _stockteacher(cluster: dict[str, Any], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -222,8 +196,8 @@ def test_nodes_die_mid_sweep_and_nothing_is_lost(cluster: dict[str, Any], capsys
     for victim in victims:
         victim.kill()
     killed_at = time.monotonic()
-    lost_calls = [ticker_of(r) for r in calls_cut_off(llm, dead_ports, killed_at)]
     out, err = job.communicate(timeout=280)
+    lost_calls = [ticker_of(r) for r in calls_cut_off(llm, dead_ports, killed_at)]
     assert job.returncode == 0, out[-3000:] + err[-3000:]
     summary = last_json(out)
     trace = summary["trace_id"]

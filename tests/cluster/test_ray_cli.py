@@ -15,15 +15,13 @@ from typing import Any
 
 import httpx
 import psutil
-import psycopg
 import pytest
-import redis
 import yaml
 from sqlalchemy import func, select
 
-from stockteacher.store.db import dispose_engines, session_scope
+from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun, Report
-from tests.cluster.conftest import stop_local_ray
+from tests.cluster.conftest import citing_responder, stop_local_ray
 from tests.cluster.raycli import (
     ROOT,
     client_env,
@@ -37,8 +35,9 @@ from tests.cluster.raycli import (
     start_command,
     submit,
 )
-from tests.conftest import PG_ADMIN_DSN, _admin_dsn_for, _unavailable
+from tests.conftest import flushed_redis, new_pg_database
 from tests.net import free_port
+from tests.servers.openai_server import FakeOpenAI
 
 SECRET = f"nk-{uuid.uuid4().hex}"  # a NEWS_API_KEY that must never show outside the node's .env
 
@@ -46,17 +45,13 @@ SECRET = f"nk-{uuid.uuid4().hex}"  # a NEWS_API_KEY that must never show outside
 @pytest.fixture(scope="module")
 def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A head node from cluster.yaml's start command, on a PostgreSQL database never migrated."""
-    name = f"stockteacher_cli_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/14", socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        _unavailable("Redis", exc)
-    dsn = _admin_dsn_for(name)
+    flushed_redis(14)
+    with new_pg_database("stockteacher_cli") as dsn, FakeOpenAI(api_key="test-key") as llm:
+        llm.responder = citing_responder
+        yield from _head(tmp_path_factory, dsn, llm)
+
+
+def _head(tmp_path_factory: pytest.TempPathFactory, dsn: str, llm: FakeOpenAI) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("head")
     home = make_node_home(
         tmp / "home",
@@ -65,7 +60,8 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "INGESTION_REDIS_URL": "redis://127.0.0.1:6379/14",
             "LOCAL_STORAGE_ROOT": str(tmp / "storage"),
             "NEWS_API_KEY": SECRET,
-            "ANALYSIS_PROVIDER": "offline",
+            "OPENAI_API_KEY": "test-key",
+            "OPENAI_BASE_URL": llm.base_url,
             "COLLECTION_SCHEDULES": '[{"ticker": "AMZN", "source": "sample", "interval_minutes": 1440}]',
             "SCHEDULER_TICK_SECONDS": "3600",
         },
@@ -88,6 +84,7 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "client": client_env(tmp / "client", dashboard),
             "node": node_env(home, STOCKTEACHER_ENV_FILE=str(home / "stockteacher" / ".env")),
             "tmp": tmp,
+            "llm": llm,
         }
     finally:
         # The README's way off: `ray stop` on the node (what `ray down` runs on each node).
@@ -95,9 +92,6 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert stopped.returncode == 0, output(stopped)
         left = [p for p in psutil.process_iter(["cmdline"]) if "gcs_server" in " ".join(p.info["cmdline"] or [])]
         assert not left, "ray stop left a GCS running"
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _db(head: dict[str, Any]) -> str:
@@ -133,6 +127,18 @@ def test_a_job_on_a_database_never_migrated_says_to_run_db_upgrade(head: dict[st
     text = output(result)
     assert "exit code 2" in text
     assert "ProgrammingError" not in text and "RayTaskError" not in text
+
+
+def test_a_job_on_a_node_without_postgres_dsn_refuses_instead_of_using_sqlite(head: dict[str, Any]) -> None:
+    bare_home = head["tmp"] / "bare"  # a node whose .env was never copied, and no STOCKTEACHER_ENV_FILE
+    bare_home.mkdir()
+    result = run(
+        [str(head["home"] / "stockteacher-env" / "bin" / "python"), "jobs/collect.py", "--tickers", "AAPL",
+         "--address", head["gcs"]],
+        node_env(bare_home),
+    )  # fmt: skip
+    assert result.returncode == 2, output(result)
+    assert "POSTGRES_DSN is not set on this node" in last_json(result.stdout)["error"]
 
 
 def test_db_upgrade_on_the_node(head: dict[str, Any]) -> None:
@@ -218,14 +224,14 @@ def test_secrets_stay_on_the_node(head: dict[str, Any]) -> None:
         assert SECRET not in logs.stdout + logs.stderr
 
 
-def _series_total(text: str, name: str) -> float:
+def _series_total(text: str, name: str, **labels: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == name
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
 
 
@@ -282,6 +288,17 @@ def test_serve_deploy_serve_config_yaml(head: dict[str, Any], tmp_path: Path) ->
             published = sorted(r.ticker for r in session.scalars(select(Report).where(Report.status == "published")))
         assert sorted(r["ticker"] for r in reports) == published and len(published) >= 4
         assert "StockTeacher" in http.get("/").text
+        # Chat through the chat deployment: an LLM call, counted with stage=chat.
+        session = http.post("/api/chat/sessions", json={"insight_id": reports[0]["insight_id"]})
+        assert session.status_code == 201
+        answer = http.post(f"/api/chat/sessions/{session.json()['session_id']}/messages", json={"content": "EPS?"})
+        assert answer.status_code == 201, answer.text
+    deadline, chat_calls = time.monotonic() + 60, 0.0
+    while time.monotonic() < deadline and not chat_calls:
+        text = httpx.get(f"http://127.0.0.1:{head['metrics_port']}/metrics", timeout=10).text
+        chat_calls = _series_total(text, "ray_stockteacher_llm_calls_total", stage="chat")
+        time.sleep(2)
+    assert chat_calls == 1
     down = run(["serve", "shutdown", "-y"], client, timeout=120)
     assert down.returncode == 0, output(down)
     with pytest.raises(httpx.HTTPError):
