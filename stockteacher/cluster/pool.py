@@ -81,7 +81,7 @@ class AnalyzerPool:
     # -- replicas -------------------------------------------------------------------------
     def _spawn(self) -> _Replica:
         index = next(self._ids)
-        handle = (
+        handle: Any = (
             ray.remote(AnalyzerWorker)
             .options(
                 max_concurrency=self.concurrency + 1,  # + 1: `ping` answers while every slot works
@@ -170,7 +170,8 @@ class AnalyzerPool:
         replica died and the work was resubmitted."""
         with self._lock:
             if ref not in self._jobs:
-                return self._came_up(ref)
+                self._came_up(ref)
+                return None
             job = self._jobs.pop(ref)
             replica = job.replica
             if replica is None:  # failed without a replica (see `_fail_waiting`)

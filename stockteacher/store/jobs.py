@@ -61,7 +61,7 @@ def mark_lost_runs(
         result = session.execute(
             query.values(status=FAILED, finished_at=now(), error_code=ATTEMPT_LOST, error_message=reason[:2000])
         )
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for an UPDATE
 
 
 def start_job_run(

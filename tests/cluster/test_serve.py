@@ -150,3 +150,13 @@ def test_api_and_streaming_chat_through_serve(served: dict[str, Any]) -> None:
         assert agent[-1]["message_id"] == done["message_id"]
         prompt = json.dumps(llm.requests[-1].messages, ensure_ascii=False)
         assert "EPS가 뭐예요?" in prompt  # the question reached the model through the chat deployment
+
+
+def test_the_health_check_fails_with_the_fix_when_the_database_is_not_migrated(
+    make_settings: Any, empty_pg: str
+) -> None:
+    from stockteacher.api.serve import _check_database
+    from stockteacher.store.health import DatabaseNotMigrated
+
+    with pytest.raises(DatabaseNotMigrated, match="run `stockteacher db upgrade`"):
+        _check_database(make_settings(postgres_dsn=empty_pg))
