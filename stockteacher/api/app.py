@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import stockteacher
+from stockteacher.api.security import SecurityMiddleware
 from stockteacher.logs import get_logger, new_trace_id
 from stockteacher.settings import Settings
 from stockteacher.store.db import get_engine
@@ -72,6 +73,12 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
+    # Outermost: loopback names and origins in single-user mode, declared body sizes, security headers.
+    app.add_middleware(
+        SecurityMiddleware,
+        single_user=settings.auth_mode == "single_user",
+        max_body_bytes=settings.api_max_body_bytes,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,6 @@ person at the keyboard owns everything on the machine.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 import secrets
 import threading
@@ -65,12 +64,9 @@ def hash_key(key: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    from stockteacher.api.security import is_loopback_host
+
+    return is_loopback_host(host)
 
 
 def require_loopback_for_single_user(settings: Settings, host: str | None = None) -> None:

@@ -157,8 +157,11 @@ def single_user_settings(make_settings: Callable[..., Settings], pg_dsn: str) ->
     return make_settings(postgres_dsn=pg_dsn, auth_mode="single_user", analysis_provider="offline")
 
 
+LOCAL = "http://127.0.0.1:8000"
+
+
 def test_single_user_mode_needs_no_header_and_acts_as_demo_user(single_user_settings: Settings) -> None:
-    with TestClient(create_app(single_user_settings), client=("127.0.0.1", 50000)) as local:
+    with TestClient(create_app(single_user_settings), client=("127.0.0.1", 50000), base_url=LOCAL) as local:
         assert local.get("/api/config").json()["auth_mode"] == "single_user"
         assert local.get("/api/notifications/policy").json()["user_id"] == "demo-user"
         created = local.post("/api/subscriptions", json={"ticker": "AAPL", "alert_window": "daily_close"})
@@ -169,14 +172,14 @@ def test_single_user_mode_needs_no_header_and_acts_as_demo_user(single_user_sett
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_single_user_mode_answers_loopback_clients(single_user_settings: Settings, host: str) -> None:
-    with TestClient(create_app(single_user_settings), client=(host, 5000)) as local:
+    with TestClient(create_app(single_user_settings), client=(host, 5000), base_url=LOCAL) as local:
         assert local.get("/api/notifications/policy").json()["user_id"] == "demo-user"
 
 
 def test_single_user_mode_refuses_a_client_that_is_not_loopback(single_user_settings: Settings) -> None:
     app = create_app(single_user_settings)
     _, key = create_user(single_user_settings, "alice")
-    with TestClient(app, client=("10.0.0.5", 1234)) as remote:
+    with TestClient(app, client=("10.0.0.5", 1234), base_url=LOCAL) as remote:  # e.g. through a proxy
         error(remote.get("/api/subscriptions"), 401)
         assert remote.get("/healthz").status_code == 200
         # a real key still identifies its owner, wherever the request comes from
