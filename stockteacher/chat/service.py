@@ -10,7 +10,7 @@ Errors (ownership is checked here, once; another user's session is "not found"):
 
     ChatError                 (code: str)
     ├── SessionNotFound       session_not_found
-    ├── ReportNotFound        report_not_found: unknown, or hidden from this caller
+    ├── ReportNotFound        report_not_found: unknown, or not one this caller may see
     └── InvalidInput          invalid_input: empty or too-long content
 """
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from stockteacher.errors import PicklableError
 from stockteacher.publish.materialize import report_to_dict
+from stockteacher.reports.service import may_see
 from stockteacher.settings import Settings
 from stockteacher.store.models import ChatMessage, ChatSession, Report, User, utcnow
 
@@ -126,16 +127,16 @@ def validate_content(content: str, *, max_chars: int) -> str:
     return text
 
 
-def _chattable_report(db_session: Session, insight_id: str, *, may_see_hidden: bool) -> Report | None:
+def _chattable_report(db_session: Session, insight_id: str, *, is_admin: bool) -> Report | None:
     report = db_session.get(Report, insight_id) if _plausible_id(insight_id) else None
-    if report is None or (report.status == "hidden" and not may_see_hidden):
+    if report is None or not may_see(report.status, is_admin=is_admin):
         return None
     return report
 
 
-def create_session(*, db_session: Session, user_id: str, insight_id: str, may_see_hidden: bool = False) -> ChatSession:
+def create_session(*, db_session: Session, user_id: str, insight_id: str, is_admin: bool = False) -> ChatSession:
     """A new session on the report, with the report's headline and summary as its first message."""
-    report = _chattable_report(db_session, insight_id, may_see_hidden=may_see_hidden)
+    report = _chattable_report(db_session, insight_id, is_admin=is_admin)
     if report is None:
         raise ReportNotFound(f"report {insight_id!r} not found")
     now = utcnow()
@@ -226,12 +227,12 @@ def prepare_turn(
     session_id: str,
     content: str,
     trace_id: str,
-    may_see_hidden: bool = False,
+    is_admin: bool = False,
 ) -> PreparedTurn:
     """Check the session, its report and the content; store the user's message; build the
     request for the chat backend (history cut to `CHAT_MAX_TURNS` messages, today's spend)."""
     session = get_session(db_session=db_session, user_id=user_id, session_id=session_id)
-    report = _chattable_report(db_session, session.insight_id, may_see_hidden=may_see_hidden)
+    report = _chattable_report(db_session, session.insight_id, is_admin=is_admin)
     if report is None:
         raise ReportNotFound(f"the report of this chat ({session.insight_id!r}) is no longer available")
     text = validate_content(content, max_chars=settings.chat_max_message_chars)

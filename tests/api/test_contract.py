@@ -370,6 +370,7 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     },
 }  # fmt: skip
 VISIBLE = ["apple_late", "apple_up", "tesla_recall", "apple_down", "samsung", "tesla_delivery", "microsoft_draft"]
+PUBLISHED = [n for n in VISIBLE if n != "microsoft_draft"]  # what a reader (not an admin) sees
 
 
 @pytest.fixture
@@ -393,7 +394,8 @@ def test_reports_are_listed_newest_first_without_hidden_ones(
     response = client.get("/api/reports", headers=users.alice)
     assert response.status_code == 200
     body = [summary(item) for item in response.json()]
-    assert [item["insight_id"] for item in body] == [catalogue[n] for n in VISIBLE]
+    assert [item["insight_id"] for item in body] == [catalogue[n] for n in PUBLISHED]  # no drafts for readers
+    assert ids(client.get("/api/reports", headers=users.admin)) == [catalogue[n] for n in VISIBLE]
     published = [timestamp(item["published_at"]) for item in body]
     assert published == sorted(published, reverse=True)
     assert not any(item["favorite"] for item in body)
@@ -442,13 +444,24 @@ def test_the_sample_pipelines_reports_are_listed(client: TestClient, users: ApiU
 def test_report_filters(
     client: TestClient, users: ApiUsers, catalogue: dict[str, str], query: str, expected: list[str]
 ) -> None:
-    assert ids(client.get(f"/api/reports?{query}", headers=users.alice)) == [catalogue[n] for n in expected]
+    """As an admin, who may see every status; readers see the published ones of these."""
+    assert ids(client.get(f"/api/reports?{query}", headers=users.admin)) == [catalogue[n] for n in expected]
+    if "status=" not in query:
+        published = [catalogue[n] for n in expected if n in PUBLISHED]
+        assert ids(client.get(f"/api/reports?{query}", headers=users.alice)) == published
+
+
+@pytest.mark.parametrize("status_", ["all", "hidden", "draft"])
+def test_readers_may_not_list_draft_or_hidden_reports(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], status_: str
+) -> None:
+    assert "only admins" in error(client.get(f"/api/reports?status={status_}", headers=users.alice), 403)
 
 
 def test_report_paging_covers_the_list_without_overlap(
     client: TestClient, users: ApiUsers, catalogue: dict[str, str]
 ) -> None:
-    pages = [ids(client.get(f"/api/reports?limit=3&offset={o}", headers=users.alice)) for o in (0, 3, 6, 9)]
+    pages = [ids(client.get(f"/api/reports?limit=3&offset={o}", headers=users.admin)) for o in (0, 3, 6, 9)]
     assert [len(p) for p in pages] == [3, 3, 1, 0]
     assert [i for page in pages for i in page] == [catalogue[n] for n in VISIBLE]
 
@@ -573,12 +586,28 @@ def test_admin_changes_a_reports_status_and_hidden_reports_leave_the_list(
     body = response.json()
     assert DETAIL_FIELDS | OUR_DETAIL_FIELDS <= set(body) and body["status"] == "hidden"
     assert target not in ids(client.get("/api/reports", headers=users.alice))
-    assert target in ids(client.get("/api/reports?status=all", headers=users.alice))
-    assert client.get(f"/api/reports/{target}", headers=users.alice).json()["status"] == "hidden"
+    assert target in ids(client.get("/api/reports?status=all", headers=users.admin))
+    assert client.get(f"/api/reports/{target}", headers=users.admin).json()["status"] == "hidden"
+    # For everyone else it is gone everywhere: detail, related, search, the sentiment series, favourites.
+    error(client.get(f"/api/reports/{target}", headers=users.alice), 404)
+    error(client.put(f"/api/reports/{target}/favorite", headers=users.alice), 404)
+    related = client.get(f"/api/reports/{catalogue['apple_late']}/related", headers=users.alice)
+    assert target not in ids(related)
+    assert target not in ids(client.get("/api/search?query=earnings", headers=users.alice))
+    points = client.get("/api/tickers/AAPL/sentiment?days=30", headers=users.alice).json()["points"]
+    assert [p for p in points if p["date"] == "2025-03-03"] == [{"date": "2025-03-03", "sentiment": 0.1, "reports": 1}]
 
     back = client.patch(f"/api/reports/{target}/status", headers=users.admin, json={"status": "published"})
     assert back.status_code == 200 and back.json()["status"] == "published"
     assert target in ids(client.get("/api/reports", headers=users.alice))
+
+
+def test_a_draft_is_an_admins_business(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    draft = catalogue["microsoft_draft"]
+    error(client.get(f"/api/reports/{draft}", headers=users.alice), 404)
+    assert client.get(f"/api/reports/{draft}", headers=users.admin).json()["status"] == "draft"
+    error(client.post("/api/chat/sessions", headers=users.alice, json={"insight_id": draft}), 404)
+    assert client.post("/api/chat/sessions", headers=users.admin, json={"insight_id": draft}).status_code == 201
 
 
 def test_report_status_errors(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:

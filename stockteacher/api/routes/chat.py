@@ -104,7 +104,7 @@ def _prepare(settings: Settings, caller: Principal, session_id: str, content: st
             session_id=session_id,
             content=content,
             trace_id=trace_id,
-            may_see_hidden=caller.is_admin,
+            is_admin=caller.is_admin,
         )
 
 
@@ -234,7 +234,7 @@ def create_session(body: ChatSessionIn, db: Db, caller: Caller) -> dict[str, Any
     """Start a chat about a report; its headline and summary are stored as the first message."""
     try:
         session = service.create_session(
-            db_session=db, user_id=caller.user_id, insight_id=body.insight_id, may_see_hidden=caller.is_admin
+            db_session=db, user_id=caller.user_id, insight_id=body.insight_id, is_admin=caller.is_admin
         )
     except ChatError as exc:
         raise _http_error(exc) from None

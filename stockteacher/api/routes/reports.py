@@ -25,10 +25,12 @@ from stockteacher.api.schemas import ErrorOut, ReportDetail, ReportStatusIn, Rep
 from stockteacher.chat.retrieval import tokenize
 from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.publish.materialize import report_to_dict
+from stockteacher.reports.service import may_see, visible
 from stockteacher.store.models import Favorite, Report, utcnow
 
 router = APIRouter(tags=["reports"])
-NOT_FOUND = {404: {"model": ErrorOut, "description": "no such report"}}
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no such report (or not one the caller may see)"}}
+ADMINS_ONLY = {403: {"model": ErrorOut, "description": "only admins see draft and hidden reports"}}
 URGENT_ONLY_ANOMALY = 0.4  # API.md's `urgent_only` filter (notifications use notify.timing's 0.7)
 SUMMARY_FIELDS = (
     "insight_id",
@@ -131,7 +133,7 @@ def _tickers(values: list[str] | None) -> list[str]:
     return out
 
 
-@router.get("/api/reports", response_model=list[ReportSummary])
+@router.get("/api/reports", response_model=list[ReportSummary], responses=ADMINS_ONLY)
 def list_reports(
     request: Request,
     db: ReadDb,
@@ -147,7 +149,10 @@ def list_reports(
     search: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[
         Literal["all", "draft", "published", "hidden"] | None,
-        Query(alias="status", description="`all` includes hidden reports; default: all but hidden"),
+        Query(
+            alias="status",
+            description="admins: `all` includes hidden reports, default all but hidden; readers see published only",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -160,12 +165,14 @@ def list_reports(
     check_dates(date=date_, date_from=date_from, date_to=date_to)
     if date_from and date_to and date_from > date_to:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "date_from is after date_to")
+    if status_ not in (None, "published") and not caller.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins see draft and hidden reports")
     symbols = _tickers(tickers)
     words = [k.strip() for k in keywords or [] if k.strip()]
     term = (search or "").strip()
 
     def query() -> list[dict[str, Any]]:
-        stmt = select(Report)
+        stmt = visible(select(Report), is_admin=caller.is_admin)
         if status_ in (None,):
             stmt = stmt.where(Report.status != "hidden")
         elif status_ != "all":
@@ -219,26 +226,28 @@ def list_reports(
     if favorites_only:
         items = query()  # depends on this caller's favourites: never cached
     else:
-        key = ("list", date_, date_from, date_to, tuple(symbols), tuple(words), urgent_only, sentiment, term, status_,
-               limit, offset)  # fmt: skip
+        key = ("list", caller.is_admin, date_, date_from, date_to, tuple(symbols), tuple(words), urgent_only,
+               sentiment, term, status_, limit, offset)  # fmt: skip
         items = _cached(request, key, query)
     return _with_favorites(db, caller.user_id, items)
 
 
-def _detail(request: Request, db: Session, insight_id: str) -> dict[str, Any]:
+def _detail(request: Request, db: Session, insight_id: str, caller: Any) -> dict[str, Any]:
+    """The report's JSON, or 404 when it does not exist or the caller may not see it."""
+
     def load() -> dict[str, Any] | None:
         row = db.get(Report, insight_id)
         return None if row is None else report_to_dict(row)
 
     data = _cached(request, ("detail", insight_id), load) if len(insight_id) <= 32 else None
-    if data is None:
+    if data is None or not may_see(data["status"], is_admin=caller.is_admin):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {insight_id!r} not found")
     return data
 
 
 @router.get("/api/reports/{insight_id}", response_model=ReportDetail, responses=NOT_FOUND)
 def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> dict[str, Any]:
-    data = _detail(request, db, insight_id)
+    data = _detail(request, db, insight_id, caller)
     return {**data, "favorite": bool(_favorites(db, caller.user_id, [insight_id]))}
 
 
@@ -247,12 +256,12 @@ def related_reports(
     insight_id: str, request: Request, db: ReadDb, caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[dict[str, Any]]:
     """Reports on the same ticker or sharing a keyword, most overlap first, then newest."""
-    base = _detail(request, db, insight_id)
+    base = _detail(request, db, insight_id, caller)
     keywords = [k for k in base["keywords"] if k]
     conditions = [Report.ticker == base["ticker"]]
     conditions += [cast(Report.keywords, String).ilike(_json_pattern(k), escape="\\") for k in keywords[:10]]
     rows = db.execute(
-        select(Report)
+        visible(select(Report), is_admin=caller.is_admin)
         .where(Report.insight_id != insight_id, Report.status != "hidden", or_(*conditions))
         .order_by(Report.published_at.desc())
         .limit(200)
@@ -288,7 +297,7 @@ def set_status(insight_id: str, body: ReportStatusIn, request: Request, db: Db, 
 
 @router.put("/api/reports/{insight_id}/favorite", status_code=204, responses=NOT_FOUND)
 def add_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -> Response:
-    _detail(request, db, insight_id)
+    _detail(request, db, insight_id, caller)
     if db.get(Favorite, (caller.user_id, insight_id)) is None:
         db.add(Favorite(user_id=caller.user_id, insight_id=insight_id, created_at=utcnow()))
     return Response(status_code=204)
@@ -296,7 +305,7 @@ def add_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -> R
 
 @router.delete("/api/reports/{insight_id}/favorite", status_code=204, responses=NOT_FOUND)
 def remove_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -> Response:
-    _detail(request, db, insight_id)
+    _detail(request, db, insight_id, caller)
     db.execute(delete(Favorite).where(Favorite.user_id == caller.user_id, Favorite.insight_id == insight_id))
     return Response(status_code=204)
 
@@ -323,7 +332,7 @@ def search_reports(
         ]
     rows = list(
         db.execute(
-            select(Report)
+            visible(select(Report), is_admin=caller.is_admin)
             .where(Report.status != "hidden", or_(*clauses))
             .order_by(Report.published_at.desc())
             .limit(1000)
@@ -353,13 +362,15 @@ def sentiment_series(
     except TickerError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     newest = db.execute(
-        select(func.max(Report.published_at)).where(Report.ticker == symbol, Report.status != "hidden")
+        visible(select(func.max(Report.published_at)), is_admin=caller.is_admin).where(
+            Report.ticker == symbol, Report.status != "hidden"
+        )
     ).scalar()
     if newest is None:
         return {"ticker": symbol, "points": []}
     since = _day_start(newest.date() - timedelta(days=days - 1))
     rows = db.execute(
-        select(Report.published_at, Report.sentiment_score).where(
+        visible(select(Report.published_at, Report.sentiment_score), is_admin=caller.is_admin).where(
             Report.ticker == symbol, Report.status != "hidden", Report.published_at >= since
         )
     )
