@@ -153,7 +153,9 @@ class NotificationPolicyIn(_In):
     timezone: str = "Asia/Seoul"
     window: PolicyWindow = "daily_close"
     frequency: Frequency = "daily"
-    channels: list[Channel] = Field(default_factory=lambda: ["email"], min_length=1)
+    channels: list[Channel] = Field(
+        default_factory=list, description="where to send; empty (the default): every verified channel"
+    )
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
     locale: Literal["ko_KR", "en_US"] | None = Field(

@@ -88,8 +88,9 @@ def delivery_key(user_id: str, channel: str, digest_key: str) -> str:
 
 
 def _policy(row: NotificationPolicy | None) -> tuple[Policy, list[str]]:
+    """The user's timing and the channels they named (none named: every verified one)."""
     if row is None:
-        return Policy(), ["email"]
+        return Policy(), []
     policy = Policy(
         timezone=row.timezone,
         window=row.window,
@@ -151,7 +152,7 @@ def _rows_for(session: Session, report: Report, now: datetime, trace_id: str | N
             now=now,
             report_id=report.insight_id,
         )
-        for channel in wanted:
+        for channel in wanted or sorted(verified):
             if channel != "web-push" and channel not in verified:
                 log.info("notify.channel_unverified", user=sub.user_id, channel=channel)
                 continue

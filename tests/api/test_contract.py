@@ -704,7 +704,7 @@ DEFAULT_POLICY = {
     "timezone": "Asia/Seoul",
     "window": "daily_close",
     "frequency": "daily",
-    "channels": ["email"],
+    "channels": [],  # every verified channel
     "quiet_hours_start": None,
     "quiet_hours_end": None,
     "locale": "ko_KR",  # our addition, from DEFAULT_LOCALE
@@ -752,7 +752,6 @@ def test_notification_policy_round_trips_and_is_per_user(client: TestClient, use
     [
         {"timezone": "Mars/Olympus_Mons"},
         {"timezone": "KST"},
-        {"channels": []},
         {"channels": ["sms"]},
         {"channels": "email"},
         {"quiet_hours_start": "22:00", "quiet_hours_end": None},

@@ -84,7 +84,7 @@ def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: flo
 
 
 def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], channels: tuple[str, ...] = ("webhook",),
-             policy: dict[str, Any] | None = None, status: str = "Active") -> None:  # fmt: skip
+             policy: dict[str, Any] | None = None, status: str = "Active", saved_policy: bool = True) -> None:  # fmt: skip
     with session_scope(settings.dsn) as session:
         session.add(User(user_id=user_id, role="user", created_at=NOW))
         for i, (ticker, window) in enumerate(tickers.items()):
@@ -114,7 +114,8 @@ def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], chann
             )
         policy = {"timezone": "Asia/Seoul", "window": "immediate", "frequency": "daily", "channels": list(channels),
                   **(policy or {})}  # fmt: skip
-        session.add(NotificationPolicy(user_id=user_id, updated_at=NOW, **policy))
+        if saved_policy:
+            session.add(NotificationPolicy(user_id=user_id, updated_at=NOW, **policy))
 
 
 def deliveries(settings: Settings) -> list[Delivery]:
@@ -146,6 +147,20 @@ def test_plans_once_per_report_user_and_channel(settings: Settings) -> None:
         session.get(Report, first).notify_planned_at = None
     assert plan_deliveries(settings, now=NOW).planned == 0
     assert len(deliveries(settings)) == 2
+
+
+def test_a_policy_naming_no_channel_uses_every_verified_one(settings: Settings) -> None:
+    # Never saved a policy, one verified webhook: told on the webhook (the old default wanted e-mail).
+    add_user(settings, "alice", tickers={"AAPL": "intraday"}, channels=("webhook",), saved_policy=False)
+    # Saved a policy naming no channel, two verified ones: both.
+    add_user(settings, "bob", tickers={"AAPL": "intraday"}, channels=("webhook", "email"), policy={"channels": []})
+    report = add_report(settings, 1)
+    assert plan_deliveries(settings, now=NOW).planned == 3
+    assert {(r.insight_id, r.user_id, r.channel) for r in deliveries(settings)} == {
+        (report, "alice", "webhook"),
+        (report, "bob", "email"),
+        (report, "bob", "webhook"),
+    }
 
 
 def test_unverified_channels_are_skipped_and_web_push_is_reported_not_dropped(settings: Settings) -> None:

@@ -223,6 +223,9 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         page.get_by_test_id("policy-timezone").select_option("America/New_York")
         page.get_by_test_id("policy-window").select_option("immediate")
         page.get_by_test_id("policy-frequency").select_option("weekly")
+        # No channel ticked by default: every verified channel, as the hint under them says.
+        expect(page.get_by_test_id("policy-channel-email")).not_to_be_checked()
+        expect(page.get_by_text("아무것도 고르지 않으면 인증된 모든 채널로 알림을 보냅니다.")).to_be_visible()
         page.get_by_test_id("policy-channel-web-push").check()
         expect(page.get_by_test_id("policy-locale")).to_have_value("ko_KR")
         page.get_by_test_id("policy-locale").select_option("en_US")  # alerts in English
@@ -245,7 +248,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
             "quiet_hours_start": "08:00",
             "quiet_hours_end": "09:30",
         }
-        assert sorted(policy["channels"]) == ["email", "web-push"]
+        assert policy["channels"] == ["web-push"]
 
         # Report detail: sources open in a new tab without an opener; the chart is drawn.
         page.get_by_test_id("tab-reports").click()

@@ -31,7 +31,8 @@ def timezone_names() -> frozenset[str]:
 
 
 def policy_for(db: Db, user_id: str, default_locale: str) -> NotificationPolicyOut:
-    """The stored policy, or the default (Asia/Seoul, daily_close, daily, e-mail, no quiet hours);
+    """The stored policy, or the default (Asia/Seoul, daily_close, daily, every verified channel,
+    no quiet hours);
     `locale` (our addition: the language of e-mails and alerts) is the user's."""
     row = db.get(NotificationPolicy, user_id)
     user = db.get(User, user_id)
