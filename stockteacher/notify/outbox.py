@@ -15,7 +15,8 @@ checks the lease is still ours:
 - delivered → `sent`;
 - a transient failure (5xx, 429, timeout, SMTP 4xx) → `failed`, retried after an exponential
   backoff with full jitter (`NOTIFY_BACKOFF_SECONDS` doubling, at most
-  `NOTIFY_MAX_BACKOFF_SECONDS`), `dead` after `NOTIFY_MAX_ATTEMPTS`;
+  `NOTIFY_MAX_BACKOFF_SECONDS`) or the receiver's `Retry-After` if that is longer, and never
+  inside the user's quiet hours (moved to their end); `dead` after `NOTIFY_MAX_ATTEMPTS`;
 - a permanent failure (other 4xx, channel not configured) → `dead` at once.
 
 A notifier killed mid-delivery leaves its rows claimed; when the lease runs out a restarted
@@ -42,7 +43,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stockteacher.logs import get_logger
-from stockteacher.notify.timing import Policy, decide
+from stockteacher.notify.timing import Policy, after_quiet_hours, decide
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
@@ -269,12 +270,13 @@ def _record(
             counts.dead += len(ids)
             event = "notify.dead"
         else:
-            delay = backoff_seconds(settings, attempts, rng)
+            delay = max(backoff_seconds(settings, attempts, rng), getattr(result, "retry_after", None) or 0.0)
+            policy, _ = _policy(session.get(NotificationPolicy, deliveries[0].user_id))
             values = {
                 "status": FAILED,
                 "attempts": attempts,
                 "last_error": (result.error or "")[:2000],
-                "next_attempt_at": now + timedelta(seconds=delay),
+                "next_attempt_at": after_quiet_hours(now + timedelta(seconds=delay), policy),
             }
             counts.retried += len(ids)
             event = "notify.retry"

@@ -44,6 +44,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
+    "after_quiet_hours",
     "URGENT_ANOMALY",
     "URGENT_SENTIMENT",
     "Decision",
@@ -224,6 +225,11 @@ def _next_monday_morning(zone: ZoneInfo, after: datetime) -> datetime:
     if candidate <= after:
         candidate = datetime.combine(monday + timedelta(days=7), _WEEKLY_AT, tzinfo=zone).astimezone(UTC)
     return candidate
+
+
+def after_quiet_hours(due: datetime, policy: Policy) -> datetime:
+    """`due`, or the end of the user's quiet hours when `due` falls inside them."""
+    return _after_quiet_hours(due, policy)
 
 
 def _after_quiet_hours(due: datetime, policy: Policy) -> datetime:

@@ -34,6 +34,7 @@ class Result:
     ok: bool
     permanent: bool = False
     error: str | None = None
+    retry_after: float | None = None
 
 
 class Recorder:
@@ -220,6 +221,29 @@ def test_retries_back_off_then_deliver_once(settings: Settings) -> None:
     assert send_due(settings, sender, now=row.next_attempt_at + timedelta(hours=1)).sent == 0
     assert len(sender.messages) == 3 and len({m["delivery_id"] for m in sender.messages}) == 1
     assert deliveries(settings)[0].status == "sent"
+
+
+def test_a_retry_waits_for_the_receivers_retry_after(settings: Settings) -> None:
+    add_user(settings, "alice", tickers={"AAPL": "intraday"})
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+    send_due(settings, Recorder(Result(ok=False, error="HTTP 429", retry_after=900)), now=NOW, rng=random.Random(1))
+    (row,) = deliveries(settings)
+    assert row.status == "failed" and row.next_attempt_at == NOW + timedelta(seconds=900)  # not the 5-10 s backoff
+
+
+def test_a_retry_never_lands_in_the_users_quiet_hours(settings: Settings) -> None:
+    # 12:00 in Seoul now; quiet from 12:01 to 13:00: the first attempt goes out before them.
+    quiet = {"quiet_hours_start": "12:01", "quiet_hours_end": "13:00"}
+    add_user(settings, "alice", tickers={"AAPL": "intraday"}, policy=quiet)
+    add_report(settings, 1)
+    plan_deliveries(settings, now=NOW)
+    (row,) = deliveries(settings)
+    assert row.due_at == NOW
+    rng = random.Random(1)
+    send_due(settings, Recorder(Result(ok=False, error="HTTP 503", retry_after=120)), now=NOW, rng=rng)
+    (row,) = deliveries(settings)
+    assert row.next_attempt_at == datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 13:00 in Seoul, when quiet ends
 
 
 def test_dead_after_the_bound_or_a_permanent_failure(settings: Settings) -> None:
