@@ -7,6 +7,8 @@
                "question": str, "user_id": str, "spent_today_usd": float,
                "locale": "ko_KR" | "en_US", "trace_id": str}
 
+    {"type": "billing", "model", "prompt_tokens", "price": [prompt, completion] USD per 1M}
+                                         (online, once the call is open: what it costs so far)
     {"type": "chunk", "content": "..."}                                  … then one of
     {"type": "final", "content": full_text, "citations": [{"n", "article_id", "url", "title",
      "source"}], "model", "prompt_tokens", "completion_tokens", "cost_usd", "offline": bool}
@@ -17,7 +19,8 @@ Online (an OpenAI key is set): one streamed Chat Completions call through the of
 before the call against `CHAT_COST_LIMIT_USD` and against what is left of the user's
 `CHAT_DAILY_BUDGET_USD`; the actual cost comes from the stream's `usage`. A connection error,
 5xx or 429 before the stream opens is retried once. Closing the generator (`aclose()`, which
-is what a departed client causes) closes the HTTP stream, so the model stops generating.
+is what a departed client causes) closes the HTTP stream, so the model stops generating; the
+caller charges the tokens already streamed, from the `billing` event.
 
 Offline: the answer is made from retrieval alone — labelled as offline, listing the best
 passages with their `[n]` citations and a line from the report — and streamed in small
@@ -403,6 +406,12 @@ class ChatEngine:
             log.warning("chat.llm_unavailable", trace_id=turn.trace_id, error_code=exc.code, error=str(exc))
             yield _error("llm_unavailable", f"the teacher is not available right now ({exc.code}); try again later")
             return
+        yield {
+            "type": "billing",
+            "model": self.model,
+            "prompt_tokens": estimated_prompt,
+            "price": [self.price.prompt, self.price.completion],
+        }
         parts: list[str] = []
         usage: Any = None
         try:

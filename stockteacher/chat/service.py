@@ -287,8 +287,12 @@ def finish_turn(*, db_session: Session, turn: PreparedTurn, content: str, final:
     return message
 
 
-def record_failure(*, db_session: Session, turn: PreparedTurn, code: str, detail: str) -> ChatMessage:
-    """A `system` message saying the answer to the user's message failed, and why."""
+def record_failure(
+    *, db_session: Session, turn: PreparedTurn, code: str, detail: str, usage: dict[str, Any] | None = None
+) -> ChatMessage:
+    """A `system` message saying the answer to the user's message failed, and why; with what the
+    attempt cost (`usage`: model, tokens, cost_usd), which counts against the daily budget."""
+    usage = usage or {}
     message = ChatMessage(
         message_id=_new_id("msg"),
         session_id=turn.session_id,
@@ -296,6 +300,10 @@ def record_failure(*, db_session: Session, turn: PreparedTurn, code: str, detail
         sender="system",
         content=f"No answer ({code}): {detail}"[:2000],
         citations=[],
+        model=str(usage.get("model") or "")[:100] or None,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cost_usd=float(usage.get("cost_usd") or 0.0),
         trace_id=turn.trace_id,
         created_at=utcnow(),
     )

@@ -626,8 +626,15 @@ def test_sse_disconnect_cancels_the_llm_call(
             lambda: len(http.get(f"/api/chat/sessions/{session_id}/messages", headers=users.alice).json()) == 3
         )
         stored = http.get(f"/api/chat/sessions/{session_id}/messages", headers=users.alice).json()
+        usage = http.get("/api/usage", headers=users.alice).json()
     assert [m["sender"] for m in stored] == ["system", "user", "system"]  # the question stays; no half answer
     assert "interrupted" in stored[-1]["content"]
+    # The prompt and the tokens streamed before the client left are paid for, and counted:
+    # in the daily budget and in the usage the user sees.
+    cut_off = stored[-1]["cost_usd"]
+    assert cut_off > 0
+    assert usage["chat_spent_today_usd"] == pytest.approx(cut_off, abs=1e-6)
+    assert sum(r["cost_usd"] for r in usage["rows"] if r["stage"] == "chat") == pytest.approx(cut_off, abs=1e-6)
 
 
 def test_websocket_disconnect_cancels_the_llm_call(
@@ -669,7 +676,7 @@ def test_engine_aclose_closes_the_openai_stream(
 
     async def two_chunks_then_leave() -> tuple[list[dict[str, Any]], bool]:
         events = engine.stream(request)
-        got = [await events.__anext__(), await events.__anext__()]
+        got = [await events.__anext__(), await events.__anext__(), await events.__anext__()]
         await events.aclose()
         # while `events` is still referenced and the loop runs: no finaliser can do the closing
         for _ in range(150):
@@ -679,7 +686,8 @@ def test_engine_aclose_closes_the_openai_stream(
         return got, llm_server.streams_aborted == 1
 
     got, aborted = asyncio.run(two_chunks_then_leave())
-    assert [e["type"] for e in got] == ["chunk", "chunk"]
+    assert [e["type"] for e in got] == ["billing", "chunk", "chunk"]  # what the call costs so far, first
+    assert got[0]["prompt_tokens"] > 0 and got[0]["price"] == [0.15, 0.6]
     assert aborted and llm_server.streams_completed == 0 and llm_server.stream_chunks_sent < 100
 
 

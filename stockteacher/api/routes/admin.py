@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from stockteacher.api.deps import Admin, AppSettings, Caller, Db
 from stockteacher.api.routes.reports import check_dates
@@ -93,7 +93,11 @@ def usage(
         )  # fmt: skip
         .join(ChatSession, ChatSession.session_id == ChatMessage.session_id)
         .join(Report, Report.insight_id == ChatSession.insight_id, isouter=True)
-        .where(ChatMessage.sender == "agent", ChatMessage.created_at >= start, ChatMessage.created_at < end)
+        .where(  # answers, and answers cut off by a client that left (they were paid for too)
+            or_(ChatMessage.sender == "agent", and_(ChatMessage.sender == "system", ChatMessage.cost_usd > 0)),
+            ChatMessage.created_at >= start,
+            ChatMessage.created_at < end,
+        )
     )
     if not caller.is_admin:
         chat = chat.where(ChatMessage.user_id == caller.user_id)

@@ -115,9 +115,22 @@ def _finish(settings: Settings, turn: PreparedTurn, content: str, final: dict[st
         )
 
 
-def _fail(settings: Settings, turn: PreparedTurn, code: str, detail: str) -> None:
+def _fail(settings: Settings, turn: PreparedTurn, code: str, detail: str, usage: dict[str, Any] | None = None) -> None:
     with session_scope(settings.dsn) as db_session:
-        service.record_failure(db_session=db_session, turn=turn, code=code, detail=detail)
+        service.record_failure(db_session=db_session, turn=turn, code=code, detail=detail, usage=usage)
+
+
+def _usage_so_far(billing: dict[str, Any] | None, streamed: str) -> dict[str, Any] | None:
+    """What an answer cut off by the client has cost: the prompt, and the tokens streamed."""
+    if not billing:
+        return None
+    from stockteacher.analysis.cost import Price, cost_usd, estimate_text_tokens
+
+    prompt, completion = int(billing.get("prompt_tokens") or 0), estimate_text_tokens(streamed)
+    price = Price(*[float(x) for x in billing.get("price") or (0.0, 0.0)])
+    model = str(billing.get("model") or "")
+    return {"model": model, "prompt_tokens": prompt, "completion_tokens": completion,
+            "cost_usd": cost_usd(price, prompt, completion)}  # fmt: skip
 
 
 def _record_budget_stop(settings: Settings, turn: PreparedTurn, detail: str) -> None:
@@ -149,10 +162,14 @@ async def relay_turn(settings: Settings, backend: ChatBackend, turn: PreparedTur
     """
     parts: list[str] = []
     ended = False
+    billing: dict[str, Any] | None = None
     events = backend.stream(turn.request)
     try:
         async for event in events:
             kind = event.get("type") if isinstance(event, dict) else None
+            if kind == "billing":
+                billing = event
+                continue
             if kind == "chunk":
                 text = str(event.get("content") or "")
                 if text:
@@ -204,8 +221,14 @@ async def relay_turn(settings: Settings, backend: ChatBackend, turn: PreparedTur
         yield "error", {"code": "internal_error", "detail": detail, "trace_id": turn.trace_id}
     finally:
         await _close(events)
-        if not ended:  # the consumer left mid-answer
-            log.info("chat.turn.interrupted", trace_id=turn.trace_id, streamed_chars=sum(map(len, parts)))
+        if not ended:  # the consumer left mid-answer: the tokens sent so far are still paid for
+            usage = _usage_so_far(billing, "".join(parts))
+            log.info(
+                "chat.turn.interrupted",
+                trace_id=turn.trace_id,
+                streamed_chars=sum(map(len, parts)),
+                cost_usd=round(usage["cost_usd"], 6) if usage else 0.0,
+            )
             with anyio.move_on_after(CLEANUP_SECONDS, shield=True):
                 await run_in_threadpool(
                     _fail,
@@ -213,6 +236,7 @@ async def relay_turn(settings: Settings, backend: ChatBackend, turn: PreparedTur
                     turn,
                     "interrupted",
                     f"the client left after {sum(map(len, parts))} characters of the answer",
+                    usage,
                 )
 
 
