@@ -49,17 +49,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import smtplib
+import socket
 import ssl
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
+import httpcore
 import httpx
 
 from stockteacher.logs import get_logger
@@ -69,6 +73,9 @@ from stockteacher.sources.base import parse_retry_after
 
 __all__ = [
     "DELIVERY_HEADER",
+    "PrivateAddressRefused",
+    "forbidden_address",
+    "public_only_client",
     "SIGNATURE_HEADER",
     "USER_AGENT",
     "SendResult",
@@ -231,8 +238,65 @@ def _response_result(response: httpx.Response, host: str) -> SendResult:
     return SendResult.failed_permanently(error, status)
 
 
+def forbidden_address(address: str) -> bool:
+    """Loopback, private, link-local, reserved, multicast or unspecified: not a webhook's place."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    )
+
+
+class PrivateAddressRefused(httpcore.ConnectError):
+    """The webhook's host resolved to an address webhooks may not reach."""
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Resolves the host itself, refuses it if any address is private or local, and connects to
+    the address it checked: no second lookup a DNS-rebinding server could answer differently.
+    TLS still verifies the name (httpcore sends the URL's host as SNI)."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{host} does not resolve ({exc})") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        refused = [a for a in addresses if forbidden_address(a)]
+        if refused or not addresses:
+            shown = ", ".join(refused) or "none"
+            raise PrivateAddressRefused(f"{host} resolves to a private or local address ({shown}); webhooks must be public")
+        return super().connect_tcp(
+            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+
+def public_only_client(timeout: float) -> httpx.Client:
+    """An httpx client whose every connection goes to a public address checked at connect time."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(  # the same pool httpx builds, with our network backend
+        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_PublicOnlyBackend()
+    )
+    return httpx.Client(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout)
+
+
 def _post_signed(
-    url: str, secret: str, body: bytes, *, delivery_id: str, timeout: float, client: httpx.Client | None
+    url: str,
+    secret: str,
+    body: bytes,
+    *,
+    delivery_id: str,
+    timeout: float,
+    client: httpx.Client | None,
+    allow_private: bool = False,
 ) -> SendResult:
     problem = _url_problem(url)
     if problem:
@@ -245,7 +309,12 @@ def _post_signed(
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
     own = client is None
-    http = client or httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout)
+    if client is not None:
+        http = client
+    elif allow_private:
+        http = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout)
+    else:
+        http = public_only_client(timeout)
     try:
         request = http.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         response = http.send(request, stream=True, follow_redirects=False)
@@ -254,7 +323,10 @@ def _post_signed(
         finally:
             response.close()
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        result = _http_error_result(exc, host=host, timeout=timeout)
+        if isinstance(exc.__context__, PrivateAddressRefused) or isinstance(exc.__cause__, PrivateAddressRefused):
+            result = SendResult.failed_permanently(str(exc))
+        else:
+            result = _http_error_result(exc, host=host, timeout=timeout)
     finally:
         if own:
             http.close()
@@ -269,23 +341,47 @@ def send_webhook(
     *,
     delivery_id: str,
     timeout: float,
+    allow_private: bool = False,
     client: httpx.Client | None = None,
 ) -> SendResult:
     """POST `payload` to `url`, signed with `secret` (see the module docstring for the scheme).
 
     `delivery_id` must stay the same across retries of one delivery, so receivers can
-    de-duplicate. A passed `client` is used as is (but never follows redirects); otherwise a
-    client that ignores proxy variables is made for this one request.
+    de-duplicate. Unless `allow_private`, the connection goes only to a public address, checked
+    when it is made (a permanent failure otherwise). A passed `client` is used as is (but never
+    follows redirects); otherwise a client that ignores proxy variables is made for this request.
     """
-    return _post_signed(url, secret, encode_payload(payload), delivery_id=delivery_id, timeout=timeout, client=client)
+    return _post_signed(
+        url,
+        secret,
+        encode_payload(payload),
+        delivery_id=delivery_id,
+        timeout=timeout,
+        client=client,
+        allow_private=allow_private,
+    )
 
 
 def verification_ping(
-    url: str, secret: str, token: str, *, timeout: float, client: httpx.Client | None = None
+    url: str,
+    secret: str,
+    token: str,
+    *,
+    timeout: float,
+    allow_private: bool = False,
+    client: httpx.Client | None = None,
 ) -> SendResult:
     """POST `{"type": "verification", "token": token}`, signed; a 2xx answer verifies the webhook."""
     body = encode_payload({"type": "verification", "token": token})
-    return _post_signed(url, secret, body, delivery_id=f"verify-{uuid.uuid4().hex}", timeout=timeout, client=client)
+    return _post_signed(
+        url,
+        secret,
+        body,
+        delivery_id=f"verify-{uuid.uuid4().hex}",
+        timeout=timeout,
+        client=client,
+        allow_private=allow_private,
+    )
 
 
 # --- e-mail ----------------------------------------------------------------------------------

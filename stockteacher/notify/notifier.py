@@ -44,6 +44,7 @@ def deliver(settings: Settings) -> Any:
                 rendered.payload,
                 delivery_id=delivery_id,
                 timeout=settings.webhook_timeout_seconds,
+                allow_private=settings.webhooks_may_reach_private_hosts,  # checked on every delivery
             )
         if channel == "email":
             return channels.send_email(settings, target.address, rendered, delivery_id=delivery_id)

@@ -58,6 +58,8 @@ def payload(**overrides: Any) -> dict[str, Any]:
 def webhook(
     url: str, *, secret: str = SECRET, delivery_id: str = "dlv-1", timeout: float = 2.0, **kw: Any
 ) -> SendResult:
+    """To the local receiver on 127.0.0.1: private addresses allowed, as WEBHOOK_ALLOW_PRIVATE_HOSTS=1."""
+    kw.setdefault("allow_private", True)
     return send_webhook(url, secret, payload(), delivery_id=delivery_id, timeout=timeout, **kw)
 
 
@@ -116,7 +118,7 @@ def test_the_verification_recipe_in_the_module_docstring_works() -> None:
 
 def test_webhook_delivered_with_signed_compact_utf8_json_and_headers(hook: WebhookReceiver) -> None:
     body = payload()
-    result = send_webhook(hook.url, SECRET, body, delivery_id="dlv-42", timeout=2)
+    result = send_webhook(hook.url, SECRET, body, delivery_id="dlv-42", timeout=2, allow_private=True)
 
     assert result == SendResult(ok=True, permanent=False, status=200, error=None)
     [request] = hook.requests
@@ -225,7 +227,7 @@ def test_errors_name_the_host_but_not_the_url_path_that_may_carry_a_token() -> N
 
 
 def test_verification_ping_is_signed_and_a_2xx_verifies(hook: WebhookReceiver) -> None:
-    result = verification_ping(hook.url, SECRET, "tok-123", timeout=2)
+    result = verification_ping(hook.url, SECRET, "tok-123", timeout=2, allow_private=True)
 
     assert result.ok
     [request] = hook.requests
@@ -234,7 +236,7 @@ def test_verification_ping_is_signed_and_a_2xx_verifies(hook: WebhookReceiver) -
     assert request.headers["X-StockTeacher-Delivery"]
 
     hook.fail_next(1, status=404)
-    assert verification_ping(hook.url, SECRET, "tok-123", timeout=2).permanent
+    assert verification_ping(hook.url, SECRET, "tok-123", timeout=2, allow_private=True).permanent
 
 
 def test_every_httpx_exception_maps_to_a_result() -> None:
@@ -437,3 +439,50 @@ def test_web_push_with_keys_says_this_build_cannot_deliver(make_settings: Callab
     result = send_web_push(settings, {"endpoint": "https://push.example/x"}, rendered_for("ko_KR"))
 
     assert not result.ok and result.permanent and result.error == WEB_PUSH_NOT_SUPPORTED
+
+
+# --- private addresses, checked when each connection is made --------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_by_default_no_webhook_request_reaches_a_local_address(hook: WebhookReceiver, host: str) -> None:
+    url = hook.url.replace("127.0.0.1", host)
+    for result in (
+        send_webhook(url, SECRET, payload(), delivery_id="dlv-1", timeout=2),
+        verification_ping(url, SECRET, "tok", timeout=2),
+    ):
+        assert not result.ok and result.permanent and "private or local address" in (result.error or "")
+    assert hook.requests == []  # nothing left this machine's guard
+
+
+def test_a_rebinding_dns_answer_after_the_check_is_caught_at_connect_time(
+    hook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registration check saw a public address; by the time of the request, the attacker's
+    DNS answers 127.0.0.1. The request resolves again when it connects and refuses."""
+    import socket
+
+    from stockteacher.api.routes.notifications import private_target
+
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # the first lookup, then the rebinding
+
+    def rebinding(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebind.test":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    url = f"http://hooks.rebind.test:{hook.port}/hook"
+    assert private_target(url) is None  # looked public when it was registered
+    result = send_webhook(url, SECRET, payload(), delivery_id="dlv-1", timeout=2)
+    assert result.permanent and "127.0.0.1" in (result.error or "") and hook.requests == []
+
+
+def test_ipv4_mapped_ipv6_addresses_are_private_too() -> None:
+    from stockteacher.notify.channels import forbidden_address
+
+    assert forbidden_address("::ffff:127.0.0.1") and forbidden_address("::ffff:10.1.2.3")
+    assert forbidden_address("169.254.169.254") and forbidden_address("0.0.0.0")
+    assert not forbidden_address("93.184.216.34") and not forbidden_address("2606:4700::1111")

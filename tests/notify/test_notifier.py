@@ -204,7 +204,10 @@ def test_losing_the_last_verified_channel_puts_subscriptions_back_to_waiting(
         hook.fail_next(1, status=500)
         failed = client.put("/api/notifications/channels/webhook", json={"url": hook.url, "secret": SECRET},
                             headers=headers)  # fmt: skip
-        assert failed.json()["status"] == "pending" and failed.json()["last_error"].endswith("HTTP 500")
+        assert failed.json()["status"] == "pending"
+        assert failed.json()["last_error"] == (
+            "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)"
+        )  # the receiver's own status line and body are not echoed
         assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "PendingVerification"
         _subscribe_again = client.put(
             "/api/notifications/channels/webhook", json={"url": hook.url, "secret": SECRET}, headers=headers
@@ -213,3 +216,21 @@ def test_losing_the_last_verified_channel_puts_subscriptions_back_to_waiting(
         assert client.delete("/api/notifications/channels/webhook", headers=headers).status_code == 204
         assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "PendingVerification"
         assert client.delete("/api/notifications/channels/webhook", headers=headers).status_code == 404
+
+
+def test_a_webhook_saved_while_private_hosts_were_allowed_is_refused_at_delivery(
+    settings: Settings, hook: WebhookReceiver
+) -> None:
+    """Verified on 127.0.0.1 while WEBHOOK_ALLOW_PRIVATE_HOSTS=1; the operator turns it off: the
+    next delivery checks the address when it connects, and the row dies instead of reaching it."""
+    _, key = create_user(settings, "alice")
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as client:
+        _subscribe_with_webhook(client, headers, hook.url)
+    strict = settings.model_copy(update={"webhook_allow_private_hosts": False})
+    add_report(strict, 1, "AAPL")
+    result = notify_core(strict, now=datetime.now(UTC))
+    assert (result["planned"], result["sent"], result["dead"]) == (1, 0, 1)
+    (row,) = _deliveries(strict)
+    assert row.status == "dead" and "private or local address" in (row.last_error or "")
+    assert [r.json()["type"] for r in hook.requests] == ["verification"]  # the report never left

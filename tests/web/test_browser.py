@@ -463,7 +463,7 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         page.get_by_test_id("webhook-url").fill(hook.url)
         page.get_by_test_id("webhook-submit").click()
         expect(webhook_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "pending")
-        expect(webhook_row.get_by_test_id("channel-error")).to_contain_text("401")
+        expect(webhook_row.get_by_test_id("channel-error")).to_contain_text("rejected the signature")
         expect(message).to_have_class("message error")
         expect(page.get_by_test_id("webhook-secret-box")).to_be_visible()
         made_secret = page.get_by_test_id("webhook-secret-value").inner_text()

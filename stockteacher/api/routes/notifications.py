@@ -155,13 +155,18 @@ def put_webhook(body: WebhookIn, db: Db, caller: Caller, settings: AppSettings) 
     made = body.secret is None
     secret = body.secret or secrets.token_urlsafe(32)
     row = _upsert(db, caller.user_id, "webhook", body.url, secret)
-    result = verification_ping(body.url, secret, secrets.token_urlsafe(16), timeout=settings.webhook_timeout_seconds)
+    result = verification_ping(
+        body.url,
+        secret,
+        secrets.token_urlsafe(16),
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.webhooks_may_reach_private_hosts,
+    )
     if result.ok:
         _verified(db, row)
     else:
-        # the status only: the receiver's own words stay out of the answer
         row.status = "pending"
-        row.last_error = f"verification ping failed: {'HTTP ' + str(result.status) if result.status else result.error}"
+        row.last_error = ping_failure(result.status, result.error)
         sync_subscriptions(db, caller.user_id)
     db.flush()
     return _channel_out(row, secret if made else None)
@@ -229,12 +234,26 @@ def sync_subscriptions(db: Db, user_id: str) -> None:
         )
 
 
+def ping_failure(status: int | None, error: str | None) -> str:
+    """What the user learns of a failed verification ping: what to do, never the receiver's
+    own answer (its status line or body could be another service's); the server log has it."""
+    if error and "private or local address" in error:
+        return f"verification ping failed: {error}"
+    if status in (401, 403):
+        return "verification ping failed: the receiver rejected the signature; check that it uses this secret"
+    if status is not None and 300 <= status < 500:
+        return "verification ping failed: the receiver refused the ping; register the URL that answers it with 2xx"
+    return "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)"
+
+
 def private_target(url: str) -> str | None:
     """Why `url` may not be a webhook (it resolves to loopback, private, link-local or reserved
-    addresses), or None."""
-    import ipaddress
+    addresses), or None. A first answer at registration; every request checks again when it
+    connects (`notify.channels.public_only_client`)."""
     import socket
     from urllib.parse import urlsplit
+
+    from stockteacher.notify.channels import forbidden_address
 
     host = urlsplit(url).hostname
     if not host:
@@ -244,10 +263,8 @@ def private_target(url: str) -> str | None:
     except OSError:
         return f"host {host!r} does not resolve"
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-                or address.is_multicast or address.is_unspecified):  # fmt: skip
-            return f"{host} resolves to a private or local address ({address}); webhooks must be public"
+        if forbidden_address(str(info[4][0])):
+            return f"{host} resolves to a private or local address ({info[4][0]}); webhooks must be public"
     return None
 
 
