@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from stockteacher.errors import SetupError
+from stockteacher.core.errors import SetupError
 from stockteacher.settings import SOURCE_NAMES, Settings, SettingsError, load_settings, masked_settings
 
 __all__ = ["main", "refusal"]
@@ -54,7 +54,7 @@ def _settings_and_logging(*, database: bool = False) -> Settings:
 def refusal(exc: BaseException) -> dict[str, Any] | None:
     """The JSON summary for an error that means the work cannot start here (exit code 2), or
     None for a failure of the work itself."""
-    from stockteacher.errors import SetupError
+    from stockteacher.core.errors import SetupError
 
     if isinstance(exc, SetupError):
         code = getattr(exc, "code", "setup")

@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from stockteacher.errors import SetupError
+from stockteacher.core.errors import SetupError
+from stockteacher.core.vocabulary import SOURCES, Locale, Source
 
 __all__ = [
     "ENV_FILE_VARIABLE",
@@ -39,7 +40,7 @@ __all__ = [
     "masked_settings",
 ]
 
-SOURCE_NAMES = ("news_api", "rss", "naver", "file", "sample")
+SOURCE_NAMES = SOURCES
 DEFAULT_DSN = "sqlite:///./var/dev.db"
 
 
@@ -55,7 +56,7 @@ class CollectionSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ticker: str = Field(min_length=1, max_length=20)
-    source: Literal["news_api", "rss", "naver", "file", "sample"]
+    source: Source
     interval_minutes: int = Field(gt=0, le=7 * 24 * 60)
     enabled: bool = True
 
@@ -186,13 +187,11 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(30, gt=0, alias="SCHEDULER_TICK_SECONDS")
     scheduler_max_in_flight: int = Field(8, ge=1, le=256, alias="SCHEDULER_MAX_IN_FLIGHT")
     collector_max_retries: int = Field(2, ge=0, le=10, alias="COLLECTOR_MAX_RETRIES")
-    subscription_source: Literal["news_api", "rss", "naver", "file", "sample"] = Field(
-        "sample", alias="SUBSCRIPTION_SOURCE"
-    )
+    subscription_source: Source = Field("sample", alias="SUBSCRIPTION_SOURCE")
     subscription_interval_minutes: int = Field(60, gt=0, alias="SUBSCRIPTION_INTERVAL_MINUTES")
     node_type_resources: Literal["auto", "on", "off"] = Field("auto", alias="NODE_TYPE_RESOURCES")
     scheduler_resource: str = Field("node:__internal_head__", alias="SCHEDULER_RESOURCE")
-    default_locale: Literal["ko_KR", "en_US"] = Field("ko_KR", alias="DEFAULT_LOCALE")
+    default_locale: Locale = Field("ko_KR", alias="DEFAULT_LOCALE")
 
     # --- API -------------------------------------------------------------------------------
     api_cors_origins: StrList = Field(default_factory=list, alias="API_CORS_ORIGINS")

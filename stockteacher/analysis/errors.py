@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockteacher.errors import PicklableError
+from stockteacher.core.errors import PicklableError
 
 __all__ = ["AnalysisError", "CostLimitError", "LLMError", "NoNewStories", "PermanentLLMError", "TransientLLMError"]
 

@@ -29,6 +29,7 @@ from stockteacher.analysis.cost import Price, cost_usd, estimate_prompt_tokens, 
 from stockteacher.analysis.errors import CostLimitError, LLMError, PermanentLLMError, TransientLLMError
 from stockteacher.analysis.prompts import Prompt
 from stockteacher.analysis.schema import ReportDraft, json_schema, validate_draft
+from stockteacher.core.vocabulary import is_transient_status
 from stockteacher.logs import get_logger
 from stockteacher.retry import RetryPolicy, sync_retrying
 from stockteacher.settings import Settings
@@ -121,7 +122,7 @@ def map_openai_error(exc: openai.OpenAIError) -> LLMError:
             return TransientLLMError(message, code="rate_limited", retry_after=_retry_after(exc.response.headers))
         if status in (401, 403):
             return PermanentLLMError(message, code="auth_error")
-        if status >= 500 or status in (408, 409):
+        if is_transient_status(status, also=(409,)):
             return TransientLLMError(
                 message,
                 code="server_error" if status >= 500 else f"http_{status}",

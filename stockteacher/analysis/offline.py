@@ -24,6 +24,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from stockteacher.analysis.prompts import StoryInput
 from stockteacher.analysis.schema import Anomaly, Citation, GlossaryEntry, ReportDraft
+from stockteacher.core.vocabulary import sentiment_label
 
 __all__ = ["OFFLINE_MODEL", "OfflineAnalyzer", "story_sentiment"]
 
@@ -113,12 +114,12 @@ def _first_sentence(text: str, limit: int = 220) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
+_MOOD_KO = {"positive": "긍정적", "negative": "부정적", "neutral": "중립적"}
+
+
 def _mood(score: float, ko: bool) -> str:
-    if score > 0.2:
-        return "긍정적" if ko else "positive"
-    if score < -0.2:
-        return "부정적" if ko else "negative"
-    return "중립적" if ko else "neutral"
+    label = sentiment_label(score)
+    return _MOOD_KO[label] if ko else label
 
 
 class OfflineAnalyzer:

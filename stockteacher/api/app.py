@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import stockteacher
 from stockteacher.api.security import SecurityMiddleware
+from stockteacher.core.vocabulary import vocabulary
 from stockteacher.logs import get_logger, new_trace_id
 from stockteacher.settings import Settings
 from stockteacher.store.db import get_engine
@@ -117,13 +118,15 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     @app.get("/api/config", tags=["probes"])
-    def config() -> dict[str, str]:
-        """What the web page needs before it can call anything else (no key needed)."""
+    def config() -> dict[str, Any]:
+        """What the web page needs before it can call anything else (no key needed), including
+        the enums and thresholds it shows (`vocabulary`), so it never keeps copies of them."""
         return {
             "auth_mode": settings.auth_mode,
             "default_locale": settings.default_locale,
             "version": app.version,
             "chat_mode": "openai" if settings.chat_uses_openai else "offline",
+            "vocabulary": vocabulary(),
         }
 
     for module in (subscriptions, reports, chat, notifications, admin):

@@ -8,8 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stockteacher.core.vocabulary import (
+    AlertWindow,
+    Channel,
+    Frequency,
+    Locale,
+    PolicyWindow,
+    ReportStatus,
+    SubscriptionStatus,
+)
+
 __all__ = [
-    "ALERT_WINDOWS",
     "ChatMessageOut",
     "ChatSessionIn",
     "ChatSessionOut",
@@ -24,13 +33,6 @@ __all__ = [
     "SubscriptionPatch",
 ]
 
-AlertWindow = Literal["intraday", "daily_open", "daily_close", "weekly"]
-ALERT_WINDOWS = ("intraday", "daily_open", "daily_close", "weekly")
-SubscriptionStatus = Literal["PendingVerification", "Active", "Suspended"]
-ReportStatus = Literal["draft", "published", "hidden"]
-PolicyWindow = Literal["morning_open", "daily_close", "immediate"]
-Frequency = Literal["daily", "weekly"]
-Channel = Literal["email", "web-push", "webhook"]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -158,7 +160,7 @@ class NotificationPolicyIn(_In):
     )
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
-    locale: Literal["ko_KR", "en_US"] | None = Field(
+    locale: Locale | None = Field(
         None, description="our addition: the language of alerts and e-mails (default: DEFAULT_LOCALE)"
     )
 
@@ -203,4 +205,4 @@ class NotificationPolicyOut(BaseModel):
     channels: list[Channel]
     quiet_hours_start: str | None
     quiet_hours_end: str | None
-    locale: Literal["ko_KR", "en_US"] = "ko_KR"
+    locale: Locale = "ko_KR"

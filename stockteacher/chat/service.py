@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stockteacher.errors import PicklableError
+from stockteacher.core.errors import PicklableError
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.service import may_see
 from stockteacher.settings import Settings

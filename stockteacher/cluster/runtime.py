@@ -19,7 +19,7 @@ from typing import Any
 
 import ray
 
-from stockteacher.errors import SetupError
+from stockteacher.core.errors import SetupError
 
 __all__ = ["NAMESPACE", "ClusterAddressError", "connect", "running_cluster_address", "wait_until_gone"]
 

@@ -6,7 +6,7 @@ decide what happens next::
     SendResult
     ├── delivered()                       the receiver took it (HTTP 2xx, SMTP accepted)
     ├── retry(error, status)              worth another attempt later: timeouts, connection errors,
-    │                                     HTTP 429 (with `retry_after` when the server says) and 5xx,
+    │                                     HTTP 408, 425, 429 (with `retry_after` when the server says) and 5xx,
     │                                     SMTP 4xx replies and dropped connections
     └── failed_permanently(error, status) retrying cannot help: other HTTP 4xx, redirects, a URL that
                                           is not http(s), SMTP 5xx (unknown recipient, bad login),
@@ -66,6 +66,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from stockteacher.core.vocabulary import is_transient_status
 from stockteacher.logs import get_logger
 from stockteacher.notify.render import Rendered
 from stockteacher.settings import Settings
@@ -229,7 +230,7 @@ def _response_result(response: httpx.Response, host: str) -> SendResult:
         return SendResult.delivered(status)
     snippet = _snippet(response)
     error = f"webhook at {host} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    if status == 429 or status >= 500:
+    if is_transient_status(status):
         return SendResult.retry(error, status, retry_after=parse_retry_after(response.headers.get("retry-after")))
     if 300 <= status < 400:
         return SendResult.failed_permanently(
@@ -273,7 +274,9 @@ class _PublicOnlyBackend(httpcore.SyncBackend):
         refused = [a for a in addresses if forbidden_address(a)]
         if refused or not addresses:
             shown = ", ".join(refused) or "none"
-            raise PrivateAddressRefused(f"{host} resolves to a private or local address ({shown}); webhooks must be public")
+            raise PrivateAddressRefused(
+                f"{host} resolves to a private or local address ({shown}); webhooks must be public"
+            )
         return super().connect_tcp(
             addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )

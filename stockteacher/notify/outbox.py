@@ -61,7 +61,6 @@ __all__ = ["OutboxCounts", "backoff_seconds", "delivery_key", "plan_deliveries",
 
 log = get_logger(__name__)
 PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
-CHANNELS = ("email", "webhook", "web-push")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from stockteacher.core.vocabulary import sentiment_strength
 from stockteacher.ingest.tickers import TickerError, lookup
 
 __all__ = ["REASONS", "Rendered", "render_notification", "report_url", "sentiment_words"]
@@ -132,18 +133,7 @@ def report_url(base_url: str, insight_id: str) -> str:
 
 def sentiment_words(score: float, locale: str) -> str:
     """The sentiment score (-1…1) in words, with the same thresholds as the report tags."""
-    words = _WORDS[_language(locale)]
-    if score >= 0.6:
-        key = "very_positive"
-    elif score > 0.2:
-        key = "positive"
-    elif score <= -0.6:
-        key = "very_negative"
-    elif score < -0.2:
-        key = "negative"
-    else:
-        key = "neutral"
-    return words[key]
+    return _WORDS[_language(locale)][sentiment_strength(score)]
 
 
 def _ticker_name(ticker: str, language: str) -> str:

@@ -43,6 +43,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from stockteacher.core.vocabulary import (
+    ALERT_WINDOWS,
+    FREQUENCIES,
+    POLICY_WINDOWS,
+    URGENT_ANOMALY,
+    URGENT_SENTIMENT,
+    is_urgent,
+)
+
 __all__ = [
     "after_quiet_hours",
     "URGENT_ANOMALY",
@@ -56,22 +65,14 @@ __all__ = [
     "next_open",
 ]
 
-URGENT_ANOMALY = 0.7
-URGENT_SENTIMENT = -0.6
-
-_ALERT_WINDOWS = frozenset({"intraday", "daily_open", "daily_close", "weekly"})
-_POLICY_WINDOWS = frozenset({"morning_open", "daily_close", "immediate"})
-_FREQUENCIES = frozenset({"daily", "weekly"})
+_ALERT_WINDOWS = frozenset(ALERT_WINDOWS)
+_POLICY_WINDOWS = frozenset(POLICY_WINDOWS)
+_FREQUENCIES = frozenset(FREQUENCIES)
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _KOREAN_SUFFIXES = (".KS", ".KQ")
 _SEOUL = ZoneInfo("Asia/Seoul")
 _NEW_YORK = ZoneInfo("America/New_York")
 _WEEKLY_AT = time(8, 0)
-
-
-def is_urgent(anomaly_score: float, sentiment_score: float) -> bool:
-    """A report is urgent when it is very unusual or strongly negative."""
-    return anomaly_score >= URGENT_ANOMALY or sentiment_score <= URGENT_SENTIMENT
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from stockteacher.analysis.schema import ReportDraft
 from stockteacher.analysis.service import insight_id_for
+from stockteacher.core.vocabulary import is_urgent, sentiment_label
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
-from stockteacher.notify.timing import URGENT_ANOMALY, URGENT_SENTIMENT
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
@@ -67,13 +67,8 @@ def quality_notes(draft: ReportDraft, source_refs: list[dict[str, Any]], missing
 
 def _tags(draft: ReportDraft, model: str) -> list[str]:
     tags = [a.label for a in draft.anomalies]
-    if draft.sentiment_score > 0.2:
-        tags.append("positive")
-    elif draft.sentiment_score < -0.2:
-        tags.append("negative")
-    else:
-        tags.append("neutral")
-    if draft.anomaly_score >= URGENT_ANOMALY or draft.sentiment_score <= URGENT_SENTIMENT:
+    tags.append(sentiment_label(draft.sentiment_score))
+    if is_urgent(draft.anomaly_score, draft.sentiment_score):
         tags.append("urgent")
     if model == "offline":
         tags.append("offline-analysis")

@@ -22,7 +22,8 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from stockteacher.errors import PicklableError
+from stockteacher.core.errors import PicklableError
+from stockteacher.core.vocabulary import is_transient_status
 from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.retry import RetryPolicy, async_retrying
@@ -149,7 +150,7 @@ def map_httpx_error(exc: httpx.HTTPError, *, source: str) -> SourceError:
 def error_for_status(
     response: httpx.Response, *, source: str, code: str | None = None, message: str | None = None
 ) -> SourceError:
-    """Sort a non-2xx answer: 429 and 5xx are transient, other 4xx permanent."""
+    """Sort a non-2xx answer: what `is_transient_status` says is transient, other 4xx permanent."""
     status = response.status_code
     detail = f"{source}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     if status == 429:
@@ -159,7 +160,7 @@ def error_for_status(
             code=code or "rate_limited",
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-    if status >= 500 or status == 408:
+    if is_transient_status(status):
         exc = TransientSourceError(detail, source=source, code=code or f"http_{status}")
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))  # 503 may say when
         return exc

@@ -21,7 +21,7 @@ from functools import cache
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from stockteacher.errors import SetupError
+from stockteacher.core.errors import SetupError
 from stockteacher.store.db import StoreError, get_engine, normalise_dsn
 
 __all__ = [

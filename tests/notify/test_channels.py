@@ -149,7 +149,7 @@ def test_a_receiver_that_rejects_the_signature_makes_the_delivery_fail_permanent
     assert hook.requests[0].signature_valid is False and hook.unique_deliveries == 0
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
 def test_webhook_rate_limits_and_server_errors_are_retried(hook: WebhookReceiver, status: int) -> None:
     hook.fail_next(1, status=status, headers={"Retry-After": "7"})
     result = webhook(hook.url)

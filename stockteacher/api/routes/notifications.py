@@ -10,7 +10,7 @@ import secrets
 import zoneinfo
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse
@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
 from stockteacher.api.routes.subscriptions import has_verified_channel
 from stockteacher.api.schemas import ErrorOut, NotificationPolicyIn, NotificationPolicyOut
+from stockteacher.core.vocabulary import Channel, ChannelStatus
 from stockteacher.store.models import NotificationChannel, NotificationPolicy, Subscription, User, utcnow
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -102,9 +103,9 @@ class EmailIn(BaseModel):
 
 
 class ChannelOut(BaseModel):
-    channel: Literal["email", "webhook", "web-push"]
+    channel: Channel
     address: str
-    status: Literal["pending", "verified"]
+    status: ChannelStatus
     verified_at: datetime | None
     last_error: str | None
     secret: str | None = Field(None, description="the webhook's HMAC key: shown only when it was just made")
@@ -213,7 +214,7 @@ def verify_email(db: Db, token: Annotated[str, Query(min_length=8, max_length=20
 
 
 @router.delete("/channels/{channel}", status_code=204, responses={404: {"model": ErrorOut}})
-def delete_channel(channel: Literal["email", "webhook", "web-push"], db: Db, caller: Caller) -> Response:
+def delete_channel(channel: Channel, db: Db, caller: Caller) -> Response:
     row = db.get(NotificationChannel, (caller.user_id, channel))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {channel} channel")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from stockteacher.api.deps import Caller, Db, ReadDb
 from stockteacher.api.schemas import ErrorOut, ReportDetail, ReportStatusIn, ReportSummary, SentimentSeries
 from stockteacher.chat.retrieval import tokenize
+from stockteacher.core.vocabulary import SENTIMENT_BAND, Sentiment
 from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.service import may_see, visible
@@ -144,7 +145,7 @@ def list_reports(
     tickers: Annotated[list[str] | None, Query(description="repeatable, or comma-separated")] = None,
     keywords: Annotated[list[str] | None, Query(description="repeatable; any keyword or tag matches")] = None,
     urgent_only: bool = False,
-    sentiment: Literal["positive", "negative", "neutral"] | None = None,
+    sentiment: Sentiment | None = None,
     favorites_only: bool = False,
     search: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[
@@ -202,11 +203,11 @@ def list_reports(
         if urgent_only:
             stmt = stmt.where(Report.anomaly_score >= URGENT_ONLY_ANOMALY)
         if sentiment == "positive":
-            stmt = stmt.where(Report.sentiment_score > 0.2)
+            stmt = stmt.where(Report.sentiment_score > SENTIMENT_BAND)
         elif sentiment == "negative":
-            stmt = stmt.where(Report.sentiment_score < -0.2)
+            stmt = stmt.where(Report.sentiment_score < -SENTIMENT_BAND)
         elif sentiment == "neutral":
-            stmt = stmt.where(Report.sentiment_score >= -0.2, Report.sentiment_score <= 0.2)
+            stmt = stmt.where(Report.sentiment_score >= -SENTIMENT_BAND, Report.sentiment_score <= SENTIMENT_BAND)
         if term:
             pattern = _like(term)
             stmt = stmt.where(
