@@ -309,7 +309,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from stockteacher.api.auth import create_user
+    from stockteacher.accounts.service import create_user
     from stockteacher.api.serve import build_application
 
     dsn, drop = fresh_database(ADMIN_DSN)

@@ -217,7 +217,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from stockteacher.api import auth
+    from stockteacher.accounts import service as auth
 
     settings = _settings_and_logging(database=True)
     try:
@@ -282,40 +282,15 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from sqlalchemy import select, update
-
+    from stockteacher.notify import outbox
     from stockteacher.store.db import session_scope
-    from stockteacher.store.models import Delivery, utcnow
 
     settings = _settings_and_logging(database=True)
     with session_scope(settings.dsn) as session:
         if args.outbox_command == "retry":
-            query = update(Delivery).where(Delivery.status.in_(("failed", "dead")))
-            if args.id:
-                query = query.where(Delivery.id.in_(args.id))
-            count = session.execute(
-                query.values(status="pending", next_attempt_at=utcnow(), claimed_until=None, attempts=0)
-            ).rowcount
-            payload: Any = {"requeued": int(count or 0)}
+            payload: Any = {"requeued": outbox.requeue(db_session=session, ids=args.id or ())}
         else:
-            query = select(Delivery).order_by(Delivery.id.desc()).limit(args.limit)
-            if args.status:
-                query = query.where(Delivery.status == args.status)
-            payload = [
-                {
-                    "id": d.id,
-                    "insight_id": d.insight_id,
-                    "user_id": d.user_id,
-                    "channel": d.channel,
-                    "status": d.status,
-                    "reason": d.reason,
-                    "due_at": d.due_at.isoformat(),
-                    "attempts": d.attempts,
-                    "next_attempt_at": d.next_attempt_at.isoformat(),
-                    "last_error": d.last_error,
-                }
-                for d in session.execute(query).scalars()
-            ]
+            payload = outbox.list_deliveries(db_session=session, status=args.status, limit=args.limit)
     if args.json or args.outbox_command == "retry":
         _print_json(payload)
     else:

@@ -10,47 +10,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy.exc import SQLAlchemyError
 
 import stockteacher
+from stockteacher.api.errors import ErrorOut, install_error_handlers
 from stockteacher.api.security import SecurityMiddleware
 from stockteacher.core.vocabulary import vocabulary
-from stockteacher.logs import get_logger, new_trace_id
+from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.store.db import get_engine
 
-__all__ = ["create_app", "validation_message"]
+__all__ = ["create_app"]
 
 log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
-def validation_message(errors: list[Any]) -> str:
-    """FastAPI's validation errors as one readable sentence: `body.ticker: String should …`."""
-    parts = []
-    for error in errors[:5]:
-        if error.get("type") == "json_invalid":
-            reason = (error.get("ctx") or {}).get("error", "")
-            parts.append(f"body: not valid JSON ({reason})" if reason else "body: not valid JSON")
-            continue
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "request"
-        msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts) or "invalid request"
-
-
 def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     """The whole HTTP application. `chat_backend` answers chat (default: an in-process engine)."""
-    from stockteacher.api.auth import DEMO_USER, ensure_user
-    from stockteacher.api.routes import admin, chat, notifications, reports, subscriptions
-    from stockteacher.api.schemas import ErrorOut
+    from stockteacher.accounts.models import DEMO_USER
+    from stockteacher.accounts.service import ensure_user
+    from stockteacher.channels import views as channels
+    from stockteacher.chat import views as chat
+    from stockteacher.operations import views as operations
+    from stockteacher.reports import views as reports
+    from stockteacher.reports.service import ReportCache
+    from stockteacher.subscriptions import views as subscriptions
 
     app = FastAPI(
         responses={
@@ -63,7 +53,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.chat_backend = chat_backend
-    app.state.report_cache = reports.new_report_cache(settings.api_cache_seconds)
+    app.state.report_cache = ReportCache(settings.api_cache_seconds)
     if settings.auth_mode == "single_user":
         ensure_user(settings.dsn, DEMO_USER, role="admin")
 
@@ -81,28 +71,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
         max_body_bytes=settings.api_max_body_bytes,
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_message(list(exc.errors()))}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 400 and detail == "There was an error parsing the body":
-            # FastAPI's answer to a body it cannot decode (not UTF-8, say): a bad body is a 422
-            return JSONResponse({"detail": "body: not valid UTF-8 JSON"}, status_code=422)
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(OperationalError)
-    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("api.db_unavailable", error=type(exc).__name__)
-        return JSONResponse({"detail": "the database is not answering; try again shortly"}, status_code=503)
-
-    @app.exception_handler(SQLAlchemyError)
-    async def _db_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
-        trace_id = new_trace_id()
-        log.error("api.db_error", error=type(exc).__name__, trace_id=trace_id)
-        return JSONResponse({"detail": f"database error (trace_id {trace_id})"}, status_code=500)
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["probes"])
     def healthz() -> dict[str, str]:
@@ -129,7 +98,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
             "vocabulary": vocabulary(),
         }
 
-    for module in (subscriptions, reports, chat, notifications, admin):
+    for module in (subscriptions, reports, chat, channels, operations):
         app.include_router(module.router)
 
     if STATIC.is_dir():

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from stockteacher.api.auth import Principal, current_user, require_admin
+from stockteacher.accounts.models import Principal
+from stockteacher.api.auth import current_user, require_admin
 from stockteacher.settings import Settings
 from stockteacher.store.db import reader_sessionmaker, sessionmaker_for
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stockteacher.core.errors import PicklableError
+from stockteacher.core.errors import InvalidRequest, NotFound, PicklableError
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.service import may_see
 from stockteacher.settings import Settings
@@ -57,15 +57,15 @@ class ChatError(PicklableError):
     code = "chat_error"
 
 
-class SessionNotFound(ChatError):
+class SessionNotFound(ChatError, NotFound):
     code = "session_not_found"
 
 
-class ReportNotFound(ChatError):
+class ReportNotFound(ChatError, NotFound):
     code = "report_not_found"
 
 
-class InvalidInput(ChatError):
+class InvalidInput(ChatError, InvalidRequest):
     code = "invalid_input"
 
 

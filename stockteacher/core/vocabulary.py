@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 __all__ = [
     "ALERT_WINDOWS",
     "CHANNELS",
+    "COLLECTED_SUBSCRIPTIONS",
     "FREQUENCIES",
     "LOCALES",
     "POLICY_WINDOWS",
@@ -21,6 +22,7 @@ __all__ = [
     "SOURCES",
     "SUBSCRIPTION_STATUSES",
     "URGENT_ANOMALY",
+    "URGENT_ONLY_ANOMALY",
     "URGENT_SENTIMENT",
     "VERY_STRONG_SENTIMENT",
     "AlertWindow",
@@ -56,6 +58,7 @@ Channel = Literal["webhook", "email", "web-push"]
 
 ChannelStatus = Literal["pending", "verified"]
 SubscriptionStatus = Literal["PendingVerification", "Active", "Suspended"]
+"""The states of `subscriptions.service`'s state machine."""
 ReportStatus = Literal["draft", "published", "hidden"]
 Sentiment = Literal["positive", "negative", "neutral"]
 Locale = Literal["ko_KR", "en_US"]
@@ -69,6 +72,8 @@ CHANNEL_STATUSES: tuple[str, ...] = get_args(ChannelStatus)
 SUBSCRIPTION_STATUSES: tuple[str, ...] = get_args(SubscriptionStatus)
 REPORT_STATUSES: tuple[str, ...] = get_args(ReportStatus)
 SENTIMENTS: tuple[str, ...] = get_args(Sentiment)
+COLLECTED_SUBSCRIPTIONS: tuple[str, ...] = ("Active", "PendingVerification")
+"""Subscriptions whose ticker the scheduler collects (all but suspended ones)."""
 LOCALES: tuple[str, ...] = get_args(Locale)
 
 # --- thresholds ------------------------------------------------------------------------------
@@ -78,6 +83,9 @@ and the colour on the web page."""
 
 VERY_STRONG_SENTIMENT = 0.6
 """|sentiment| ≥ this is "very" positive or negative in alerts."""
+
+URGENT_ONLY_ANOMALY = 0.4
+"""API.md's `urgent_only` filter of `GET /api/reports` (wider than what notifications call urgent)."""
 
 URGENT_ANOMALY = 0.7
 URGENT_SENTIMENT = -0.6

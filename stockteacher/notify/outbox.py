@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,12 +52,20 @@ from stockteacher.store.models import (
     NotificationChannel,
     NotificationPolicy,
     Report,
-    Subscription,
     User,
     utcnow,
 )
+from stockteacher.subscriptions import service as subscriptions
 
-__all__ = ["OutboxCounts", "backoff_seconds", "delivery_key", "plan_deliveries", "send_due"]
+__all__ = [
+    "OutboxCounts",
+    "backoff_seconds",
+    "delivery_key",
+    "list_deliveries",
+    "plan_deliveries",
+    "requeue",
+    "send_due",
+]
 
 log = get_logger(__name__)
 PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
@@ -129,10 +137,7 @@ def plan_deliveries(settings: Settings, *, now: datetime | None = None, trace_id
 
 
 def _rows_for(session: Session, report: Report, now: datetime, trace_id: str | None) -> Iterable[dict[str, Any]]:
-    subscriptions = session.execute(
-        select(Subscription).where(Subscription.ticker == report.ticker, Subscription.status == "Active")
-    ).scalars()
-    for sub in subscriptions:
+    for sub in subscriptions.notified_for_ticker(report.ticker, db_session=session):
         policy, wanted = _policy(session.get(NotificationPolicy, sub.user_id))
         verified = {
             row.channel
@@ -296,9 +301,37 @@ def _maybe_suspend(settings: Settings, session: Session, subscription_ids: set[s
         ).scalars()
         statuses = list(last)
         if len(statuses) == limit and all(s == DEAD for s in statuses):
-            session.execute(
-                update(Subscription)
-                .where(Subscription.subscription_id == subscription_id, Subscription.status == "Active")
-                .values(status="Suspended", updated_at=utcnow())
-            )
+            subscriptions.suspend([subscription_id], db_session=session)
             log.warning("notify.subscription_suspended", subscription_id=subscription_id, dead=limit)
+
+
+# --- operators (`stockteacher outbox …`) ----------------------------------------------------
+def list_deliveries(*, db_session: Session, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest deliveries, optionally of one status."""
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if status:
+        query = query.where(Delivery.status == status)
+    return [
+        {
+            "id": d.id,
+            "insight_id": d.insight_id,
+            "user_id": d.user_id,
+            "channel": d.channel,
+            "status": d.status,
+            "reason": d.reason,
+            "due_at": d.due_at.isoformat(),
+            "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at.isoformat(),
+            "last_error": d.last_error,
+        }
+        for d in db_session.execute(query).scalars()
+    ]
+
+
+def requeue(*, db_session: Session, ids: Sequence[int] = ()) -> int:
+    """Send failed and dead deliveries (all, or these) again, from their first attempt."""
+    query = update(Delivery).where(Delivery.status.in_((FAILED, DEAD)))
+    if ids:
+        query = query.where(Delivery.id.in_(list(ids)))
+    result = db_session.execute(query.values(status=PENDING, next_attempt_at=utcnow(), claimed_until=None, attempts=0))
+    return int(result.rowcount or 0)

@@ -1,25 +1,73 @@
-"""Who may see which report, decided once for every way of reaching one.
+"""Reports for readers and admins: listing, detail, related reports, search, favourites, the
+per-ticker sentiment series and status changes; who may see which report is decided here once.
 
 A report is `published`, `draft` (kept back by the materializer's quality checks) or `hidden`
-(taken down by an admin). Readers see published reports only; admins see every status. The
-list, detail, related reports, search, the sentiment series, favourites and chat all ask here,
-so a report an admin hid is gone everywhere at once, for everyone else.
+(taken down by an admin). Readers see published reports only; admins see every status. Every
+way of reaching a report (list, detail, related, search, sentiment series, favourites, chat)
+asks `may_see` / `visible`, so a report an admin hid is gone everywhere at once.
+
+Published reports do not change once written, so detail JSON and list pages are kept in a short
+per-process TTL cache (`ReportCache`, `API_CACHE_SECONDS`); the caller's `favorite` flags are
+looked up fresh on every request, and a status change clears the cache at once.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select
+import bm25s
+from cachetools import TTLCache
+from sqlalchemy import Select, String, and_, cast, delete, func, or_, select
+from sqlalchemy.orm import Session
 
-from stockteacher.store.models import Report
+from stockteacher.accounts.models import Principal
+from stockteacher.chat.retrieval import tokenize
+from stockteacher.core.errors import Forbidden, InvalidRequest, NotFound
+from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
+from stockteacher.ingest.tickers import TickerError, normalise_symbol
+from stockteacher.publish.materialize import report_to_dict
+from stockteacher.reports.models import Favorite, Report, ReportFilters
+from stockteacher.store.models import utcnow
 
-__all__ = ["PUBLISHED", "STATUSES", "may_see", "visible"]
+__all__ = [
+    "PUBLISHED",
+    "STATUSES",
+    "ReportCache",
+    "check_dates",
+    "get_report",
+    "list_reports",
+    "may_see",
+    "related_reports",
+    "search_reports",
+    "sentiment_series",
+    "set_favorite",
+    "set_status",
+    "visible",
+]
 
 PUBLISHED, DRAFT, HIDDEN = "published", "draft", "hidden"
 STATUSES = (DRAFT, PUBLISHED, HIDDEN)
+SUMMARY_FIELDS = (
+    "insight_id",
+    "ticker",
+    "published_at",
+    "status",
+    "sentiment_score",
+    "headline",
+    "tags",
+    "anomaly_score",
+    "cost_usd",
+)
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+_lock = threading.RLock()
 
 
+# --- visibility ------------------------------------------------------------------------------
 def may_see(status: str, *, is_admin: bool) -> bool:
     """Whether a reader (or an admin) may see a report with this status."""
     return is_admin or status == PUBLISHED
@@ -28,3 +76,290 @@ def may_see(status: str, *, is_admin: bool) -> bool:
 def visible(stmt: Select[Any], *, is_admin: bool) -> Select[Any]:
     """`stmt` over `Report` narrowed to what the caller may see (admins: unchanged)."""
     return stmt if is_admin else stmt.where(Report.status == PUBLISHED)
+
+
+# --- cache -----------------------------------------------------------------------------------
+class ReportCache:
+    """Report JSON and list pages for `seconds` (0: no cache), one per app."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: TTLCache[Any, Any] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if self.seconds <= 0:
+            return make()
+        with _lock:
+            hit = self._items.get(key)
+        if hit is not None:
+            return hit
+        value = make()
+        if value is not None:
+            with _lock:
+                self._items[key] = value
+        return value
+
+    def clear(self) -> None:
+        with _lock:
+            self._items.clear()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _summary(report: Report) -> dict[str, Any]:
+    data = report_to_dict(report)
+    return {field: data[field] for field in SUMMARY_FIELDS}
+
+
+def _favorites(db_session: Session, user_id: str, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = select(Favorite.insight_id).where(Favorite.user_id == user_id, Favorite.insight_id.in_(ids))
+    return {row.insight_id for row in db_session.execute(stmt)}
+
+
+def _with_favorites(db_session: Session, user_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    favs = _favorites(db_session, user_id, [item["insight_id"] for item in items])
+    return [{**item, "favorite": item["insight_id"] in favs} for item in items]
+
+
+def _day_start(value: date) -> datetime:
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def _json_pattern(text: str) -> str:
+    """A LIKE pattern for one whole element `"text"` of a JSON list of strings, as the column
+    stores it (non-ASCII escaped as \\uXXXX): `earn` does not match "earnings", and `ub` does
+    not match inside the escapes of a Korean keyword."""
+    element = json.dumps(text)
+    return "%" + element.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def check_dates(**dates: date | None) -> None:
+    """`InvalidRequest` for a date outside 1970-2999 (no arithmetic past the calendar's ends)."""
+    for name, value in dates.items():
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise InvalidRequest(f"{name}: must be between {EARLIEST} and {LATEST}")
+
+
+def _symbol(value: str, field: str | None = None) -> str:
+    try:
+        return normalise_symbol(value)
+    except TickerError as exc:
+        raise InvalidRequest(f"{field}: {exc}" if field else str(exc)) from None
+
+
+def _tickers(values: list[str] | None) -> list[str]:
+    return [_symbol(part, "tickers") for value in values or [] for part in value.split(",") if part.strip()]
+
+
+# --- listing ---------------------------------------------------------------------------------
+def _filtered(f: ReportFilters, caller: Principal, symbols: list[str], words: list[str], term: str) -> Select[Any]:
+    stmt = visible(select(Report), is_admin=caller.is_admin)
+    if f.status_ is None:
+        stmt = stmt.where(Report.status != HIDDEN)
+    elif f.status_ != "all":
+        stmt = stmt.where(Report.status == f.status_)
+    if f.date_ is not None:
+        stmt = stmt.where(
+            Report.published_at >= _day_start(f.date_), Report.published_at < _day_start(f.date_ + timedelta(1))
+        )
+    if f.date_from is not None:
+        stmt = stmt.where(Report.published_at >= _day_start(f.date_from))
+    if f.date_to is not None:
+        stmt = stmt.where(Report.published_at < _day_start(f.date_to + timedelta(1)))
+    if symbols:
+        stmt = stmt.where(Report.ticker.in_(symbols))
+    if words:
+        stmt = stmt.where(
+            or_(
+                *[
+                    or_(
+                        cast(Report.keywords, String).ilike(_json_pattern(w), escape="\\"),
+                        cast(Report.tags, String).ilike(_json_pattern(w), escape="\\"),
+                    )
+                    for w in words
+                ]
+            )
+        )
+    if f.urgent_only:
+        stmt = stmt.where(Report.anomaly_score >= URGENT_ONLY_ANOMALY)
+    if f.sentiment == "positive":
+        stmt = stmt.where(Report.sentiment_score > SENTIMENT_BAND)
+    elif f.sentiment == "negative":
+        stmt = stmt.where(Report.sentiment_score < -SENTIMENT_BAND)
+    elif f.sentiment == "neutral":
+        stmt = stmt.where(Report.sentiment_score >= -SENTIMENT_BAND, Report.sentiment_score <= SENTIMENT_BAND)
+    if term:
+        pattern = _like(term)
+        stmt = stmt.where(
+            or_(
+                Report.headline.ilike(pattern, escape="\\"),
+                Report.summary_text.ilike(pattern, escape="\\"),
+                Report.ticker.ilike(pattern, escape="\\"),
+            )
+        )
+    if f.favorites_only:
+        stmt = stmt.join(Favorite, and_(Favorite.insight_id == Report.insight_id, Favorite.user_id == caller.user_id))
+    return stmt.order_by(Report.published_at.desc(), Report.insight_id.desc()).limit(f.limit).offset(f.offset)
+
+
+def list_reports(
+    f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
+) -> list[dict[str, Any]]:
+    """API.md's `GET /api/reports`: newest first, with the caller's favourite flags."""
+    if f.limit > max_page_size:
+        raise InvalidRequest(f"limit: at most {max_page_size} (API_MAX_PAGE_SIZE)")
+    check_dates(date=f.date_, date_from=f.date_from, date_to=f.date_to)
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        raise InvalidRequest("date_from is after date_to")
+    if f.status_ not in (None, PUBLISHED) and not caller.is_admin:
+        raise Forbidden("only admins see draft and hidden reports")
+    symbols = _tickers(f.tickers)
+    words = [k.strip() for k in f.keywords or [] if k.strip()]
+    term = (f.search or "").strip()
+
+    def query() -> list[dict[str, Any]]:
+        stmt = _filtered(f, caller, symbols, words, term)
+        return [_summary(row) for row in db_session.execute(stmt).scalars()]
+
+    if f.favorites_only:
+        items = query()  # depends on this caller's favourites: never cached
+    else:
+        key = ("list", caller.is_admin, f.date_, f.date_from, f.date_to, tuple(symbols), tuple(words), f.urgent_only,
+               f.sentiment, term, f.status_, f.limit, f.offset)  # fmt: skip
+        items = cache.get(key, query)
+    return _with_favorites(db_session, caller.user_id, items)
+
+
+# --- one report ------------------------------------------------------------------------------
+def _detail(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
+    """The report's JSON; `NotFound` when it does not exist or the caller may not see it."""
+
+    def load() -> dict[str, Any] | None:
+        row = db_session.get(Report, insight_id)
+        return None if row is None else report_to_dict(row)
+
+    data = cache.get(("detail", insight_id), load) if len(insight_id) <= 32 else None
+    if data is None or not may_see(data["status"], is_admin=caller.is_admin):
+        raise NotFound(f"report {insight_id!r} not found")
+    return data
+
+
+def get_report(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
+    data = _detail(insight_id, caller, db_session=db_session, cache=cache)
+    return {**data, "favorite": bool(_favorites(db_session, caller.user_id, [insight_id]))}
+
+
+def related_reports(
+    insight_id: str, caller: Principal, limit: int, *, db_session: Session, cache: ReportCache
+) -> list[dict[str, Any]]:
+    """Reports on the same ticker or sharing a keyword, most overlap first, then newest."""
+    base = _detail(insight_id, caller, db_session=db_session, cache=cache)
+    keywords = [k for k in base["keywords"] if k]
+    conditions = [Report.ticker == base["ticker"]]
+    conditions += [cast(Report.keywords, String).ilike(_json_pattern(k), escape="\\") for k in keywords[:10]]
+    rows = db_session.execute(
+        visible(select(Report), is_admin=caller.is_admin)
+        .where(Report.insight_id != insight_id, Report.status != HIDDEN, or_(*conditions))
+        .order_by(Report.published_at.desc())
+        .limit(200)
+    ).scalars()
+    mine = {k.lower() for k in keywords}
+
+    def score(row: Report) -> tuple[int, int, datetime]:
+        shared = len(mine & {k.lower() for k in row.keywords})
+        return (int(row.ticker == base["ticker"]), shared, row.published_at)
+
+    ranked = sorted(rows, key=score, reverse=True)[:limit]
+    return _with_favorites(db_session, caller.user_id, [_summary(row) for row in ranked])
+
+
+def set_status(
+    insight_id: str, status: str, caller: Principal, *, db_session: Session, cache: ReportCache
+) -> dict[str, Any]:
+    """Publish, hide or return a report to draft (admins: it changes what every reader sees)."""
+    row = db_session.get(Report, insight_id) if len(insight_id) <= 32 else None
+    if row is None:
+        raise NotFound(f"report {insight_id!r} not found")
+    if not caller.is_admin:
+        raise Forbidden("only admins change a report's status")
+    row.status = status
+    row.updated_at = utcnow()
+    db_session.flush()
+    cache.clear()
+    return {**report_to_dict(row), "favorite": bool(_favorites(db_session, caller.user_id, [insight_id]))}
+
+
+def set_favorite(insight_id: str, caller: Principal, on: bool, *, db_session: Session, cache: ReportCache) -> None:
+    """Mark (or unmark) a report the caller may see as a favourite; idempotent."""
+    _detail(insight_id, caller, db_session=db_session, cache=cache)
+    if not on:
+        db_session.execute(
+            delete(Favorite).where(Favorite.user_id == caller.user_id, Favorite.insight_id == insight_id)
+        )
+    elif db_session.get(Favorite, (caller.user_id, insight_id)) is None:
+        db_session.add(Favorite(user_id=caller.user_id, insight_id=insight_id, created_at=utcnow()))
+
+
+# --- search and series -----------------------------------------------------------------------
+def search_reports(query: str, limit: int, caller: Principal, *, db_session: Session) -> list[dict[str, Any]]:
+    """Reports ranked by BM25 over headline, summary, keywords and ticker (hidden excluded)."""
+    tokens = tokenize(query)
+    if not tokens:
+        return []
+    clauses = []
+    for token in dict.fromkeys(tokens):
+        pattern = _like(token)
+        clauses += [
+            Report.headline.ilike(pattern, escape="\\"),
+            Report.summary_text.ilike(pattern, escape="\\"),
+            Report.ticker.ilike(pattern, escape="\\"),
+            cast(Report.keywords, String).ilike(_json_pattern(token), escape="\\"),
+        ]
+    stmt = (
+        visible(select(Report), is_admin=caller.is_admin)
+        .where(Report.status != HIDDEN, or_(*clauses))
+        .order_by(Report.published_at.desc())
+        .limit(1000)
+    )
+    rows = list(db_session.execute(stmt).scalars())
+    if not rows:
+        return []
+    corpus = [
+        tokenize(" ".join([r.ticker, r.headline, r.headline, r.summary_text, " ".join(r.keywords)])) or ["_"]
+        for r in rows
+    ]
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    results, scores = retriever.retrieve([tokens], k=min(limit, len(rows)), show_progress=False)
+    ranked = [rows[int(i)] for i, s in zip(results[0], scores[0], strict=True) if s > 0]
+    return _with_favorites(db_session, caller.user_id, [_summary(row) for row in ranked])
+
+
+def sentiment_series(ticker: str, days: int, caller: Principal, *, db_session: Session) -> dict[str, Any]:
+    """Mean sentiment of the ticker's reports per UTC day (hidden excluded), oldest first."""
+    symbol = _symbol(ticker)
+    newest = db_session.execute(
+        visible(select(func.max(Report.published_at)), is_admin=caller.is_admin).where(
+            Report.ticker == symbol, Report.status != HIDDEN
+        )
+    ).scalar()
+    if newest is None:
+        return {"ticker": symbol, "points": []}
+    since = _day_start(newest.date() - timedelta(days=days - 1))
+    rows = db_session.execute(
+        visible(select(Report.published_at, Report.sentiment_score), is_admin=caller.is_admin).where(
+            Report.ticker == symbol, Report.status != HIDDEN, Report.published_at >= since
+        )
+    )
+    by_day: dict[str, list[float]] = defaultdict(list)
+    for published_at, score in rows:
+        by_day[published_at.date().isoformat()].append(score)
+    points = [
+        {"date": day, "sentiment": round(sum(v) / len(v), 4), "reports": len(v)} for day, v in sorted(by_day.items())
+    ]
+    return {"ticker": symbol, "points": points}

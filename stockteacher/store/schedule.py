@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
+from stockteacher.core.vocabulary import COLLECTED_SUBSCRIPTIONS
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import ScheduleState, Subscription, utcnow
@@ -48,7 +49,7 @@ def scheduled_pairs(settings: Settings) -> dict[tuple[str, str], int]:
     pairs: dict[tuple[str, str], int] = {}
     with session_scope(settings.dsn) as session:
         tickers = session.scalars(
-            select(Subscription.ticker).where(Subscription.status.in_(("Active", "PendingVerification"))).distinct()
+            select(Subscription.ticker).where(Subscription.status.in_(COLLECTED_SUBSCRIPTIONS)).distinct()
         ).all()
     for ticker in tickers:
         pairs[(ticker, settings.subscription_source)] = settings.subscription_interval_minutes

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from stockteacher.accounts.service import create_user
 from stockteacher.api.app import create_app
-from stockteacher.api.auth import create_user
 from stockteacher.settings import Settings
 
 
@@ -155,7 +155,7 @@ def report_cache_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     replaced by a fresh lock of the same kind that raises TimeoutError after 2 s, so a nested
     acquisition fails the test instead of hanging the session. (The cache itself lives on each
     app, so tests never share one.)"""
-    from stockteacher.api.routes import reports as report_routes
+    from stockteacher.reports import service as report_routes
 
     original = report_routes._lock
     fresh = threading.RLock() if isinstance(original, type(threading.RLock())) else threading.Lock()

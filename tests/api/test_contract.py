@@ -19,8 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from stockteacher.accounts.service import create_user, revoke_keys
 from stockteacher.api.app import create_app
-from stockteacher.api.auth import create_user, require_loopback_for_single_user, revoke_keys
+from stockteacher.api.auth import require_loopback_for_single_user
 from stockteacher.settings import Settings, SettingsError
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import ChatMessage, ChatSession, JobRun, User, utcnow

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from stockteacher.accounts.service import create_user
 from stockteacher.api.app import create_app
-from stockteacher.api.auth import create_user
 from stockteacher.api.security import is_loopback_host
 from stockteacher.settings import Settings
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from stockteacher.api.auth import create_user
+from stockteacher.accounts.service import create_user
 from stockteacher.settings import Settings
 from tests.net import free_port
 

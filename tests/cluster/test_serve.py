@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from stockteacher.api.auth import create_user
+from stockteacher.accounts.service import create_user
 from stockteacher.settings import Settings, SettingsError
 from tests.api.conftest import run_sample_pipeline
 from tests.net import free_port

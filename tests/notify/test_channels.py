@@ -462,7 +462,7 @@ def test_a_rebinding_dns_answer_after_the_check_is_caught_at_connect_time(
     DNS answers 127.0.0.1. The request resolves again when it connects and refuses."""
     import socket
 
-    from stockteacher.api.routes.notifications import private_target
+    from stockteacher.channels.service import private_target
 
     real = socket.getaddrinfo
     answers = iter(["93.184.216.34"])  # the first lookup, then the rebinding

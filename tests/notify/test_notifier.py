@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from stockteacher.accounts.service import create_user
 from stockteacher.api.app import create_app
-from stockteacher.api.auth import create_user
 from stockteacher.notify.notifier import notify_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope

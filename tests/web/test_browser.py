@@ -333,7 +333,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
 def test_api_key_mode_asks_for_a_key(seeded_settings: Callable[..., Settings]) -> None:
     from playwright.sync_api import expect
 
-    from stockteacher.api.auth import create_user
+    from stockteacher.accounts.service import create_user
 
     settings = seeded_settings(auth_mode="api_key")
     _, key = create_user(settings, "alice")

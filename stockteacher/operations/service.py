@@ -1,77 +1,32 @@
-"""Operations views: `/api/usage` (spend by day, ticker and stage) and `/api/jobs` (admin)."""
+"""Spend and runs, for `/api/usage` (users: their own chat; admins: everything) and
+`/api/jobs` (admins)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
-from stockteacher.api.deps import Admin, AppSettings, Caller, Db
-from stockteacher.api.routes.reports import check_dates
-from stockteacher.api.schemas import ErrorOut
+from stockteacher.accounts.models import Principal
+from stockteacher.core.errors import InvalidRequest
 from stockteacher.ingest.tickers import TickerError, normalise_symbol
+from stockteacher.operations.models import UsageRow
+from stockteacher.reports.service import check_dates
+from stockteacher.settings import Settings
 from stockteacher.store.models import ChatMessage, ChatSession, JobRun, Report
 
-router = APIRouter(tags=["operations"])
-
-
-class UsageRow(BaseModel):
-    day: str
-    stage: str
-    ticker: str | None
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
-class UsageOut(BaseModel):
-    scope: str
-    user_id: str
-    date_from: str
-    date_to: str
-    total_cost_usd: float
-    chat_spent_today_usd: float
-    chat_daily_budget_usd: float
-    analysis_daily_budget_usd: float | None
-    rows: list[UsageRow]
-
-
-class JobRunOut(BaseModel):
-    id: int
-    stage: str
-    status: str
-    ticker: str | None
-    source: str | None
-    trace_id: str
-    started_at: datetime
-    finished_at: datetime | None
-    error_code: str | None
-    error_message: str | None
-    fetched: int | None
-    unique: int | None
-    saved: int | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    details: dict[str, Any] | None
+__all__ = ["recent_runs", "usage"]
 
 
 def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-@router.get("/api/usage", response_model=UsageOut)
 def usage(
-    db: Db,
-    caller: Caller,
-    settings: AppSettings,
-    date_from: date | None = None,
-    date_to: date | None = None,
+    caller: Principal, date_from: date | None, date_to: date | None, settings: Settings, *, db_session: Session
 ) -> dict[str, Any]:
     """Tokens and USD by UTC day, ticker and stage: your own chat for users; everything for admins."""
     check_dates(date_from=date_from, date_to=date_to)
@@ -79,7 +34,7 @@ def usage(
     date_to = date_to or today
     date_from = date_from or (date_to - timedelta(days=29))
     if date_from > date_to:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "date_from is after date_to")
+        raise InvalidRequest("date_from is after date_to")
     start, end = _start(date_from), _start(date_to + timedelta(days=1))
     buckets: dict[tuple[str, str, str | None], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
 
@@ -101,7 +56,7 @@ def usage(
     )
     if not caller.is_admin:
         chat = chat.where(ChatMessage.user_id == caller.user_id)
-    for created_at, prompt, completion, cost, ticker in db.execute(chat):
+    for created_at, prompt, completion, cost, ticker in db_session.execute(chat):
         bucket = buckets[(created_at.date().isoformat(), "chat", ticker)]
         bucket[0] += 1
         bucket[1] += prompt or 0
@@ -114,14 +69,14 @@ def usage(
             JobRun.started_at < end,
             (JobRun.cost_usd > 0) | (JobRun.prompt_tokens > 0),
         )
-        for run in db.execute(runs).scalars():
+        for run in db_session.execute(runs).scalars():
             bucket = buckets[(run.started_at.date().isoformat(), run.stage, run.ticker)]
             bucket[0] += 1
             bucket[1] += run.prompt_tokens or 0
             bucket[2] += run.completion_tokens or 0
             bucket[3] += run.cost_usd or 0.0
 
-    spent_today = db.execute(
+    spent_today = db_session.execute(
         select(ChatMessage.cost_usd).where(
             ChatMessage.user_id == caller.user_id, ChatMessage.created_at >= _start(today)
         )
@@ -151,20 +106,15 @@ def usage(
     }
 
 
-@router.get(
-    "/api/jobs",
-    response_model=list[JobRunOut],
-    responses={403: {"model": ErrorOut, "description": "needs an admin key"}},
-)
-def jobs(
-    db: Db,
-    _admin: Admin,
-    stage: Annotated[str | None, Query(max_length=20)] = None,
-    status_: Annotated[str | None, Query(alias="status", max_length=20)] = None,
-    ticker: Annotated[str | None, Query(max_length=20)] = None,
-    trace_id: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+def recent_runs(
+    *,
+    db_session: Session,
+    stage: str | None = None,
+    status_: str | None = None,
+    ticker: str | None = None,
+    trace_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[JobRun]:
     """Recent pipeline runs, newest first (admin)."""
     stmt = select(JobRun)
@@ -176,9 +126,9 @@ def jobs(
         try:
             symbol = normalise_symbol(ticker)
         except TickerError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ticker: {exc}") from None
+            raise InvalidRequest(f"ticker: {exc}") from None
         stmt = stmt.where(JobRun.ticker == symbol)
     if trace_id:
         stmt = stmt.where(JobRun.trace_id == trace_id)
     stmt = stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit).offset(offset)
-    return list(db.execute(stmt).scalars())
+    return list(db_session.execute(stmt).scalars())

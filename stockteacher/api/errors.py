@@ -1,0 +1,96 @@
+"""One mapping from errors to HTTP answers, for every route.
+
+Services raise `stockteacher.core.errors` (`NotFound` → 404, `Forbidden` → 403, `Conflict` →
+409, `InvalidRequest` → 422); a database that does not answer is 503, any other database error
+500 with a trace id; FastAPI's own validation errors become one readable `detail` sentence.
+Every error body is `{"detail": str}` (`ErrorOut`), and `documented()` says so in OpenAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, StockTeacherError
+from stockteacher.logs import get_logger, new_trace_id
+
+__all__ = ["ErrorOut", "documented", "install_error_handlers", "status_for", "validation_message"]
+
+log = get_logger(__name__)
+
+STATUS_FOR: tuple[tuple[type[StockTeacherError], int], ...] = (
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+)
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def documented(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can answer `status` with an `ErrorOut`."""
+    return {status: {"model": ErrorOut, "description": description}}
+
+
+def status_for(error: StockTeacherError) -> int:
+    for cls, status in STATUS_FOR:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def validation_message(errors: list[Any]) -> str:
+    """FastAPI's validation errors as one readable sentence: `body.ticker: String should …`."""
+    parts = []
+    for error in errors[:5]:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"body: not valid JSON ({reason})" if reason else "body: not valid JSON")
+            continue
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "request"
+        msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StockTeacherError)
+    async def _refused(_request: Request, exc: StockTeacherError) -> JSONResponse:
+        status = status_for(exc)
+        if status == 500:
+            trace_id = new_trace_id()
+            log.error("api.error", error=type(exc).__name__, trace_id=trace_id)
+            return JSONResponse({"detail": f"internal error (trace_id {trace_id})"}, status_code=500)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): a bad body is a 422
+            return JSONResponse({"detail": "body: not valid UTF-8 JSON"}, status_code=422)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("api.db_unavailable", error=type(exc).__name__)
+        return JSONResponse({"detail": "the database is not answering; try again shortly"}, status_code=503)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _db_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        trace_id = new_trace_id()
+        log.error("api.db_error", error=type(exc).__name__, trace_id=trace_id)
+        return JSONResponse({"detail": f"database error (trace_id {trace_id})"}, status_code=500)

@@ -1,0 +1,139 @@
+"""The channel and policy tables, and their API bodies (API.md `NotificationPolicy`, our
+`NotificationChannel`)."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import datetime
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stockteacher.core.vocabulary import Channel, ChannelStatus, Frequency, Locale, PolicyWindow
+from stockteacher.store.models import NotificationChannel, NotificationPolicy
+
+__all__ = [
+    "ChannelOut",
+    "EmailIn",
+    "NotificationChannel",
+    "NotificationPolicy",
+    "NotificationPolicyIn",
+    "NotificationPolicyOut",
+    "WebhookIn",
+    "timezone_names",
+]
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@cache
+def timezone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class NotificationPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Seoul"
+    window: PolicyWindow = "daily_close"
+    frequency: Frequency = "daily"
+    channels: list[Channel] = Field(
+        default_factory=list, description="where to send; empty (the default): every verified channel"
+    )
+    quiet_hours_start: str | None = None
+    quiet_hours_end: str | None = None
+    locale: Locale | None = Field(
+        None, description="our addition: the language of alerts and e-mails (default: DEFAULT_LOCALE)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in timezone_names():
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Seoul")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _HHMM.match(value):
+            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00-23:59)")
+        return value
+
+    @model_validator(mode="after")
+    def _quiet_hours(self) -> NotificationPolicyIn:
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if (start is None) != (end is None):
+            raise ValueError("quiet_hours_start and quiet_hours_end: give both or neither")
+        if start is not None and end is not None and not start < end:
+            raise ValueError(f"quiet hours must start before they end (got {start}-{end})")
+        return self
+
+
+class NotificationPolicyOut(BaseModel):
+    user_id: str
+    timezone: str
+    window: PolicyWindow
+    frequency: Frequency
+    channels: list[Channel]
+    quiet_hours_start: str | None
+    quiet_hours_end: str | None
+    locale: Locale = "ko_KR"
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=2000, examples=["https://example.com/hooks/stockteacher"])
+    secret: str | None = Field(None, min_length=16, max_length=128, description="HMAC key; made for you if absent")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class EmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str = Field(min_length=3, max_length=254)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip()
+        if not _EMAIL.match(value):
+            raise ValueError("not an e-mail address")
+        return value
+
+
+class ChannelOut(BaseModel):
+    channel: Channel
+    address: str
+    status: ChannelStatus
+    verified_at: datetime | None
+    last_error: str | None
+    secret: str | None = Field(None, description="the webhook's HMAC key: shown only when it was just made")
+
+    @classmethod
+    def of(cls, row: NotificationChannel, secret: str | None = None) -> ChannelOut:
+        """The row as the API shows it: the stored secret never, a just-made one once."""
+        return cls(
+            channel=row.channel,  # type: ignore[arg-type]
+            address=row.address,
+            status=row.status,  # type: ignore[arg-type]
+            verified_at=row.verified_at,
+            last_error=row.last_error,
+            secret=secret,
+        )
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -1,0 +1,196 @@
+"""Notification policies and channels: a user's own, checked here once.
+
+A channel is `pending` until verified: a webhook by answering a signed verification ping with
+2xx at once, an e-mail address by the link sent to it. Verifying the first channel makes the
+user's waiting subscriptions Active; removing the last one makes them wait again
+(`subscriptions.service`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import secrets
+import socket
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stockteacher.accounts.models import Principal
+from stockteacher.accounts.service import ensure_user_row, user_locale
+from stockteacher.channels.models import (
+    NotificationChannel,
+    NotificationPolicy,
+    NotificationPolicyIn,
+    NotificationPolicyOut,
+)
+from stockteacher.core.errors import InvalidRequest, NotFound
+from stockteacher.settings import Settings
+from stockteacher.store.models import utcnow
+from stockteacher.subscriptions import service as subscriptions
+
+__all__ = [
+    "delete_channel",
+    "list_channels",
+    "ping_failure",
+    "policy_for",
+    "private_target",
+    "save_policy",
+    "set_email",
+    "set_webhook",
+    "verify_email",
+]
+
+
+def policy_for(user_id: str, default_locale: str, *, db_session: Session) -> NotificationPolicyOut:
+    """The stored policy, or the default (Asia/Seoul, daily_close, daily, every verified channel,
+    no quiet hours); `locale` (our addition: the language of e-mails and alerts) is the user's."""
+    row = db_session.get(NotificationPolicy, user_id)
+    locale = user_locale(user_id, default_locale, db_session=db_session)
+    if row is None:
+        defaults = NotificationPolicyIn().model_dump(exclude={"locale"})
+        return NotificationPolicyOut(user_id=user_id, locale=locale, **defaults)
+    return NotificationPolicyOut.model_validate(row, from_attributes=True).model_copy(update={"locale": locale})
+
+
+def save_policy(
+    caller: Principal, body: NotificationPolicyIn, default_locale: str, *, db_session: Session
+) -> NotificationPolicyOut:
+    if body.locale is not None:
+        user = ensure_user_row(caller.user_id, "admin" if caller.is_admin else "user", db_session=db_session)
+        user.locale = body.locale
+    row = db_session.get(NotificationPolicy, caller.user_id)
+    if row is None:
+        row = NotificationPolicy(user_id=caller.user_id)
+        db_session.add(row)
+    for key, value in body.model_dump(exclude={"locale"}).items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    db_session.flush()
+    return policy_for(caller.user_id, default_locale, db_session=db_session)
+
+
+def list_channels(caller: Principal, *, db_session: Session) -> list[NotificationChannel]:
+    stmt = select(NotificationChannel).where(NotificationChannel.user_id == caller.user_id)
+    return list(db_session.execute(stmt).scalars())
+
+
+def _upsert(
+    user_id: str, channel: str, address: str, secret: str | None, *, db_session: Session
+) -> NotificationChannel:
+    row = db_session.get(NotificationChannel, (user_id, channel))
+    now = utcnow()
+    if row is None:
+        row = NotificationChannel(user_id=user_id, channel=channel, created_at=now)
+        db_session.add(row)
+    row.address, row.secret, row.status, row.verified_at, row.updated_at = address, secret, "pending", None, now
+    return row
+
+
+def _verified(row: NotificationChannel, *, db_session: Session) -> None:
+    now = utcnow()
+    row.status, row.verified_at, row.last_error, row.verification_hash, row.updated_at = (
+        "verified", now, None, None, now)  # fmt: skip
+    subscriptions.activate_pending(row.user_id, db_session=db_session)
+
+
+def set_webhook(
+    caller: Principal, url: str, secret: str | None, settings: Settings, *, db_session: Session
+) -> tuple[NotificationChannel, str | None]:
+    """Set the webhook and verify it at once: it must answer a signed verification ping with
+    2xx. The HMAC secret is made unless given; returns the row and the secret when it was made."""
+    from stockteacher.notify.channels import verification_ping
+
+    if not settings.webhooks_may_reach_private_hosts:
+        problem = private_target(url)
+        if problem:
+            raise InvalidRequest(f"url: {problem}")
+    key = secret or secrets.token_urlsafe(32)
+    row = _upsert(caller.user_id, "webhook", url, key, db_session=db_session)
+    result = verification_ping(
+        url,
+        key,
+        secrets.token_urlsafe(16),
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.webhooks_may_reach_private_hosts,
+    )
+    if result.ok:
+        _verified(row, db_session=db_session)
+    else:
+        row.last_error = ping_failure(result.status, result.error)
+        subscriptions.await_channel(caller.user_id, db_session=db_session)
+    db_session.flush()
+    return row, None if secret else key
+
+
+def set_email(caller: Principal, address: str, settings: Settings, *, db_session: Session) -> NotificationChannel:
+    """Set the e-mail address; a message with a verification link is sent to it."""
+    from stockteacher.notify.channels import send_email
+    from stockteacher.notify.render import Rendered
+
+    token = secrets.token_urlsafe(24)
+    row = _upsert(caller.user_id, "email", address, None, db_session=db_session)
+    subscriptions.await_channel(caller.user_id, db_session=db_session)
+    row.verification_hash = hashlib.sha256(token.encode()).hexdigest()
+    link = f"{settings.public_base_url.rstrip('/')}/api/notifications/channels/email/verify?token={token}"
+    korean = settings.default_locale == "ko_KR"
+    subject = "[StockTeacher] 이메일 주소를 확인해 주세요" if korean else "[StockTeacher] Confirm your e-mail address"
+    text = ("아래 링크를 열면 알림을 받을 수 있습니다:\n" if korean else "Open this link to receive alerts:\n") + link
+    html_body = f'<p>{text.splitlines()[0]}</p><p><a href="{html.escape(link)}">{html.escape(link)}</a></p>'
+    result = send_email(settings, address, Rendered(subject=subject, text=text, html=html_body, payload={}))
+    row.last_error = None if result.ok else f"verification e-mail not sent: {result.error}"
+    db_session.flush()
+    return row
+
+
+def verify_email(token: str, *, db_session: Session) -> None:
+    """The link in the verification e-mail (the token is the proof: no key needed)."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    row = db_session.execute(
+        select(NotificationChannel).where(
+            NotificationChannel.channel == "email", NotificationChannel.verification_hash == digest
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("this verification link is unknown or was used already")
+    _verified(row, db_session=db_session)
+
+
+def delete_channel(caller: Principal, channel: str, *, db_session: Session) -> None:
+    row = db_session.get(NotificationChannel, (caller.user_id, channel))
+    if row is None:
+        raise NotFound(f"no {channel} channel")
+    db_session.delete(row)
+    subscriptions.await_channel(caller.user_id, db_session=db_session)
+
+
+def ping_failure(status: int | None, error: str | None) -> str:
+    """What the user learns of a failed verification ping: what to do, never the receiver's
+    own answer (its status line or body could be another service's); the server log has it."""
+    if error and "private or local address" in error:
+        return f"verification ping failed: {error}"
+    if status in (401, 403):
+        return "verification ping failed: the receiver rejected the signature; check that it uses this secret"
+    if status is not None and 300 <= status < 500:
+        return "verification ping failed: the receiver refused the ping; register the URL that answers it with 2xx"
+    return "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)"
+
+
+def private_target(url: str) -> str | None:
+    """Why `url` may not be a webhook (it resolves to loopback, private, link-local or reserved
+    addresses), or None. A first answer at registration; every request checks again when it
+    connects (`notify.channels.public_only_client`)."""
+    from stockteacher.notify.channels import forbidden_address
+
+    host = urlsplit(url).hostname
+    if not host:
+        return "has no host"
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return f"host {host!r} does not resolve"
+    for info in infos:
+        if forbidden_address(str(info[4][0])):
+            return f"{host} resolves to a private or local address ({info[4][0]}); webhooks must be public"
+    return None

@@ -1,0 +1,99 @@
+"""The report tables and their API bodies (API.md `ReportSummary`, `ReportDetail`), and the
+list filters of `GET /api/reports`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockteacher.core.vocabulary import ReportStatus, Sentiment
+from stockteacher.store.models import Favorite, Report
+
+__all__ = [
+    "Favorite",
+    "Report",
+    "ReportDetail",
+    "ReportFilters",
+    "ReportStatusIn",
+    "ReportSummary",
+    "SentimentSeries",
+]
+
+
+class SourceRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str
+    title: str
+
+
+class GlossaryItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    term: str
+    explanation: str
+
+
+class ReportSummary(BaseModel):
+    insight_id: str
+    ticker: str
+    published_at: datetime
+    status: ReportStatus
+    sentiment_score: float
+    headline: str
+    tags: list[str]
+    favorite: bool
+    anomaly_score: float
+    cost_usd: float
+
+
+class ReportDetail(ReportSummary):
+    summary_text: str
+    keywords: list[str]
+    source_refs: list[SourceRef]
+    attachments: list[dict[str, Any]]
+    glossary: list[GlossaryItem]
+    anomalies: list[dict[str, Any]]
+    model: str
+    locale: str
+    story_count: int
+    quality_notes: list[str]
+    trace_id: str | None = None
+
+
+class ReportStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReportStatus
+
+
+class SentimentPoint(BaseModel):
+    date: str
+    sentiment: float
+    reports: int
+
+
+class SentimentSeries(BaseModel):
+    ticker: str
+    points: list[SentimentPoint]
+
+
+class ReportFilters(BaseModel):
+    """The query of `GET /api/reports` (API.md), as one model."""
+
+    date_: date | None = Field(None, alias="date", description="published on this UTC day")
+    date_from: date | None = Field(None, description="published on or after this UTC day")
+    date_to: date | None = Field(None, description="published on or before this UTC day")
+    tickers: list[str] | None = Field(None, description="repeatable, or comma-separated")
+    keywords: list[str] | None = Field(None, description="repeatable; any keyword or tag matches")
+    urgent_only: bool = False
+    sentiment: Sentiment | None = None
+    favorites_only: bool = False
+    search: str | None = Field(None, max_length=200)
+    status_: Literal["all", "draft", "published", "hidden"] | None = Field(
+        None,
+        alias="status",
+        description="admins: `all` includes hidden reports, default all but hidden; readers see published only",
+    )
+    limit: int = Field(20, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=1_000_000)

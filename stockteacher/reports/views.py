@@ -1,0 +1,82 @@
+"""Reports (API.md): parse, call `reports.service`, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
+from stockteacher.api.errors import documented
+from stockteacher.reports import service
+from stockteacher.reports.models import ReportDetail, ReportFilters, ReportStatusIn, ReportSummary, SentimentSeries
+
+router = APIRouter(tags=["reports"])
+NOT_FOUND = documented(404, "no such report (or not one the caller may see)")
+
+
+def _cache(request: Request) -> service.ReportCache:
+    return request.app.state.report_cache
+
+
+@router.get("/api/reports", response_model=list[ReportSummary], responses=documented(403, "only admins see drafts"))
+def list_reports(
+    filters: Annotated[ReportFilters, Query()], request: Request, db: ReadDb, caller: Caller, settings: AppSettings
+) -> list[dict[str, Any]]:
+    return service.list_reports(
+        filters, caller, db_session=db, cache=_cache(request), max_page_size=settings.api_max_page_size
+    )
+
+
+@router.get("/api/reports/{insight_id}", response_model=ReportDetail, responses=NOT_FOUND)
+def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> dict[str, Any]:
+    return service.get_report(insight_id, caller, db_session=db, cache=_cache(request))
+
+
+@router.get("/api/reports/{insight_id}/related", response_model=list[ReportSummary], responses=NOT_FOUND)
+def related_reports(
+    insight_id: str, request: Request, db: ReadDb, caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> list[dict[str, Any]]:
+    """Reports on the same ticker or sharing a keyword, most overlap first, then newest."""
+    return service.related_reports(insight_id, caller, limit, db_session=db, cache=_cache(request))
+
+
+@router.patch(
+    "/api/reports/{insight_id}/status",
+    response_model=ReportDetail,
+    responses={**NOT_FOUND, **documented(403, "only admins change a report's status")},
+)
+def set_status(insight_id: str, body: ReportStatusIn, request: Request, db: Db, caller: Caller) -> dict[str, Any]:
+    """Publish, hide or return a report to draft (admins: it changes what every reader sees)."""
+    return service.set_status(insight_id, body.status, caller, db_session=db, cache=_cache(request))
+
+
+@router.put("/api/reports/{insight_id}/favorite", status_code=204, responses=NOT_FOUND)
+def add_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -> Response:
+    service.set_favorite(insight_id, caller, True, db_session=db, cache=_cache(request))
+    return Response(status_code=204)
+
+
+@router.delete("/api/reports/{insight_id}/favorite", status_code=204, responses=NOT_FOUND)
+def remove_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -> Response:
+    service.set_favorite(insight_id, caller, False, db_session=db, cache=_cache(request))
+    return Response(status_code=204)
+
+
+@router.get("/api/search", response_model=list[ReportSummary])
+def search_reports(
+    db: ReadDb,
+    caller: Caller,
+    query: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[dict[str, Any]]:
+    """Reports ranked by BM25 over headline, summary, keywords and ticker (hidden excluded)."""
+    return service.search_reports(query, limit, caller, db_session=db)
+
+
+@router.get("/api/tickers/{ticker}/sentiment", response_model=SentimentSeries)
+def sentiment_series(
+    ticker: str, db: ReadDb, caller: Caller, days: Annotated[int, Query(ge=1, le=3650)] = 90
+) -> dict[str, Any]:
+    """Mean sentiment of the ticker's reports per UTC day (hidden excluded), oldest first."""
+    return service.sentiment_series(ticker, days, caller, db_session=db)

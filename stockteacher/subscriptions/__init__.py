@@ -1,0 +1,1 @@
+"""Subscriptions: a user's tickers, when to hear about them, and the states they go through."""
