@@ -28,6 +28,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check stockteacher tests benchmarks
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/store_throughput.py

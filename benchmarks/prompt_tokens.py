@@ -27,12 +27,12 @@ from stockteacher.analysis.cost import estimate_prompt_tokens
 from stockteacher.analysis.prompts import build_prompt
 from stockteacher.analysis.service import load_new_stories
 from stockteacher.ingest.collect import collect_core
-from stockteacher.ingest.tickers import lookup
 from stockteacher.logs import configure_logging
 from stockteacher.settings import Settings
 from stockteacher.store import migrate
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article
+from stockteacher.tickers.registry import lookup
 
 TICKERS = ["AAPL", "TSLA", "NVDA", "MSFT", "005930.KS", "000660.KS"]
 NO_BUDGET = 10_000_000

@@ -98,9 +98,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from stockteacher.ingest.collect import collect
-    from stockteacher.ingest.tickers import TickerError
     from stockteacher.sources.base import SourceError
     from stockteacher.store.db import StoreError
+    from stockteacher.tickers.registry import TickerError
 
     settings = _settings_and_logging(database=True)
     try:
@@ -128,9 +128,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from stockteacher.analysis.errors import LLMError
     from stockteacher.analysis.service import analyze
-    from stockteacher.ingest.tickers import TickerError
     from stockteacher.publish.materialize import materialize_reports
     from stockteacher.store.db import StoreError
+    from stockteacher.tickers.registry import TickerError
 
     settings = _settings_and_logging(database=True)
     try:
@@ -164,8 +164,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from stockteacher.ingest.tickers import lookup
     from stockteacher.publish.materialize import materialize_reports
+    from stockteacher.tickers.registry import lookup
 
     settings = _settings_and_logging(database=True)
     ticker = lookup(args.ticker).symbol if args.ticker else None

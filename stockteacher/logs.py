@@ -18,12 +18,13 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from structlog.types import EventDict, Processor
 
-from stockteacher.settings import Settings
+if TYPE_CHECKING:  # settings are read, never imported at run time: settings' own errors are logged
+    from stockteacher.settings import Settings
 
 __all__ = [
     "bind_pipeline_context",

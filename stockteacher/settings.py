@@ -63,7 +63,7 @@ class CollectionSchedule(BaseModel):
     @field_validator("ticker")
     @classmethod
     def _normalise_ticker(cls, value: str) -> str:
-        from stockteacher.ingest.tickers import normalise_symbol
+        from stockteacher.tickers.registry import normalise_symbol
 
         return normalise_symbol(value)
 

@@ -32,12 +32,12 @@ from stockteacher.analysis.llm import OpenAIAnalyzer, RateLimitInfo, RequestLimi
 from stockteacher.analysis.offline import OFFLINE_MODEL, OfflineAnalyzer
 from stockteacher.analysis.prompts import PROMPT_VERSION, Prompt, StoryInput, build_prompt
 from stockteacher.analysis.schema import ReportDraft
-from stockteacher.ingest.tickers import lookup
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import StoreError, session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
 from stockteacher.store.models import Analysis, AnalysisStory, Article, JobRun, Story
+from stockteacher.tickers.registry import lookup
 
 __all__ = ["AnalyzeOutcome", "analyze", "analyze_core", "insight_id_for", "load_new_stories", "spent_today"]
 

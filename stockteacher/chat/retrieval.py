@@ -26,30 +26,14 @@ import bm25s
 from cachetools import LRUCache
 from sqlalchemy import func, select
 
+from stockteacher.core.text import tokenize
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article
 
-__all__ = ["ArticleRetriever", "Passage", "tokenize"]
+__all__ = ["ArticleRetriever", "Passage"]
 
-_WORD = re.compile(r"[0-9a-z]+|[\uac00-\ud7a3]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+|(?<=…)")
-_STOPWORDS = frozenset(
-    """a an and are as at be been but by can could did do does for from had has have how i if in into is it its
-    me my of on or so than that the their them then there these they this to was we were what when where which
-    who why will with would you your about tell explain mean means""".split()
-)
 SNIPPET_CHARS = 320
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens; Hangul runs become character bigrams (a lone syllable stays)."""
-    tokens: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if "\uac00" <= word[0] <= "\ud7a3":
-            tokens += [word] if len(word) == 1 else [word[i : i + 2] for i in range(len(word) - 1)]
-        elif word not in _STOPWORDS and (len(word) > 1 or word.isdigit()):
-            tokens.append(word)
-    return tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,16 @@ SSE_DOC = (
 )
 
 
+POST_MESSAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"description": SSE_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **documented(404, "`session_not_found`, or `report_not_found` (deleted or hidden)"),
+    **documented(422, "`invalid_input`: empty or too-long content, malformed body"),
+    **documented(429, "`cost_limit`: over the per-message cap or the daily budget"),
+    **documented(500, "`internal_error` (with a trace_id)"),
+    **documented(503, "`llm_unavailable`: the model did not answer"),
+}
+
+
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content: str = Field(examples=["EPS가 뭐예요?"], description="1 to CHAT_MAX_MESSAGE_CHARS characters")
@@ -100,14 +110,7 @@ def list_messages(session_id: str, db: ReadDb, caller: Caller) -> list[dict[str,
     "/api/chat/sessions/{session_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=list[ChatMessageOut],
-    responses={
-        201: {"description": SSE_DOC, "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-        **documented(404, "`session_not_found`, or `report_not_found` (deleted or hidden)"),
-        **documented(422, "`invalid_input`: empty or too-long content, malformed body"),
-        **documented(429, "`cost_limit`: over the per-message cap or the daily budget"),
-        **documented(500, "`internal_error` (with a trace_id)"),
-        **documented(503, "`llm_unavailable`: the model did not answer"),
-    },
+    responses=POST_MESSAGE_RESPONSES,
 )
 async def post_message(
     session_id: str, body: Annotated[ChatMessageIn, Body()], request: Request, caller: Caller

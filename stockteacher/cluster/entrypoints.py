@@ -13,12 +13,12 @@ import polars as pl
 
 from stockteacher.cluster.runtime import connect, wait_until_gone
 from stockteacher.cluster.scheduler import SCHEDULER_NAME
-from stockteacher.ingest.tickers import lookup
 from stockteacher.logs import configure_logging
 from stockteacher.settings import Settings, SettingsError, load_settings
 from stockteacher.store import migrate
 from stockteacher.store.db import normalise_dsn
 from stockteacher.store.health import check_database
+from stockteacher.tickers.registry import lookup
 
 __all__ = [
     "analyze_job",

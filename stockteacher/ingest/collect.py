@@ -27,13 +27,13 @@ from stockteacher.ingest.cluster import minhash_signature
 from stockteacher.ingest.dedupe import FallbackKeystore, Keystore, dedupe_key
 from stockteacher.ingest.normalize import InvalidArticle, NormalizedArticle, normalize_article
 from stockteacher.ingest.repository import save_articles
-from stockteacher.ingest.tickers import TickerInfo, lookup
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.settings import Settings, load_settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import RawArticle, SourceError
 from stockteacher.store.db import StoreError, instance_id, session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.tickers.registry import TickerInfo, lookup
 
 __all__ = ["CollectOutcome", "collect_core", "prepare_articles"]
 

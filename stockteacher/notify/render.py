@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stockteacher.core.vocabulary import sentiment_strength
-from stockteacher.ingest.tickers import TickerError, lookup
+from stockteacher.tickers.registry import TickerError, lookup
 
 __all__ = ["REASONS", "Rendered", "render_notification", "report_url", "sentiment_words"]
 

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
 from stockteacher.core.errors import InvalidRequest
-from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.operations.models import UsageRow
 from stockteacher.reports.service import check_dates
 from stockteacher.settings import Settings
 from stockteacher.store.models import ChatMessage, ChatSession, JobRun, Report
+from stockteacher.tickers.registry import TickerError, normalise_symbol
 
 __all__ = ["recent_runs", "usage"]
 

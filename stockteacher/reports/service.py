@@ -26,13 +26,13 @@ from sqlalchemy import Select, String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
-from stockteacher.chat.retrieval import tokenize
 from stockteacher.core.errors import Forbidden, InvalidRequest, NotFound
+from stockteacher.core.text import tokenize
 from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
-from stockteacher.ingest.tickers import TickerError, normalise_symbol
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.models import Favorite, Report, ReportFilters
 from stockteacher.store.models import utcnow
+from stockteacher.tickers.registry import TickerError, normalise_symbol
 
 __all__ = [
     "PUBLISHED",

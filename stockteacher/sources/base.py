@@ -24,9 +24,9 @@ import httpx
 
 from stockteacher.core.errors import PicklableError
 from stockteacher.core.vocabulary import is_transient_status
-from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.retry import RetryPolicy, async_retrying
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = [
     "HttpPolicy",

@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from stockteacher.ingest.tickers import TickerInfo, normalise_symbol
 from stockteacher.sources.base import MalformedResponseError, RawArticle, SourceConfigError
+from stockteacher.tickers.registry import TickerInfo, normalise_symbol
 
 __all__ = ["FileSource", "read_articles"]
 

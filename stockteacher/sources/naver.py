@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -27,6 +26,7 @@ from stockteacher.sources.base import (
     log_rate_limit,
     with_retries,
 )
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = ["NaverNewsSource"]
 

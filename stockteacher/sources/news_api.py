@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -29,6 +28,7 @@ from stockteacher.sources.base import (
     log_rate_limit,
     with_retries,
 )
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = ["NewsApiSource", "TRANSIENT_CODES", "PERMANENT_CODES"]
 

@@ -14,7 +14,6 @@ from urllib.parse import quote
 import feedparser
 import httpx
 
-from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -29,6 +28,7 @@ from stockteacher.sources.base import (
     log_rate_limit,
     with_retries,
 )
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = ["RssSource", "parse_feed"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stockteacher.ingest.tickers import TickerInfo
 from stockteacher.sources.base import RawArticle
 from stockteacher.sources.files import read_articles
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = ["SampleSource", "sample_path"]
 

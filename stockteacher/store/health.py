@@ -60,7 +60,7 @@ def display_dsn(dsn: str) -> str:
 def _head_revisions() -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
-    from stockteacher.store.migrate import alembic_config
+    from stockteacher.store.revisions import alembic_config
 
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
@@ -69,7 +69,7 @@ def _head_revisions() -> frozenset[str]:
 def _known_revisions() -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
-    from stockteacher.store.migrate import alembic_config
+    from stockteacher.store.revisions import alembic_config
 
     return frozenset(r.revision for r in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions())
 

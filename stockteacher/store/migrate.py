@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
-from alembic.config import Config
+
+from stockteacher.store.revisions import alembic_config
 
 __all__ = ["alembic_config", "downgrade", "upgrade"]
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def alembic_config(dsn: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["dsn"] = dsn
-    return config
 
 
 def upgrade(dsn: str, revision: str = "head") -> None:

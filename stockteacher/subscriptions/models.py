@@ -20,7 +20,7 @@ class SubscriptionIn(BaseModel):
     @field_validator("ticker")
     @classmethod
     def _ticker(cls, value: str) -> str:
-        from stockteacher.ingest.tickers import normalise_symbol
+        from stockteacher.tickers.registry import normalise_symbol
 
         return normalise_symbol(value)
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from stockteacher.chat.retrieval import SNIPPET_CHARS, ArticleRetriever, tokenize
+from stockteacher.chat.retrieval import SNIPPET_CHARS, ArticleRetriever
+from stockteacher.core.text import tokenize
 from stockteacher.ingest.collect import collect_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockteacher.ingest.tickers import TickerError, TickerInfo, all_tickers, lookup, normalise_symbol
+from stockteacher.tickers.registry import TickerError, TickerInfo, all_tickers, lookup, normalise_symbol
 
 # --- registry --------------------------------------------------------------------------------
 

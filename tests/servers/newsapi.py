@@ -162,7 +162,7 @@ class PerCompanyNewsApi(FakeNewsApi):
     tests and benchmarks."""
 
     def __init__(self, httpserver: HTTPServer, *, api_key: str, tickers: Sequence[str], per_ticker: int) -> None:
-        from stockteacher.ingest.tickers import lookup
+        from stockteacher.tickers.registry import lookup
 
         self.names = {t: lookup(t).name_en or t for t in tickers}
         self.per_ticker = per_ticker

@@ -13,11 +13,11 @@ import pytest
 
 from stockteacher.ingest.collect import prepare_articles
 from stockteacher.ingest.normalize import normalize_article
-from stockteacher.ingest.tickers import lookup
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import MalformedResponseError, RawArticle, SourceConfigError
 from stockteacher.sources.sample import sample_path
+from stockteacher.tickers.registry import lookup
 
 SettingsFactory = Callable[..., Settings]
 

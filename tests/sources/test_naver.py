@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from stockteacher.ingest.collect import collect_core, prepare_articles
 from stockteacher.ingest.normalize import normalize_article
-from stockteacher.ingest.tickers import lookup
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import (
@@ -23,6 +22,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun
+from stockteacher.tickers.registry import lookup
 from tests.servers.naver import FakeNaver, error_body, make_item, make_items
 from tests.sources.conftest import NAVER_ID, NAVER_SECRET
 

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from stockteacher.ingest.collect import collect_core, prepare_articles
-from stockteacher.ingest.tickers import lookup
 from stockteacher.logs import configure_logging
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
@@ -28,6 +27,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun
+from stockteacher.tickers.registry import lookup
 from tests.servers.newsapi import FakeNewsApi, error_body, make_article, make_articles
 from tests.sources.conftest import NEWS_API_KEY
 

@@ -10,7 +10,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from stockteacher.ingest.collect import prepare_articles
-from stockteacher.ingest.tickers import lookup
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import (
@@ -20,6 +19,7 @@ from stockteacher.sources.base import (
     SourceConfigError,
     TransientSourceError,
 )
+from stockteacher.tickers.registry import lookup
 from tests.servers.feeds import FakeFeedServer, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))

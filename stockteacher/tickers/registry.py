@@ -114,7 +114,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 @cache
 def _registry() -> dict[str, TickerInfo]:
-    text = resources.files("stockteacher.ingest").joinpath("data/tickers.csv").read_text(encoding="utf-8")
+    text = resources.files("stockteacher.tickers").joinpath("tickers.csv").read_text(encoding="utf-8")
     registry: dict[str, TickerInfo] = {}
     for row in csv.DictReader(text.splitlines()):
         info = TickerInfo(

@@ -1,0 +1,1 @@
+"""Publishing: validated drafts become reports (`materialize`)."""
