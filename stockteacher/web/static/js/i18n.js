@@ -136,6 +136,8 @@ const STRINGS = {
     "pwindow.immediate": "즉시",
     "frequency.daily": "매일",
     "frequency.weekly": "매주",
+    "locale.ko_KR": "한국어",
+    "locale.en_US": "English",
     "channel.email": "이메일",
     "channel.web-push": "웹 푸시",
     "channel.webhook": "웹훅",
@@ -327,6 +329,8 @@ const STRINGS = {
     "pwindow.immediate": "Immediately",
     "frequency.daily": "Daily",
     "frequency.weekly": "Weekly",
+    "locale.ko_KR": "한국어",
+    "locale.en_US": "English",
     "channel.email": "Email",
     "channel.web-push": "Web push",
     "channel.webhook": "Webhook",
@@ -415,6 +419,12 @@ export function t(key, vars = {}) {
   const table = STRINGS[current] || STRINGS.ko;
   const template = table[key] ?? STRINGS.ko[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (match, name) => (name in vars ? String(vars[name]) : match));
+}
+
+/** `t(key)` when the key exists, else `fallback` (for values such as stage names that may be new). */
+export function tOr(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
 }
 
 /** Translate static markup: `data-i18n` (text), `data-i18n-placeholder`, `data-i18n-aria-label`, `data-i18n-title`. */
