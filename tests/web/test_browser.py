@@ -261,6 +261,9 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         expect(detail.get_by_test_id("detail-summary")).not_to_be_empty()
         expect(detail.get_by_test_id("detail-model")).to_have_text("오프라인 분석")
         expect(detail.get_by_test_id("detail-cost")).to_have_text("$0")
+        # Tags are words, not the labels the analysis stores ("offline-analysis", "mna").
+        expect(detail.get_by_test_id("tag-list")).to_contain_text("오프라인 분석")
+        expect(detail.get_by_test_id("tag-list")).not_to_contain_text("offline-analysis")
         links = detail.get_by_test_id("source-link")
         expect(links.first).to_be_visible()
         expect(links.first).to_have_attribute("rel", "noopener noreferrer")

@@ -7,7 +7,7 @@ import { chatDraft, chatPanel, closeChat, loadChat, openChat, renderChatMessages
 import { $, el, messageText } from "/static/js/dom.js";
 import { favoriteButton, onFavoriteChange } from "/static/js/favorites.js";
 import { formatScore, formatTime, formatUsd, safeUrl, timeElement } from "/static/js/format.js";
-import { t } from "/static/js/i18n.js";
+import { t, tOr } from "/static/js/i18n.js";
 import { markSelected } from "/static/js/reports.js";
 import { sentimentBadge, sentimentChart } from "/static/js/sentiment.js";
 
@@ -100,12 +100,18 @@ function section(titleKey, testid, ...content) {
   return el("section", { class: "detail-section", "data-testid": testid }, el("h3", {}, t(titleKey)), ...content);
 }
 
-function chips(values, testid) {
+function chips(values, testid, label = String) {
   return el(
     "ul",
     { class: "chips", "data-testid": testid },
-    (values || []).map((value) => el("li", { class: "chip" }, String(value))),
+    (values || []).map((value) => el("li", { class: "chip", "data-value": value }, label(value))),
   );
+}
+
+/** A tag or anomaly label in words ("mna" → "인수합병"); one the page does not know, with spaces for its "_". */
+function tagName(value) {
+  const raw = String(value);
+  return tOr(`event.${raw}`, tOr(`tag.${raw}`, tOr(`sentiment.${raw}`, raw.replace(/[_-]+/g, " "))));
 }
 
 function renderDetail() {
@@ -143,7 +149,7 @@ function renderDetail() {
     ),
     section("detail.summary", "detail-summary", el("p", { class: "summary" }, d.summary_text)),
     section("detail.keywords", "detail-keywords", chips(d.keywords, "keyword-list")),
-    (d.tags || []).length ? section("detail.tags", "detail-tags", chips(d.tags, "tag-list")) : null,
+    (d.tags || []).length ? section("detail.tags", "detail-tags", chips(d.tags, "tag-list", tagName)) : null,
     (d.anomalies || []).length ? section("detail.anomalies", "detail-anomalies", anomalyList(d.anomalies)) : null,
     (d.glossary || []).length ? section("detail.glossary", "detail-glossary", glossaryList(d.glossary)) : null,
     section("detail.sources", "detail-sources", sourceList(d.source_refs)),
@@ -172,7 +178,7 @@ function anomalyList(anomalies) {
       el(
         "li",
         {},
-        el("strong", {}, a.label),
+        el("strong", { "data-label": a.label }, tagName(a.label)),
         " ",
         el("span", { class: "muted" }, t("detail.anomaly_score", { score: Number(a.score).toFixed(2) })),
         el("p", {}, a.description),
