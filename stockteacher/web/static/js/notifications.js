@@ -51,6 +51,8 @@ export async function loadPolicy() {
 
 function fillPolicyForm() {
   const form = $("policy-form");
+  // Saving before the policy (and its time zones) has loaded would send an empty time zone.
+  form.querySelector('button[type="submit"]').disabled = !policy;
   if (!policy) return;
   const zones = timezones.includes(policy.timezone) ? timezones : [policy.timezone, ...timezones];
   const tz = form.elements.timezone;
@@ -67,6 +69,7 @@ function fillPolicyForm() {
 
 async function onPolicySubmit(event) {
   event.preventDefault();
+  if (!policy) return;
   const form = event.target;
   const body = {
     timezone: form.elements.timezone.value,
