@@ -261,6 +261,9 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         expect(detail.get_by_test_id("detail-summary")).not_to_be_empty()
         expect(detail.get_by_test_id("detail-model")).to_have_text("오프라인 분석")
         expect(detail.get_by_test_id("detail-cost")).to_have_text("$0")
+        # Tags are words, not the labels the analysis stores ("offline-analysis", "mna").
+        expect(detail.get_by_test_id("tag-list")).to_contain_text("오프라인 분석")
+        expect(detail.get_by_test_id("tag-list")).not_to_contain_text("offline-analysis")
         links = detail.get_by_test_id("source-link")
         expect(links.first).to_be_visible()
         expect(links.first).to_have_attribute("rel", "noopener noreferrer")
@@ -506,6 +509,7 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         # Removing the e-mail channel; the verified webhook made the subscription Active.
         email_row.get_by_test_id("channel-remove").click()
         expect(channel_rows).to_have_count(1)
+        expect(message).to_have_text("이메일 채널을 삭제했습니다.")
         assert [c["channel"] for c in api.get("/api/notifications/channels").json()] == ["webhook"]
         page.get_by_test_id("tab-subscriptions").click()
         expect(status).to_have_attribute("data-status", "Active")
@@ -517,7 +521,47 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         page.get_by_test_id("usage-tab").click()
         expect(page.get_by_test_id("usage-scope")).to_contain_text("All usage (admin)")
 
-        ARTIFACTS.mkdir(exist_ok=True)
+        # The message shown before the switch is shown again in English, not left in Korean.
         page.get_by_test_id("tab-notifications").click()
+        expect(message).to_have_text("Removed the Email channel.")
+        expect(webhook_row.get_by_test_id("channel-status")).to_have_text("Verified")
+
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser-channels.png"), full_page=True)
+        assert errors == []
+
+
+def test_the_choices_come_from_the_api_config(seeded_settings: Callable[..., Settings]) -> None:
+    """The page keeps no copy of the vocabulary: change it in `/api/config` and the page follows."""
+    from playwright.sync_api import Route, expect
+
+    settings = seeded_settings()
+    with _serve(settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+        config = api.get("/api/config").json()
+        vocabulary = config["vocabulary"]
+        vocabulary["sentiment_band"] = 1.0  # every score is inside it: every badge says neutral
+        vocabulary["channels"] = list(reversed(vocabulary["channels"]))
+        vocabulary["alert_windows"] = ["weekly", "intraday"]
+        vocabulary["policy_windows"] = ["immediate"]
+
+        def answer(route: Route) -> None:
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(config))
+
+        page.route("**/api/config", answer)
+        page.goto(base + "/")
+        badges = page.get_by_test_id("report-row").get_by_test_id("sentiment-badge")
+        expect(badges).to_have_count(len(SEED_TICKERS))
+        for badge in badges.all():
+            expect(badge).to_have_attribute("data-sentiment", "neutral")
+
+        page.get_by_test_id("tab-subscriptions").click()
+        windows = page.get_by_test_id("subscribe-window").locator("option")
+        expect(windows).to_have_count(2)
+        assert [o.get_attribute("value") for o in windows.all()] == ["weekly", "intraday"]
+
+        page.get_by_test_id("tab-notifications").click()
+        boxes = page.locator('#policy-form input[name="channels"]')
+        expect(boxes).to_have_count(len(vocabulary["channels"]))
+        assert [b.get_attribute("value") for b in boxes.all()] == vocabulary["channels"]
+        expect(page.get_by_test_id("policy-window").locator("option")).to_have_count(1)
         assert errors == []

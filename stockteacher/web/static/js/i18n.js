@@ -52,6 +52,38 @@ const STRINGS = {
     "sentiment.positive": "긍정",
     "sentiment.negative": "부정",
     "sentiment.neutral": "중립",
+    // anomaly labels (analysis/data/events.csv) and the other report tags (publish/materialize.py)
+    "event.earnings_surprise": "실적 서프라이즈",
+    "event.earnings_miss": "실적 부진",
+    "event.guidance_raise": "실적 전망 상향",
+    "event.guidance_cut": "실적 전망 하향",
+    "event.mna": "인수합병",
+    "event.lawsuit": "소송",
+    "event.regulatory_probe": "규제 당국 조사",
+    "event.recall": "리콜",
+    "event.executive_change": "경영진 교체",
+    "event.bankruptcy_risk": "파산 위험",
+    "event.layoffs": "감원",
+    "event.strike": "파업",
+    "event.outage": "서비스 장애",
+    "event.data_breach": "정보 유출",
+    "event.analyst_downgrade": "애널리스트 투자의견 하향",
+    "event.analyst_upgrade": "애널리스트 투자의견 상향",
+    "event.buyback": "자사주 매입",
+    "event.dividend_change": "배당 변경",
+    "event.export_controls": "수출 규제",
+    "event.tariffs": "관세",
+    "event.record_high": "사상 최고가",
+    "event.surge": "주가 급등",
+    "event.plunge": "주가 급락",
+    "event.trading_halt_delisting": "거래 정지·상장 폐지",
+    "event.share_offering": "신주 발행(증자)",
+    "event.accounting_issue": "회계 문제",
+    "event.contract_win": "계약 수주",
+    "event.regulatory_approval": "규제 승인",
+    "event.clinical_trial": "임상 시험",
+    "tag.urgent": "긴급",
+    "tag.offline-analysis": "오프라인 분석",
 
     "favorite.add": "즐겨찾기에 추가",
     "favorite.remove": "즐겨찾기에서 제거",
@@ -136,6 +168,8 @@ const STRINGS = {
     "pwindow.immediate": "즉시",
     "frequency.daily": "매일",
     "frequency.weekly": "매주",
+    "locale.ko_KR": "한국어",
+    "locale.en_US": "English",
     "channel.email": "이메일",
     "channel.web-push": "웹 푸시",
     "channel.webhook": "웹훅",
@@ -243,6 +277,38 @@ const STRINGS = {
     "sentiment.positive": "Positive",
     "sentiment.negative": "Negative",
     "sentiment.neutral": "Neutral",
+    // anomaly labels (analysis/data/events.csv) and the other report tags (publish/materialize.py)
+    "event.earnings_surprise": "Earnings beat",
+    "event.earnings_miss": "Earnings miss",
+    "event.guidance_raise": "Outlook raised",
+    "event.guidance_cut": "Outlook cut",
+    "event.mna": "Merger or acquisition",
+    "event.lawsuit": "Lawsuit",
+    "event.regulatory_probe": "Regulatory probe",
+    "event.recall": "Recall",
+    "event.executive_change": "Executive change",
+    "event.bankruptcy_risk": "Bankruptcy risk",
+    "event.layoffs": "Layoffs",
+    "event.strike": "Strike",
+    "event.outage": "Outage",
+    "event.data_breach": "Data breach",
+    "event.analyst_downgrade": "Analyst downgrade",
+    "event.analyst_upgrade": "Analyst upgrade",
+    "event.buyback": "Share buyback",
+    "event.dividend_change": "Dividend change",
+    "event.export_controls": "Export controls",
+    "event.tariffs": "Tariffs",
+    "event.record_high": "Record high",
+    "event.surge": "Price surge",
+    "event.plunge": "Price plunge",
+    "event.trading_halt_delisting": "Trading halt or delisting",
+    "event.share_offering": "Share offering",
+    "event.accounting_issue": "Accounting issue",
+    "event.contract_win": "Contract win",
+    "event.regulatory_approval": "Regulatory approval",
+    "event.clinical_trial": "Clinical trial",
+    "tag.urgent": "Urgent",
+    "tag.offline-analysis": "Offline analysis",
 
     "favorite.add": "Add to favourites",
     "favorite.remove": "Remove from favourites",
@@ -327,6 +393,8 @@ const STRINGS = {
     "pwindow.immediate": "Immediately",
     "frequency.daily": "Daily",
     "frequency.weekly": "Weekly",
+    "locale.ko_KR": "한국어",
+    "locale.en_US": "English",
     "channel.email": "Email",
     "channel.web-push": "Web push",
     "channel.webhook": "Webhook",
@@ -415,6 +483,12 @@ export function t(key, vars = {}) {
   const table = STRINGS[current] || STRINGS.ko;
   const template = table[key] ?? STRINGS.ko[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (match, name) => (name in vars ? String(vars[name]) : match));
+}
+
+/** `t(key)` when the key exists, else `fallback` (for values such as stage names that may be new). */
+export function tOr(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
 }
 
 /** Translate static markup: `data-i18n` (text), `data-i18n-placeholder`, `data-i18n-aria-label`, `data-i18n-title`. */
