@@ -121,6 +121,11 @@ class ChannelOut(BaseModel):
     status: ChannelStatus
     verified_at: datetime | None
     last_error: str | None
+    last_error_code: str | None = Field(
+        None,
+        description="what went wrong, for translation: ping_private_address, ping_signature_rejected, "
+        "ping_refused, ping_no_answer, email_not_configured, email_not_sent",
+    )
     secret: str | None = Field(None, description="the webhook's HMAC key: shown only when it was just made")
 
     @classmethod
@@ -132,6 +137,7 @@ class ChannelOut(BaseModel):
             status=row.status,  # type: ignore[arg-type]
             verified_at=row.verified_at,
             last_error=row.last_error,
+            last_error_code=row.last_error_code,
             secret=secret,
         )
 

@@ -90,8 +90,8 @@ def _upsert(
 
 def _verified(row: NotificationChannel, *, db_session: Session) -> None:
     now = utcnow()
-    row.status, row.verified_at, row.last_error, row.verification_hash, row.updated_at = (
-        "verified", now, None, None, now)  # fmt: skip
+    row.status, row.verified_at, row.last_error, row.last_error_code, row.verification_hash, row.updated_at = (
+        "verified", now, None, None, None, now)  # fmt: skip
     subscriptions.activate_pending(row.user_id, db_session=db_session)
 
 
@@ -118,7 +118,7 @@ def set_webhook(
     if result.ok:
         _verified(row, db_session=db_session)
     else:
-        row.last_error = ping_failure(result.status, result.error)
+        row.last_error_code, row.last_error = ping_failure(result.status, result.error)
         subscriptions.await_channel(caller.user_id, db_session=db_session)
     db_session.flush()
     return row, None if secret else key
@@ -126,7 +126,7 @@ def set_webhook(
 
 def set_email(caller: Principal, address: str, settings: Settings, *, db_session: Session) -> NotificationChannel:
     """Set the e-mail address; a message with a verification link is sent to it."""
-    from stockteacher.notify.channels import send_email
+    from stockteacher.notify.channels import EMAIL_NOT_CONFIGURED, send_email
     from stockteacher.notify.render import Rendered
 
     token = secrets.token_urlsafe(24)
@@ -140,6 +140,8 @@ def set_email(caller: Principal, address: str, settings: Settings, *, db_session
     html_body = f'<p>{text.splitlines()[0]}</p><p><a href="{html.escape(link)}">{html.escape(link)}</a></p>'
     result = send_email(settings, address, Rendered(subject=subject, text=text, html=html_body, payload={}))
     row.last_error = None if result.ok else f"verification e-mail not sent: {result.error}"
+    row.last_error_code = None if result.ok else "email_not_configured" if result.error == EMAIL_NOT_CONFIGURED else (
+        "email_not_sent")  # fmt: skip
     db_session.flush()
     return row
 
@@ -165,16 +167,24 @@ def delete_channel(caller: Principal, channel: str, *, db_session: Session) -> N
     subscriptions.await_channel(caller.user_id, db_session=db_session)
 
 
-def ping_failure(status: int | None, error: str | None) -> str:
-    """What the user learns of a failed verification ping: what to do, never the receiver's
-    own answer (its status line or body could be another service's); the server log has it."""
+def ping_failure(status: int | None, error: str | None) -> tuple[str, str]:
+    """`(code, message)`: what the user learns of a failed verification ping: what to do, never
+    the receiver's own answer (its status line or body could be another service's; the server
+    log has it). The web page shows the code in the reader's language."""
     if error and "private or local address" in error:
-        return f"verification ping failed: {error}"
+        return "ping_private_address", f"verification ping failed: {error}"
     if status in (401, 403):
-        return "verification ping failed: the receiver rejected the signature; check that it uses this secret"
+        return "ping_signature_rejected", (
+            "verification ping failed: the receiver rejected the signature; check that it uses this secret"
+        )
     if status is not None and 300 <= status < 500:
-        return "verification ping failed: the receiver refused the ping; register the URL that answers it with 2xx"
-    return "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)"
+        return "ping_refused", (
+            "verification ping failed: the receiver refused the ping; register the URL that answers it with 2xx"
+        )
+    return (
+        "ping_no_answer",
+        "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)",
+    )
 
 
 def private_target(url: str) -> str | None:

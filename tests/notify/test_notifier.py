@@ -208,6 +208,7 @@ def test_losing_the_last_verified_channel_puts_subscriptions_back_to_waiting(
         assert failed.json()["last_error"] == (
             "verification ping failed: the receiver did not answer with 2xx (down, too slow, or failing)"
         )  # the receiver's own status line and body are not echoed
+        assert failed.json()["last_error_code"] == "ping_no_answer"
         assert client.get("/api/subscriptions", headers=headers).json()[0]["status"] == "PendingVerification"
         _subscribe_again = client.put(
             "/api/notifications/channels/webhook", json={"url": hook.url, "secret": SECRET}, headers=headers

@@ -466,7 +466,9 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         page.get_by_test_id("webhook-url").fill(hook.url)
         page.get_by_test_id("webhook-submit").click()
         expect(webhook_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "pending")
-        expect(webhook_row.get_by_test_id("channel-error")).to_contain_text("rejected the signature")
+        expect(webhook_row.get_by_test_id("channel-error")).to_have_text(
+            "받는 쪽이 서명을 거부했습니다. 받는 쪽이 이 비밀 키를 쓰는지 확인해 주세요."
+        )  # the reason in the reader's language, from its code
         expect(message).to_have_class("message error")
         expect(page.get_by_test_id("webhook-secret-box")).to_be_visible()
         made_secret = page.get_by_test_id("webhook-secret-value").inner_text()
@@ -496,8 +498,10 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         page.get_by_test_id("email-submit").click()
         email_row = page.locator('[data-testid="channel-row"][data-channel="email"]')
         expect(email_row.get_by_test_id("channel-status")).to_have_attribute("data-status", "pending")
+        expect(email_row.get_by_test_id("channel-error")).to_contain_text("메일 서버가 설정되지 않아")
         expect(email_row.get_by_test_id("channel-error")).to_contain_text("SMTP_HOST")
-        expect(message).to_contain_text("SMTP_HOST")
+        expect(message).to_contain_text("메일 서버가 설정되지 않아")
+        expect(message).not_to_contain_text("not configured")
         expect(channel_rows).to_have_count(2)
         stored = {c["channel"]: c for c in api.get("/api/notifications/channels").json()}
         assert {k: (c["status"], c["address"]) for k, c in stored.items()} == {

@@ -3,7 +3,7 @@
 
 import { api, apiRefusal } from "/static/js/api.js";
 import { reportError } from "/static/js/banner.js";
-import { $, el, showMessage } from "/static/js/dom.js";
+import { $, el, messageText, showMessage } from "/static/js/dom.js";
 import { formatTime } from "/static/js/format.js";
 import { t, tOr } from "/static/js/i18n.js";
 import { vocabulary } from "/static/js/state.js";
@@ -55,12 +55,17 @@ export function renderChannels() {
   }
 }
 
+/** The channel's last error in the reader's language (the server's text when it has no code). */
+function errorDetail(row) {
+  return row.last_error_code ? { key: `channel_error.${row.last_error_code}`, fallback: row.last_error } : row.last_error;
+}
+
 function channelRow(row) {
   const name = tOr(`channel.${row.channel}`, row.channel);
   const verified = row.status === "verified";
   let note = null;
   if (row.last_error) {
-    note = el("p", { class: "error channel-note", "data-testid": "channel-error" }, row.last_error);
+    note = el("p", { class: "error channel-note", "data-testid": "channel-error" }, messageText({ key: "channels.error_note", params: { detail: errorDetail(row) } }));
   } else if (verified && row.verified_at) {
     note = el("p", { class: "muted channel-note" }, t("channels.verified_at", { time: formatTime(row.verified_at) }));
   } else if (!verified && row.channel === "email") {
@@ -124,7 +129,7 @@ async function onWebhookSubmit(event) {
   secret = row.secret || null;
   renderChannels();
   if (row.status === "verified") showMessage("channel-message", { key: "channels.webhook_verified" });
-  else showMessage("channel-message", { key: "channels.webhook_failed", params: { detail: row.last_error || row.status } }, "error");
+  else showMessage("channel-message", { key: "channels.webhook_failed", params: { detail: row.last_error ? errorDetail(row) : row.status } }, "error");
   refreshSubscriptions();
 }
 
@@ -134,7 +139,7 @@ async function onEmailSubmit(event) {
   if (!address || busy) return;
   const row = await putChannel("email", { address });
   if (!row) return;
-  if (row.last_error) showMessage("channel-message", { key: "channels.email_failed", params: { detail: row.last_error } }, "error");
+  if (row.last_error) showMessage("channel-message", { key: "channels.email_failed", params: { detail: errorDetail(row) } }, "error");
   else showMessage("channel-message", { key: "channels.email_sent" });
 }
 
