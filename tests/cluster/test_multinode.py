@@ -44,7 +44,7 @@ from tests.cluster.raycli import (
     slow_services_settings,
     ticker_of,
 )
-from tests.conftest import flushed_redis, new_pg_database
+from tests.factories.services import flushed_redis, new_pg_database
 from tests.servers.newsapi import PerCompanyNewsApi
 from tests.servers.openai_server import FakeOpenAI
 

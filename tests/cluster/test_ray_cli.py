@@ -35,7 +35,7 @@ from tests.cluster.raycli import (
     start_command,
     submit,
 )
-from tests.conftest import flushed_redis, new_pg_database
+from tests.factories.services import flushed_redis, new_pg_database
 from tests.net import free_port
 from tests.servers.openai_server import FakeOpenAI
 
