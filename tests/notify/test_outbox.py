@@ -24,7 +24,7 @@ from stockteacher.store.models import (
     Subscription,
     User,
 )
-from tests.api.conftest import insert_reports
+from tests.factories.reports import insert_reports
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday: 12:00 in Seoul, 22:00 in New York
 
