@@ -7,7 +7,6 @@ tests are skipped with the reason.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from pytest_httpserver import HTTPServer
 from stockteacher.settings import Settings
 from stockteacher.store import migrate
 from tests.factories.services import REDIS_TEST_URL, new_pg_database, unavailable
+from tests.factories.settings import isolate_environment
 
 TABLES = (
     "deliveries",
@@ -106,29 +106,9 @@ def make_settings(tmp_path: Any) -> Callable[..., Settings]:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No test reads the developer's `.env` or StockTeacher variables from the shell."""
-    for key in list(os.environ):
-        if key.startswith(
-            (
-                "NEWS_API_",
-                "NAVER_",
-                "RSS_",
-                "ANALYSIS_",
-                "OPENAI_",
-                "POSTGRES_DSN",
-                "DATABASE_URL",
-                "INGESTION_",
-                "COLLECTION_",
-                "DEDUP_",
-                "LOG_JSON",
-                "STRUCTLOG_",
-                "STOCKTEACHER_ENV_FILE",
-                "NODE_TYPE_RESOURCES",
-                "SCHEDULER_",
-            )
-        ):
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(tmp_path)
+    """No test reads the developer's `.env`, `STOCKTEACHER_ENV_FILE` or any variable a
+    `Settings` field reads (see `tests.factories.settings`): each starts in its own directory."""
+    isolate_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture(autouse=True)
