@@ -12,4 +12,5 @@ here, so no test module imports from another test module or from a conftest:
 - `sources`: the credentials the fake NewsAPI and Naver servers expect.
 - `analysis`: the stories waiting to be analysed.
 - `cluster`: the session's local Ray and an LLM responder that cites the prompt's stories.
+- `settings`: every environment variable `Settings` reads, cleared before each test.
 """
