@@ -32,7 +32,6 @@ from sqlalchemy import select  # noqa: E402
 from benchmarks._pgdb import fresh_database  # noqa: E402
 from stockteacher.store.db import session_scope  # noqa: E402
 from stockteacher.store.models import Analysis, Article, JobRun, Report  # noqa: E402
-from tests.cluster.conftest import citing_responder  # noqa: E402
 from tests.cluster.raycli import (  # noqa: E402
     LocalCluster,
     calls_cut_off,
@@ -42,6 +41,7 @@ from tests.cluster.raycli import (  # noqa: E402
     slow_services_settings,
     ticker_of,
 )
+from tests.factories.cluster import citing_responder  # noqa: E402
 from tests.servers.newsapi import PerCompanyNewsApi  # noqa: E402
 from tests.servers.openai_server import FakeOpenAI  # noqa: E402
 

@@ -1,15 +1,13 @@
 """Shared fixtures: real PostgreSQL and Redis on 127.0.0.1, SQLite files, settings.
 
 PostgreSQL and Redis are required when `STOCKTEACHER_REQUIRE_SERVICES=1` (as in CI): a test
-that needs one fails if it does not answer. Elsewhere such tests are skipped with the reason.
+that needs one fails if it does not answer (see `tests.factories.services`). Elsewhere such
+tests are skipped with the reason.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -19,11 +17,9 @@ from pytest_httpserver import HTTPServer
 
 from stockteacher.settings import Settings
 from stockteacher.store import migrate
-from stockteacher.store.db import dispose_engines
+from tests.factories.services import REDIS_TEST_URL, new_pg_database, unavailable
+from tests.factories.settings import isolate_environment
 
-PG_ADMIN_DSN = os.environ.get("STOCKTEACHER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("STOCKTEACHER_TEST_REDIS", "redis://127.0.0.1:6379/15")
-REQUIRE_SERVICES = os.environ.get("STOCKTEACHER_REQUIRE_SERVICES") == "1"
 TABLES = (
     "deliveries",
     "notification_channels",
@@ -42,45 +38,6 @@ TABLES = (
     "job_runs",
     "schedule_state",
 )
-
-
-def _unavailable(what: str, exc: Exception) -> None:
-    message = f"{what} is not answering ({type(exc).__name__}: {exc})"
-    if REQUIRE_SERVICES:
-        pytest.fail(message + " and STOCKTEACHER_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message)
-
-
-def _admin_dsn_for(dbname: str) -> str:
-    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
-
-
-@contextmanager
-def new_pg_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database (plain `postgresql://` DSN, as users write it), dropped
-    at the end; the test fails or is skipped (see `_unavailable`) when PostgreSQL is down."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    try:
-        yield _admin_dsn_for(name)
-    finally:
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def flushed_redis(db: int) -> str:
-    """The URL of Redis database `db` on 127.0.0.1, emptied (fails or skips if Redis is down)."""
-    url = REDIS_TEST_URL.rsplit("/", 1)[0] + f"/{db}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        _unavailable("Redis", exc)
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +78,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.flushdb()
     except redis.exceptions.ConnectionError as exc:
-        _unavailable("Redis", exc)
+        unavailable("Redis", exc)
     yield REDIS_TEST_URL
     try:
         client.flushdb()
@@ -149,29 +106,9 @@ def make_settings(tmp_path: Any) -> Callable[..., Settings]:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No test reads the developer's `.env` or StockTeacher variables from the shell."""
-    for key in list(os.environ):
-        if key.startswith(
-            (
-                "NEWS_API_",
-                "NAVER_",
-                "RSS_",
-                "ANALYSIS_",
-                "OPENAI_",
-                "POSTGRES_DSN",
-                "DATABASE_URL",
-                "INGESTION_",
-                "COLLECTION_",
-                "DEDUP_",
-                "LOG_JSON",
-                "STRUCTLOG_",
-                "STOCKTEACHER_ENV_FILE",
-                "NODE_TYPE_RESOURCES",
-                "SCHEDULER_",
-            )
-        ):
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(tmp_path)
+    """No test reads the developer's `.env`, `STOCKTEACHER_ENV_FILE` or any variable a
+    `Settings` field reads (see `tests.factories.settings`): each starts in its own directory."""
+    isolate_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture(autouse=True)

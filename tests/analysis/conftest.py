@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from stockteacher.analysis.service import load_new_stories
 from stockteacher.ingest.collect import collect_core
 from stockteacher.settings import Settings
-from stockteacher.store.db import session_scope
 
 
 @pytest.fixture
@@ -23,8 +21,3 @@ def collected(make_settings: Callable[..., Settings], sqlite_dsn: str) -> Callab
         return settings
 
     return factory
-
-
-def new_story_ids(settings: Settings, ticker: str = "AAPL") -> list[int]:
-    with session_scope(settings.dsn) as session:
-        return [s.story_id for s in load_new_stories(session, ticker)]

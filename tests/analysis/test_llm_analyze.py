@@ -17,7 +17,7 @@ from stockteacher.analysis.service import analyze_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, AnalysisStory, JobRun
-from tests.analysis.conftest import new_story_ids
+from tests.factories.analysis import new_story_ids
 from tests.servers.openai_server import FakeOpenAI, Reply
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,27 +13,8 @@ from fastapi.testclient import TestClient
 from stockteacher.accounts.service import create_user
 from stockteacher.api.app import create_app
 from stockteacher.settings import Settings
-
-
-@dataclass
-class ApiUsers:
-    alice: dict[str, str]
-    bob: dict[str, str]
-    admin: dict[str, str]
-
-
-def run_sample_pipeline(settings: Settings, tickers: tuple[str, ...] = ("AAPL", "TSLA")) -> list[str]:
-    """Collect, analyze and publish the sample news for `tickers`; the published report ids."""
-    from stockteacher.analysis.service import analyze_core
-    from stockteacher.ingest.collect import collect_core
-    from stockteacher.publish.materialize import materialize_reports
-
-    ids: list[str] = []
-    for ticker in tickers:
-        collect_core(ticker, "sample", settings=settings)
-        analyze_core(ticker, settings=settings)
-        ids += materialize_reports(settings=settings, ticker=ticker).published
-    return ids
+from tests.factories.api import ApiUsers
+from tests.factories.reports import insert_reports, run_sample_pipeline
 
 
 @pytest.fixture
@@ -63,68 +43,6 @@ def reports(api_settings: Settings) -> list[str]:
     """Published reports for AAPL and TSLA (ids), made by the real pipeline."""
     ids = run_sample_pipeline(api_settings)
     assert ids, "the sample pipeline published nothing"
-    return ids
-
-
-def detail(response: Any) -> str:
-    body = response.json()
-    assert isinstance(body.get("detail"), str), body
-    return body["detail"]
-
-
-# --- report rows made directly (no pipeline), for filters, paging and ranking ---------------
-REPORT_DEFAULTS: dict[str, Any] = {
-    "status": "published",
-    "sentiment_score": 0.0,
-    "anomaly_score": 0.0,
-    "tags": [],
-    "keywords": [],
-    "glossary": [{"term": "배당", "explanation": "회사가 이익의 일부를 주주에게 나눠 주는 것."}],
-    "anomalies": [],
-    "source_refs": [{"url": "https://news.example/a", "title": "A headline"}],
-    "attachments": [],
-    "quality_notes": [],
-    "cost_usd": 0.0,
-    "model": "offline-test",
-    "locale": "en_US",
-    "story_count": 1,
-}
-
-
-def insert_reports(settings: Settings, rows: list[dict[str, Any]]) -> list[str]:
-    """Insert `Report` rows, each with the `Analysis` row its `analysis_id` needs; their ids.
-
-    A row needs `ticker` and an aware `published_at`; `headline` and `summary_text` default to
-    something bland, `insight_id` to a fresh `ins_…`, the rest to `REPORT_DEFAULTS`.
-    """
-    import uuid
-
-    from stockteacher.store.db import session_scope
-    from stockteacher.store.models import Analysis, Report
-
-    ids: list[str] = []
-    with session_scope(settings.dsn) as session:
-        for row in rows:
-            values = {**REPORT_DEFAULTS, **row}
-            values.setdefault("insight_id", f"ins_{uuid.uuid4().hex[:16]}")
-            values.setdefault("headline", f"{values['ticker']} news")
-            values.setdefault("summary_text", f"What happened to {values['ticker']}.")
-            values.setdefault("created_at", values["published_at"])
-            values.setdefault("updated_at", values["published_at"])
-            analysis = Analysis(
-                ticker=values["ticker"],
-                content_hash=uuid.uuid4().hex * 2,
-                prompt_version="test",
-                provider="offline",
-                model=values["model"],
-                locale=values["locale"],
-                result={},
-                story_ids=[],
-            )
-            session.add(analysis)
-            session.flush()
-            session.add(Report(analysis_id=analysis.id, **values))
-            ids.append(values["insight_id"])
     return ids
 
 

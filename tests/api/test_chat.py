@@ -32,7 +32,7 @@ from stockteacher.chat.engine import ChatEngine
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, ChatMessage, ChatSession, JobRun, Report, utcnow
-from tests.api.conftest import ApiUsers, detail
+from tests.factories.api import ApiUsers, detail
 from tests.servers.openai_server import Reply, estimate_prompt_tokens
 
 pytestmark = pytest.mark.timeout(60)

@@ -25,7 +25,7 @@ from stockteacher.api.auth import require_loopback_for_single_user
 from stockteacher.settings import Settings, SettingsError
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import ChatMessage, ChatSession, JobRun, User, utcnow
-from tests.api.conftest import ApiUsers, detail
+from tests.factories.api import ApiUsers, detail
 
 # every test: a fresh reports cache, and a deadlock on its lock fails the test instead of hanging
 pytestmark = pytest.mark.usefixtures("report_cache_guard")

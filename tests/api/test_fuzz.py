@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from stockteacher.api.app import create_app
 from stockteacher.settings import Settings
-from tests.api.conftest import ApiUsers
+from tests.factories.api import ApiUsers
 
 pytestmark = pytest.mark.usefixtures("report_cache_guard")
 

@@ -30,7 +30,6 @@ from sqlalchemy import func, select
 from stockteacher.store import migrate
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, Article, JobRun, Report, ScheduleState
-from tests.cluster.conftest import citing_responder, stop_local_ray
 from tests.cluster.raycli import (
     ROOT,
     LocalCluster,
@@ -44,7 +43,8 @@ from tests.cluster.raycli import (
     slow_services_settings,
     ticker_of,
 )
-from tests.conftest import flushed_redis, new_pg_database
+from tests.factories.cluster import citing_responder, stop_local_ray
+from tests.factories.services import flushed_redis, new_pg_database
 from tests.servers.newsapi import PerCompanyNewsApi
 from tests.servers.openai_server import FakeOpenAI
 

@@ -12,7 +12,7 @@ from stockteacher.cluster.sweep import run_sweep
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import JobRun, NotificationChannel, Report
-from tests.notify.test_outbox import add_user
+from tests.factories.notify import add_user
 from tests.servers.webhook import WebhookReceiver
 
 

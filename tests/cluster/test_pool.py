@@ -18,7 +18,7 @@ from stockteacher.ingest.collect import collect_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis
-from tests.cluster.conftest import citing_responder
+from tests.factories.cluster import citing_responder
 from tests.servers.openai_server import FakeOpenAI
 
 SAMPLE = ["AAPL", "TSLA", "NVDA", "MSFT", "005930.KS", "000660.KS"]

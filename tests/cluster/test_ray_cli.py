@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun, Report
-from tests.cluster.conftest import citing_responder, stop_local_ray
 from tests.cluster.raycli import (
     ROOT,
     client_env,
@@ -35,7 +34,8 @@ from tests.cluster.raycli import (
     start_command,
     submit,
 )
-from tests.conftest import flushed_redis, new_pg_database
+from tests.factories.cluster import citing_responder, stop_local_ray
+from tests.factories.services import flushed_redis, new_pg_database
 from tests.net import free_port
 from tests.servers.openai_server import FakeOpenAI
 

@@ -19,7 +19,7 @@ from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, Article, JobRun, Report, ScheduleState
 from stockteacher.store.schedule import slot_for
-from tests.cluster.conftest import citing_responder
+from tests.factories.cluster import citing_responder
 from tests.servers.newsapi import FakeNewsApi, make_article
 
 TICKERS = {"AAPL": "Apple", "TSLA": "Tesla", "NVDA": "Nvidia"}

@@ -16,7 +16,7 @@ import yaml
 
 from stockteacher.accounts.service import create_user
 from stockteacher.settings import Settings, SettingsError
-from tests.api.conftest import run_sample_pipeline
+from tests.factories.reports import run_sample_pipeline
 from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from stockteacher.cluster.sweep import run_sweep
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import JobRun, Report
-from tests.cluster.conftest import citing_responder
+from tests.factories.cluster import citing_responder
 from tests.servers.newsapi import FakeNewsApi, make_article
 from tests.servers.openai_server import FakeOpenAI
 

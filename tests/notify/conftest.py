@@ -1,5 +1,5 @@
 """Local receivers for notification tests: a webhook endpoint that checks signatures with
-`WEBHOOK_SECRET`, and an SMTP server."""
+`tests.factories.notify.WEBHOOK_SECRET`, and an SMTP server."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.factories.notify import WEBHOOK_SECRET
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver
-
-WEBHOOK_SECRET = "whsec-test-0123456789"
 
 
 @pytest.fixture

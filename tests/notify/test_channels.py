@@ -31,8 +31,8 @@ from stockteacher.notify.channels import (
 )
 from stockteacher.notify.render import Rendered, render_notification
 from stockteacher.settings import Settings
-from tests.notify.conftest import WEBHOOK_SECRET
-from tests.notify.test_render import make_report
+from tests.factories.notify import WEBHOOK_SECRET
+from tests.factories.reports import make_report
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver, refused_url
 

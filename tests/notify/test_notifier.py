@@ -24,8 +24,7 @@ from stockteacher.notify.notifier import notify_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Delivery, JobRun, Subscription, User
-from tests.notify.conftest import WEBHOOK_SECRET
-from tests.notify.test_outbox import add_report
+from tests.factories.notify import WEBHOOK_SECRET, add_report
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver
 

@@ -22,11 +22,8 @@ from stockteacher.store.models import (
     NotificationPolicy,
     Report,
     Subscription,
-    User,
 )
-from tests.api.conftest import insert_reports
-
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday: 12:00 in Seoul, 22:00 in New York
+from tests.factories.notify import NOW, add_report, add_user
 
 
 @dataclass(frozen=True)
@@ -61,62 +58,6 @@ class Recorder:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], pg_dsn: str) -> Settings:
     return make_settings(postgres_dsn=pg_dsn, notify_backoff_seconds=10, notify_max_attempts=3)
-
-
-def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: float = 0.1, sentiment: float = 0.1,
-               status: str = "published") -> str:  # fmt: skip
-    (insight_id,) = insert_reports(
-        settings,
-        [
-            {
-                "insight_id": f"ins_{n:016x}",
-                "ticker": ticker,
-                "status": status,
-                "published_at": NOW,
-                "headline": f"headline {n}",
-                "summary_text": "A summary long enough to publish.",
-                "sentiment_score": sentiment,
-                "anomaly_score": anomaly,
-                "locale": "ko_KR",
-            }
-        ],  # fmt: skip
-    )
-    return insight_id
-
-
-def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], channels: tuple[str, ...] = ("webhook",),
-             policy: dict[str, Any] | None = None, status: str = "Active", saved_policy: bool = True) -> None:  # fmt: skip
-    with session_scope(settings.dsn) as session:
-        session.add(User(user_id=user_id, role="user", created_at=NOW))
-        for i, (ticker, window) in enumerate(tickers.items()):
-            session.add(
-                Subscription(
-                    subscription_id=f"sub_{user_id}_{i}",
-                    user_id=user_id,
-                    ticker=ticker,
-                    alert_window=window,
-                    status=status,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )  # fmt: skip
-            )
-        for channel in channels:
-            session.add(
-                NotificationChannel(
-                    user_id=user_id,
-                    channel=channel,
-                    address=f"https://hooks.test/{user_id}",
-                    secret="s" * 20,
-                    status="verified",
-                    verified_at=NOW,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )  # fmt: skip
-            )
-        policy = {"timezone": "Asia/Seoul", "window": "immediate", "frequency": "daily", "channels": list(channels),
-                  **(policy or {})}  # fmt: skip
-        if saved_policy:
-            session.add(NotificationPolicy(user_id=user_id, updated_at=NOW, **policy))
 
 
 def deliveries(settings: Settings) -> list[Delivery]:

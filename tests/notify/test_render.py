@@ -5,40 +5,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from stockteacher.notify.render import REASONS, Rendered, render_notification, report_url, sentiment_words
+from tests.factories.reports import make_report
 
 BASE = "https://stocks.example.org/"
-
-
-def make_report(**overrides: Any) -> dict[str, Any]:
-    """A report as `report_to_dict` gives it."""
-    report: dict[str, Any] = {
-        "insight_id": "a1b2c3d4e5f60718",
-        "ticker": "005930.KS",
-        "published_at": "2024-05-02T06:30:00+00:00",
-        "status": "published",
-        "sentiment_score": -0.72,
-        "headline": "삼성전자, 반도체 수출 둔화 우려에 급락",
-        "tags": ["negative", "urgent"],
-        "summary_text": "삼성전자 주가가 반도체 수출 둔화 우려로 장중 6% 넘게 떨어졌습니다. 외국인 매도가 이어졌습니다.",
-        "anomaly_score": 0.81,
-        "keywords": ["반도체", "수출", "외국인"],
-        "source_refs": [
-            {"url": f"https://news.example.com/{i}", "title": f"기사 {i}", "source": "example"} for i in range(1, 5)
-        ],
-        "attachments": [],
-        "glossary": [{"term": "외국인 매도", "explanation": "해외 투자자가 주식을 파는 것"}],
-        "anomalies": [{"label": "급락", "description": "하루 만에 6% 하락", "score": 0.81}],
-        "cost_usd": 0.0012,
-        "model": "offline",
-        "locale": "ko_KR",
-    }
-    report.update(overrides)
-    return report
 
 
 def test_one_urgent_report_in_korean_has_everything_a_reader_needs() -> None:

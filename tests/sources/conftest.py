@@ -16,12 +16,9 @@ import structlog
 from pytest_httpserver import HTTPServer
 
 from stockteacher.settings import Settings
+from tests.factories.sources import NAVER_ID, NAVER_SECRET, NEWS_API_KEY
 from tests.servers.naver import FakeNaver
 from tests.servers.newsapi import FakeNewsApi
-
-NEWS_API_KEY = "nk-test-3f9a2c7e1b5d"
-NAVER_ID = "naver-client-id-xyz"
-NAVER_SECRET = "naver-secret-8c1d4f"
 
 
 @pytest.fixture

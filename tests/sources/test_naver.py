@@ -23,8 +23,8 @@ from stockteacher.sources.base import (
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun
 from stockteacher.tickers.registry import lookup
+from tests.factories.sources import NAVER_ID, NAVER_SECRET
 from tests.servers.naver import FakeNaver, error_body, make_item, make_items
-from tests.sources.conftest import NAVER_ID, NAVER_SECRET
 
 SettingsFactory = Callable[..., Settings]
 SAMSUNG = "005930.KS"

@@ -28,8 +28,8 @@ from stockteacher.sources.base import (
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun
 from stockteacher.tickers.registry import lookup
+from tests.factories.sources import NEWS_API_KEY
 from tests.servers.newsapi import FakeNewsApi, error_body, make_article, make_articles
-from tests.sources.conftest import NEWS_API_KEY
 
 SettingsFactory = Callable[..., Settings]
 

@@ -10,7 +10,6 @@ console error.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -23,9 +22,9 @@ import httpx
 import pytest
 
 from stockteacher.settings import Settings
+from tests.factories.services import REQUIRE_SERVICES
 
 CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE_SERVICES = os.environ.get("STOCKTEACHER_REQUIRE_SERVICES") == "1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = [
     "--headless=new",
