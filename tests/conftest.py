@@ -20,6 +20,9 @@ from stockteacher.store import migrate
 from tests.factories.services import REDIS_TEST_URL, new_pg_database, unavailable
 from tests.factories.settings import isolate_environment
 
+# The API fixtures (app, client, users, reports) serve the tests of every web package.
+pytest_plugins = ("tests.fixtures.api",)
+
 TABLES = (
     "deliveries",
     "notification_channels",

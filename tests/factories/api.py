@@ -1,11 +1,14 @@
-"""What API tests share: the users the `users` fixture makes, and an error response's detail."""
+"""What API tests share: the users the `users` fixture makes, an error response's detail, and
+the contract's checks of timestamps, id lists and error bodies."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-__all__ = ["ApiUsers", "detail"]
+__all__ = ["ISO_WITH_ZONE", "ApiUsers", "detail", "error", "ids", "timestamp"]
 
 
 @dataclass
@@ -22,3 +25,25 @@ def detail(response: Any) -> str:
     body = response.json()
     assert isinstance(body.get("detail"), str), body
     return body["detail"]
+
+
+ISO_WITH_ZONE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def timestamp(value: Any) -> datetime:
+    """An ISO-8601 timestamp that names its zone (`Z` or `±hh:mm`), parsed."""
+    assert isinstance(value, str) and ISO_WITH_ZONE.match(value), value
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() is not None, value
+    return parsed
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["insight_id"] for item in response.json()]
+
+
+def error(response: Any, status: int) -> str:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    return detail(response)

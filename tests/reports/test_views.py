@@ -1,0 +1,404 @@
+"""Reports over HTTP (API.md): filters, paging and ranking over a small catalogue of reports
+inserted directly (`CATALOGUE`), whose dates, sentiments, anomaly scores and keywords (Korean
+among them) sit on the documented boundaries; detail, related, status, favourites, search and
+the sentiment series."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stockteacher.accounts.service import create_user
+from stockteacher.api.app import create_app
+from stockteacher.settings import Settings
+from tests.factories.api import ApiUsers, error, ids, timestamp
+
+# every test: a fresh reports cache, and a deadlock on its lock fails the test instead of hanging
+pytestmark = pytest.mark.usefixtures("report_cache_guard")
+
+SUMMARY_FIELDS = {"insight_id", "ticker", "published_at", "status", "sentiment_score", "headline", "tags", "favorite"}
+DETAIL_FIELDS = SUMMARY_FIELDS | {"summary_text", "anomaly_score", "keywords", "source_refs", "attachments"}
+OUR_DETAIL_FIELDS = {"glossary", "anomalies", "cost_usd", "model", "locale", "story_count"}
+REPORT_STATUSES = {"draft", "published", "hidden"}
+
+
+# --- reports: a catalogue on the documented boundaries ---------------------------------------
+def _at(day: int, hour: int = 12, minute: int = 0, second: int = 0, month: int = 3) -> datetime:
+    return datetime(2025, month, day, hour, minute, second, tzinfo=UTC)
+
+
+CATALOGUE: dict[str, dict[str, Any]] = {
+    "apple_hidden": {
+        "ticker": "AAPL", "published_at": _at(4, 8), "status": "hidden", "sentiment_score": 0.9,
+        "anomaly_score": 0.95, "keywords": ["earnings"], "headline": "Apple duplicate",
+        "summary_text": "A duplicate nobody should see.",
+    },
+    "apple_late": {
+        "ticker": "AAPL", "published_at": _at(3, 15), "sentiment_score": 0.1, "anomaly_score": 0.0,
+        "keywords": ["services"], "tags": ["services"], "headline": "Apple services revenue grows",
+        "summary_text": "Services keep growing despite the lawsuit.",
+    },
+    "apple_up": {
+        "ticker": "AAPL", "published_at": _at(3, 10), "sentiment_score": 0.5, "anomaly_score": 0.1,
+        "keywords": ["earnings", "아이폰"], "tags": ["earnings"], "headline": "Apple beats earnings expectations",
+        "summary_text": "Apple reported record iPhone sales.", "cost_usd": 0.0123, "model": "gpt-test",
+        "source_refs": [{"url": "https://news.example/apple", "title": "Apple beats", "source": "Wire"}],
+        "anomalies": [{"label": "surge", "score": 0.1, "description": "volume"}],
+    },
+    "tesla_recall": {
+        "ticker": "TSLA", "published_at": _at(2, 23, 59, 59), "sentiment_score": 0.0, "anomaly_score": 0.4,
+        "keywords": ["recall", "리콜"], "tags": ["recall", "urgent"], "headline": "Tesla recall: seat belt recall widens",
+        "summary_text": "Tesla expands the seat belt recall; the recall covers the Model Y.",
+    },
+    "apple_down": {
+        "ticker": "AAPL", "published_at": _at(2, 9), "sentiment_score": -0.5, "anomaly_score": 0.45,
+        "keywords": ["lawsuit", "반독점"], "tags": ["lawsuit"], "headline": "Apple sued over App Store fees",
+        "summary_text": "An antitrust lawsuit says the App Store fees break antitrust law.",
+    },
+    "samsung": {
+        "ticker": "005930.KS", "published_at": _at(1, 12), "sentiment_score": -0.2, "anomaly_score": 0.9,
+        "keywords": ["반도체", "삼성전자"], "tags": ["semiconductor"], "headline": "삼성전자 반도체 수출 급증",
+        "summary_text": "삼성전자의 메모리 반도체 수출이 크게 늘었습니다.", "locale": "ko_KR",
+    },
+    "tesla_delivery": {
+        "ticker": "TSLA", "published_at": _at(1, 0), "sentiment_score": 0.2, "anomaly_score": 0.39,
+        "keywords": ["delivery", "earnings"], "tags": ["delivery"], "headline": "Tesla deliveries flat",
+        "summary_text": "Deliveries were flat; one analyst mentioned the recall.",
+    },
+    "microsoft_draft": {
+        "ticker": "MSFT", "published_at": _at(28, 8, month=2), "status": "draft", "sentiment_score": 0.21,
+        "keywords": ["cloud"], "headline": "Microsoft cloud growth", "summary_text": "Azure grew.",
+    },
+}  # fmt: skip
+VISIBLE = ["apple_late", "apple_up", "tesla_recall", "apple_down", "samsung", "tesla_delivery", "microsoft_draft"]
+PUBLISHED = [n for n in VISIBLE if n != "microsoft_draft"]  # what a reader (not an admin) sees
+
+
+@pytest.fixture
+def catalogue(make_reports: Callable[[list[dict[str, Any]]], list[str]]) -> dict[str, str]:
+    """CATALOGUE's reports in the database: name -> insight_id."""
+    return dict(zip(CATALOGUE, make_reports(list(CATALOGUE.values())), strict=True))
+
+
+def summary(body: dict[str, Any]) -> dict[str, Any]:
+    assert SUMMARY_FIELDS <= set(body), body
+    assert body["status"] in REPORT_STATUSES
+    assert isinstance(body["favorite"], bool) and isinstance(body["tags"], list)
+    assert isinstance(body["sentiment_score"], float | int)
+    timestamp(body["published_at"])
+    return body
+
+
+def test_reports_are_listed_newest_first_without_hidden_ones(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    response = client.get("/api/reports", headers=users.alice)
+    assert response.status_code == 200
+    body = [summary(item) for item in response.json()]
+    assert [item["insight_id"] for item in body] == [catalogue[n] for n in PUBLISHED]  # no drafts for readers
+    assert ids(client.get("/api/reports", headers=users.admin)) == [catalogue[n] for n in VISIBLE]
+    published = [timestamp(item["published_at"]) for item in body]
+    assert published == sorted(published, reverse=True)
+    assert not any(item["favorite"] for item in body)
+
+
+def test_the_sample_pipelines_reports_are_listed(client: TestClient, users: ApiUsers, reports: list[str]) -> None:
+    body = [summary(item) for item in client.get("/api/reports", headers=users.alice).json()]
+    assert {item["insight_id"] for item in body} == set(reports)
+    assert {item["ticker"] for item in body} == {"AAPL", "TSLA"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=all", ["apple_hidden", *VISIBLE]),
+        ("status=hidden", ["apple_hidden"]),
+        ("status=draft", ["microsoft_draft"]),
+        ("status=published", [n for n in VISIBLE if n != "microsoft_draft"]),
+        ("date=2025-03-02", ["tesla_recall", "apple_down"]),
+        ("date=2025-03-01", ["samsung", "tesla_delivery"]),
+        ("date_from=2025-03-02", ["apple_late", "apple_up", "tesla_recall", "apple_down"]),
+        ("date_to=2025-03-01", ["samsung", "tesla_delivery", "microsoft_draft"]),
+        ("date_from=2025-03-01&date_to=2025-03-02", ["tesla_recall", "apple_down", "samsung", "tesla_delivery"]),
+        ("tickers=AAPL&tickers=TSLA", ["apple_late", "apple_up", "tesla_recall", "apple_down", "tesla_delivery"]),
+        ("tickers=AAPL,TSLA", ["apple_late", "apple_up", "tesla_recall", "apple_down", "tesla_delivery"]),
+        ("tickers=aapl", ["apple_late", "apple_up", "apple_down"]),
+        ("tickers=005930", ["samsung"]),
+        ("tickers=NVDA", []),
+        ("keywords=리콜", ["tesla_recall"]),
+        ("keywords=반도체", ["samsung"]),
+        ("keywords=반독점&keywords=delivery", ["apple_down", "tesla_delivery"]),
+        ("keywords=earnings", ["apple_up", "tesla_delivery"]),
+        ("urgent_only=true", ["tesla_recall", "apple_down", "samsung"]),
+        ("urgent_only=false", VISIBLE),
+        ("sentiment=positive", ["apple_up", "microsoft_draft"]),
+        ("sentiment=negative", ["apple_down"]),
+        ("sentiment=neutral", ["apple_late", "tesla_recall", "samsung", "tesla_delivery"]),
+        ("search=삼성", ["samsung"]),
+        ("search=APPLE", ["apple_late", "apple_up", "apple_down"]),
+        ("search=seat%20belt", ["tesla_recall"]),
+        ("search=100%25", []),
+        ("tickers=AAPL&sentiment=negative&urgent_only=true", ["apple_down"]),
+        ("status=all&tickers=AAPL&date=2025-03-04", ["apple_hidden"]),
+    ],
+)
+def test_report_filters(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], query: str, expected: list[str]
+) -> None:
+    """As an admin, who may see every status; readers see the published ones of these."""
+    assert ids(client.get(f"/api/reports?{query}", headers=users.admin)) == [catalogue[n] for n in expected]
+    if "status=" not in query:
+        published = [catalogue[n] for n in expected if n in PUBLISHED]
+        assert ids(client.get(f"/api/reports?{query}", headers=users.alice)) == published
+
+
+@pytest.mark.parametrize("status_", ["all", "hidden", "draft"])
+def test_readers_may_not_list_draft_or_hidden_reports(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], status_: str
+) -> None:
+    assert "only admins" in error(client.get(f"/api/reports?status={status_}", headers=users.alice), 403)
+
+
+def test_report_paging_covers_the_list_without_overlap(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    pages = [ids(client.get(f"/api/reports?limit=3&offset={o}", headers=users.admin)) for o in (0, 3, 6, 9)]
+    assert [len(p) for p in pages] == [3, 3, 1, 0]
+    assert [i for page in pages for i in page] == [catalogue[n] for n in VISIBLE]
+
+
+def test_report_page_size_is_capped_by_api_max_page_size(
+    make_settings: Callable[..., Settings], pg_dsn: str, catalogue: dict[str, str]
+) -> None:
+    settings = make_settings(postgres_dsn=pg_dsn, auth_mode="api_key", api_max_page_size=5)
+    _, key = create_user(settings, "carol")
+    with TestClient(create_app(settings)) as small:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert len(ids(small.get("/api/reports?limit=5", headers=headers))) == 5
+        assert "API_MAX_PAGE_SIZE" in error(small.get("/api/reports?limit=6", headers=headers), 422)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=101", "limit=0", "limit=ten", "offset=-1", "date=2025-13-01", "date=yesterday",
+        "date_from=2025-03-02&date_to=2025-03-01", "sentiment=happy", "status=deleted", "urgent_only=maybe",
+        "tickers=AA%20PL", "search=" + "x" * 201,
+    ],
+)  # fmt: skip
+def test_bad_report_queries_are_422(client: TestClient, users: ApiUsers, query: str) -> None:
+    error(client.get(f"/api/reports?{query}", headers=users.alice), 422)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/reports?date=9999-12-31",
+        "/api/reports?date_to=9999-12-31",
+        "/api/usage?date_to=9999-12-31",
+        "/api/usage?date_to=0001-01-01",
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_not_server_errors(client: TestClient, users: ApiUsers, url: str) -> None:
+    # these were 500s (OverflowError: a day added to 9999-12-31, 29 days taken from 0001-01-01)
+    response = client.get(url, headers=users.alice)
+    if response.status_code != 200:
+        error(response, 422)
+
+
+def test_keyword_filter_does_not_match_inside_unicode_escapes(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    # the JSON column stores 반도체 as \ubc18\ub3c4\uccb4 and 리콜 as \ub9ac\ucf5c: no match inside those
+    assert ids(client.get("/api/reports?keywords=ub", headers=users.alice)) == []
+    assert ids(client.get("/api/reports?keywords=c5c", headers=users.alice)) == []
+
+
+def test_report_detail_has_every_field(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    response = client.get(f"/api/reports/{catalogue['apple_up']}", headers=users.alice)
+    assert response.status_code == 200
+    body = summary(response.json())
+    assert DETAIL_FIELDS | OUR_DETAIL_FIELDS <= set(body)
+    expected = CATALOGUE["apple_up"]
+    assert body["insight_id"] == catalogue["apple_up"] and body["ticker"] == "AAPL" and body["status"] == "published"
+    assert body["keywords"] == ["earnings", "아이폰"] and body["tags"] == ["earnings"]
+    assert body["summary_text"] == expected["summary_text"] and body["headline"] == expected["headline"]
+    assert body["anomaly_score"] == 0.1 and body["sentiment_score"] == 0.5
+    assert body["cost_usd"] == 0.0123 and body["model"] == "gpt-test" and body["locale"] == "en_US"
+    assert body["story_count"] == 1 and body["attachments"] == []
+    assert body["anomalies"] == expected["anomalies"]
+    assert body["source_refs"] == expected["source_refs"]
+    assert body["glossary"] and all({"term", "explanation"} <= set(g) for g in body["glossary"])
+    assert timestamp(body["published_at"]) == expected["published_at"]
+
+
+def test_sample_report_detail_has_sourced_refs(client: TestClient, users: ApiUsers, reports: list[str]) -> None:
+    for insight_id in reports:
+        body = client.get(f"/api/reports/{insight_id}", headers=users.alice).json()
+        assert DETAIL_FIELDS | OUR_DETAIL_FIELDS <= set(body)
+        assert body["source_refs"], insight_id
+        for ref in body["source_refs"]:
+            assert isinstance(ref["url"], str) and ref["url"].startswith("http")
+            assert isinstance(ref["title"], str) and ref["title"]
+        for item in body["glossary"]:
+            assert isinstance(item["term"], str) and isinstance(item["explanation"], str)
+        assert isinstance(body["story_count"], int) and body["story_count"] >= 1
+
+
+@pytest.mark.parametrize("suffix", ["", "/related"], ids=["detail", "related"])
+@pytest.mark.parametrize("insight_id", ["ins_0000000000000000", "x" * 40, "%E2%9C%93"])
+def test_unknown_report_is_404(client: TestClient, users: ApiUsers, insight_id: str, suffix: str) -> None:
+    error(client.get(f"/api/reports/{insight_id}{suffix}", headers=users.alice), 404)
+
+
+def test_related_reports_share_a_ticker_or_a_keyword(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    response = client.get(f"/api/reports/{catalogue['apple_up']}/related", headers=users.alice)
+    body = [summary(item) for item in response.json()]
+    # same ticker first (newest first), then reports sharing a keyword; never itself or hidden ones
+    assert [item["insight_id"] for item in body] == [
+        catalogue["apple_late"], catalogue["apple_down"], catalogue["tesla_delivery"]
+    ]  # fmt: skip
+    assert ids(client.get(f"/api/reports/{catalogue['samsung']}/related", headers=users.alice)) == []
+    assert len(ids(client.get(f"/api/reports/{catalogue['apple_up']}/related?limit=1", headers=users.alice))) == 1
+
+
+def test_related_reports_need_a_really_shared_keyword(
+    client: TestClient, users: ApiUsers, make_reports: Callable[[list[dict[str, Any]]], list[str]]
+) -> None:
+    # 'car' is a substring of 'carbon', not a shared keyword
+    base, _other = make_reports(
+        [
+            {"ticker": "TSLA", "published_at": _at(2), "keywords": ["car"]},
+            {"ticker": "XOM", "published_at": _at(1), "keywords": ["carbon"]},
+        ]
+    )
+    assert ids(client.get(f"/api/reports/{base}/related", headers=users.alice)) == []
+
+
+def test_admin_changes_a_reports_status_and_hidden_reports_leave_the_list(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target = catalogue["apple_up"]
+    assert target in ids(client.get("/api/reports", headers=users.alice))  # now cached
+    response = client.patch(f"/api/reports/{target}/status", headers=users.admin, json={"status": "hidden"})
+    assert response.status_code == 200
+    body = response.json()
+    assert DETAIL_FIELDS | OUR_DETAIL_FIELDS <= set(body) and body["status"] == "hidden"
+    assert target not in ids(client.get("/api/reports", headers=users.alice))
+    assert target in ids(client.get("/api/reports?status=all", headers=users.admin))
+    assert client.get(f"/api/reports/{target}", headers=users.admin).json()["status"] == "hidden"
+    # For everyone else it is gone everywhere: detail, related, search, the sentiment series, favourites.
+    error(client.get(f"/api/reports/{target}", headers=users.alice), 404)
+    error(client.put(f"/api/reports/{target}/favorite", headers=users.alice), 404)
+    related = client.get(f"/api/reports/{catalogue['apple_late']}/related", headers=users.alice)
+    assert target not in ids(related)
+    assert target not in ids(client.get("/api/search?query=earnings", headers=users.alice))
+    points = client.get("/api/tickers/AAPL/sentiment?days=30", headers=users.alice).json()["points"]
+    assert [p for p in points if p["date"] == "2025-03-03"] == [{"date": "2025-03-03", "sentiment": 0.1, "reports": 1}]
+
+    back = client.patch(f"/api/reports/{target}/status", headers=users.admin, json={"status": "published"})
+    assert back.status_code == 200 and back.json()["status"] == "published"
+    assert target in ids(client.get("/api/reports", headers=users.alice))
+
+
+def test_a_draft_is_an_admins_business(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    draft = catalogue["microsoft_draft"]
+    error(client.get(f"/api/reports/{draft}", headers=users.alice), 404)
+    assert client.get(f"/api/reports/{draft}", headers=users.admin).json()["status"] == "draft"
+    error(client.post("/api/chat/sessions", headers=users.alice, json={"insight_id": draft}), 404)
+    assert client.post("/api/chat/sessions", headers=users.admin, json={"insight_id": draft}).status_code == 201
+
+
+def test_report_status_errors(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    url = f"/api/reports/{catalogue['apple_up']}/status"
+    for bad in ({"status": "archived"}, {"status": "Published"}, {}, {"status": "hidden", "note": "x"}):
+        error(client.patch(url, headers=users.admin, json=bad), 422)
+    error(client.patch("/api/reports/ins_0000000000000000/status", headers=users.admin, json={"status": "hidden"}), 404)
+    assert "admin" in error(client.patch(url, headers=users.alice, json={"status": "hidden"}), 403)
+    assert client.get(f"/api/reports/{catalogue['apple_up']}", headers=users.alice).json()["status"] == "published"
+    error(client.patch(url, json={"status": "hidden"}), 401)
+
+
+def test_favourites_are_idempotent_and_per_user(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    target = catalogue["apple_down"]
+    url = f"/api/reports/{target}/favorite"
+    for _ in range(2):
+        response = client.put(url, headers=users.alice)
+        assert response.status_code == 204 and response.content == b""
+    assert client.get(f"/api/reports/{target}", headers=users.alice).json()["favorite"] is True
+    assert client.get(f"/api/reports/{target}", headers=users.bob).json()["favorite"] is False
+    flags = {i["insight_id"]: i["favorite"] for i in client.get("/api/reports", headers=users.alice).json()}
+    assert flags[target] is True and sum(flags.values()) == 1
+    assert not any(i["favorite"] for i in client.get("/api/reports", headers=users.bob).json())
+    assert ids(client.get("/api/reports?favorites_only=true", headers=users.alice)) == [target]
+    assert ids(client.get("/api/reports?favorites_only=true", headers=users.bob)) == []
+    related = client.get(f"/api/reports/{catalogue['apple_up']}/related", headers=users.alice).json()
+    assert {i["insight_id"]: i["favorite"] for i in related}[target] is True
+
+    for _ in range(2):
+        response = client.delete(url, headers=users.alice)
+        assert response.status_code == 204 and response.content == b""
+    assert client.get(f"/api/reports/{target}", headers=users.alice).json()["favorite"] is False
+    assert ids(client.get("/api/reports?favorites_only=true", headers=users.alice)) == []
+
+
+def test_favourite_of_an_unknown_report_is_404(client: TestClient, users: ApiUsers) -> None:
+    error(client.put("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
+    error(client.delete("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("antitrust lawsuit", ["apple_down", "apple_late"]),  # the older, better match first
+        ("recall", ["tesla_recall", "tesla_delivery"]),
+        ("반도체", ["samsung"]),
+        ("duplicate", []),  # only in a hidden report
+        ("!!!", []),
+    ],
+)
+def test_search_ranks_by_relevance(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], query: str, expected: list[str]
+) -> None:
+    response = client.get("/api/search", params={"query": query}, headers=users.alice)
+    body = [summary(item) for item in response.json()]
+    assert [item["insight_id"] for item in body] == [catalogue[n] for n in expected]
+
+
+@pytest.mark.parametrize("query", ["", "query=", "query=" + "x" * 201, "query=apple&limit=0"])
+def test_search_needs_a_query(client: TestClient, users: ApiUsers, query: str) -> None:
+    error(client.get(f"/api/search?{query}", headers=users.alice), 422)
+
+
+# --- sentiment series ----------------------------------------------------------------------
+def test_ticker_sentiment_is_a_daily_mean_oldest_first(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    response = client.get("/api/tickers/aapl/sentiment", headers=users.alice)
+    assert response.status_code == 200
+    assert response.json() == {
+        "ticker": "AAPL",
+        "points": [  # the hidden report of 2025-03-04 does not count
+            {"date": "2025-03-02", "sentiment": -0.5, "reports": 1},
+            {"date": "2025-03-03", "sentiment": 0.3, "reports": 2},
+        ],
+    }
+    last_day = client.get("/api/tickers/AAPL/sentiment?days=1", headers=users.alice).json()
+    assert [p["date"] for p in last_day["points"]] == ["2025-03-03"]
+    korean = client.get("/api/tickers/005930/sentiment", headers=users.alice).json()
+    assert korean == {"ticker": "005930.KS", "points": [{"date": "2025-03-01", "sentiment": -0.2, "reports": 1}]}
+
+
+def test_ticker_sentiment_errors_and_empty_series(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    assert client.get("/api/tickers/NVDA/sentiment", headers=users.alice).json() == {"ticker": "NVDA", "points": []}
+    for bad in ("AA%20PL", "%24AAPL", "A" * 16):
+        error(client.get(f"/api/tickers/{bad}/sentiment", headers=users.alice), 422)
+    error(client.get("/api/tickers/AAPL/sentiment?days=0", headers=users.alice), 422)
