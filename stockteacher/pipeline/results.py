@@ -81,6 +81,10 @@ class Published:
         """Every report made, published or kept as a draft."""
         return [*self.published, *self.drafts]
 
+    def summary(self) -> dict[str, int]:
+        """`{published, skipped, drafts}`, as `stockteacher publish --json` prints it."""
+        return {"published": len(self.published), "skipped": self.skipped, "drafts": len(self.drafts)}
+
 
 @dataclass(frozen=True)
 class Notified:
