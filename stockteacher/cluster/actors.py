@@ -2,7 +2,7 @@
 
 - `LimiterActor` — one named async actor holding the `RateLimiter`; its methods only do
   arithmetic, so its event loop never blocks.
-- `AnalyzerWorker` — an async analyzer replica; each analysis runs `analyze_core` in a
+- `AnalyzerWorker` — an async analyzer replica; each analysis runs `analyze_stage` in a
   thread (the replica stays responsive) under the shared limiter.
 - `collect_task` / `publish_task` / `notify_task` — Ray tasks for the pipeline's stages
   (`stockteacher.pipeline.stages`); transient source errors are retried by Ray, a bounded
@@ -215,7 +215,7 @@ class AnalyzerWorker:
             metrics.record_llm_call(
                 "analyze",
                 outcome.status,
-                outcome.model,
+                outcome.model or self.settings.analysis_model,
                 outcome.prompt_tokens,
                 outcome.completion_tokens,
                 outcome.cost_usd,

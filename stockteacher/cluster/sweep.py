@@ -77,8 +77,8 @@ def run_sweep(
                         continue
                     analysis_ids = sweep.analyzed(outcome)
                     if analysis_ids:
-                        ref = publish_task.remote(settings, analysis_ids, sweep.trace_id, outcome.ticker)
-                        publishing[ref] = outcome.ticker
+                        publish = publish_task.remote(settings, analysis_ids, sweep.trace_id, outcome.ticker)
+                        publishing[publish] = outcome.ticker
         if sweep.notifies:
             sweep.notified(_get(notify_task.remote(settings, sweep.trace_id), "notify"))
         result = sweep.finish()

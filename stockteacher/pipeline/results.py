@@ -49,8 +49,26 @@ class Analyzed:
     node_ip: str | None = None
 
     @classmethod
-    def failed(cls, ticker: str, error_code: str, error: str, *, cost_usd: float = 0.0, **tokens: int) -> Analyzed:
-        return cls(ticker, "failed", error_code=error_code, error=error[:500], cost_usd=cost_usd, **tokens)
+    def failed(
+        cls,
+        ticker: str,
+        error_code: str,
+        error: str,
+        *,
+        cost_usd: float = 0.0,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> Analyzed:
+        """A failed analysis; what the failed call cost, when it cost something."""
+        return cls(
+            ticker,
+            "failed",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost_usd,
+            error_code=error_code,
+            error=error[:500],
+        )
 
     @property
     def ok(self) -> bool:
