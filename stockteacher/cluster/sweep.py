@@ -42,7 +42,7 @@ def run_sweep(
     sweep = Sweep(pairs, stages=stages, trace_id=trace_id, on_progress=on_progress)
     if pool is None and "analyze" in sweep.stages:
         raise ValueError("a sweep that analyses needs an analyzer pool")
-    todo = [(t, s) for t, s in sweep.pairs if s is not None] if sweep.collects else []
+    todo = [(t, s) for t, s in sweep.pairs if s is not None] if sweep.collects else []  # the Sweep checks sources
     collecting: dict[Any, tuple[str, str]] = {}
     publishing: dict[Any, str] = {}
     options = collect_options(settings)

@@ -53,6 +53,8 @@ class Sweep:
             raise ValueError(f"stages must be some of {', '.join(STAGES)}; got {sorted(wanted)}")
         self.stages = tuple(s for s in STAGES if s in wanted)
         self.pairs = list(dict.fromkeys(pairs))
+        if self.collects and any(source is None for _, source in self.pairs):
+            raise ValueError("a sweep that collects needs a source for every ticker")
         self.result = SweepResult(trace_id or new_trace_id())
         self._collecting = Counter(ticker for ticker, _ in self.pairs)
         self._progress = on_progress or (lambda _stage, _result: None)
@@ -142,8 +144,7 @@ def run_pipeline(
         for ticker in ready:
             _analyze_and_publish(settings, sweep, ticker, reanalyze=reanalyze)
         for ticker, source in sweep.pairs if sweep.collects else ():
-            if source is None:
-                raise ValueError(f"no source to collect {ticker} from")
+            assert source is not None  # checked by the Sweep
             collected: Collected | StageError
             try:
                 collected = collect_stage(settings, ticker, source, trace_id=sweep.trace_id, path=path)
