@@ -152,12 +152,12 @@ def run_pool(settings: Settings, tickers: list[str], per_ticker: int) -> tuple[i
             outcome = pool.done(ready[0])
             if outcome is None:
                 continue
-            if outcome.get("status") != "saved":
+            if outcome.status != "saved":
                 raise RuntimeError(f"analysis failed: {outcome}")
             done += 1
-            remaining[outcome["ticker"]] -= 1
-            if remaining[outcome["ticker"]]:
-                pool.submit(outcome["ticker"], "bench")
+            remaining[outcome.ticker] -= 1
+            if remaining[outcome.ticker]:
+                pool.submit(outcome.ticker, "bench")
         return done, time.perf_counter() - started
     finally:
         pool.shutdown()

@@ -97,14 +97,16 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from stockteacher.ingest.collect import collect
+    from stockteacher.logs import new_trace_id
+    from stockteacher.pipeline import collect_stage
     from stockteacher.sources.base import SourceError
     from stockteacher.store.db import StoreError
     from stockteacher.tickers.registry import TickerError
 
     settings = _settings_and_logging(database=True)
+    trace_id = new_trace_id()
     try:
-        outcome = collect(args.ticker, args.source, settings=settings, path=args.path)
+        outcome = collect_stage(settings, args.ticker, args.source, trace_id=trace_id, path=args.path)
     except TickerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -120,39 +122,40 @@ def cmd_collect(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
-            f"saved {outcome.saved} (trace_id {outcome.trace_id})"
+            f"saved {outcome.saved} (trace_id {trace_id})"
         )
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from stockteacher.analysis.errors import LLMError
-    from stockteacher.analysis.service import analyze
-    from stockteacher.publish.materialize import materialize_reports
-    from stockteacher.store.db import StoreError
-    from stockteacher.tickers.registry import TickerError
+    """The pipeline's analyze and publish stages for one ticker, in this process: the report
+    appears at once (`publish` is for analyses made elsewhere, e.g. on Ray)."""
+    from stockteacher.pipeline import run_pipeline
+    from stockteacher.tickers.registry import TickerError, lookup
 
     settings = _settings_and_logging(database=True)
     try:
-        outcome = analyze(args.ticker, settings=settings, reanalyze=args.reanalyze)
-        if outcome.analysis_id is not None:
-            # The report appears at once; `publish` is for analyses made elsewhere (e.g. on Ray).
-            materialize_reports(settings=settings, analysis_ids=[outcome.analysis_id], trace_id=outcome.trace_id)
+        ticker = lookup(args.ticker).symbol
     except TickerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (LLMError, StoreError) as exc:
+    result = run_pipeline(settings, [(ticker, None)], stages=("analyze", "publish"), reanalyze=args.reanalyze)
+    outcome = result.analyzed[ticker]
+    if result.errors:
+        error = result.errors[0]
         payload = {
             "status": "failed",
-            "error_code": exc.code,
-            "error": str(exc),
-            "cost_usd": round(getattr(exc, "cost_usd", 0.0), 6),
+            "error_code": error.error_code,
+            "error": error.error,
+            "cost_usd": round(outcome.cost_usd, 6),
         }
-        _print_json(payload) if args.json else print(f"analyze failed [{exc.code}]: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json(payload)
+        else:
+            print(f"{error.stage} failed [{error.error_code}]: {error.error}", file=sys.stderr)
         return 1
-    summary = outcome.summary()
     if args.json:
-        _print_json(summary)
+        _print_json(outcome.summary())
     elif outcome.status == "no_articles":
         print(f"{args.ticker.upper()}: no new stories to analyse")
     else:

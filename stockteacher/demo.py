@@ -59,9 +59,10 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
 
     from stockteacher.api.auth import require_loopback_for_single_user
     from stockteacher.api.serve import build_application
-    from stockteacher.cluster.entrypoints import _sweep, prepare
+    from stockteacher.cluster.entrypoints import prepare
     from stockteacher.cluster.runtime import connect
     from stockteacher.cluster.scheduler import scheduler_handle
+    from stockteacher.cluster.sweep import run_on_ray
 
     settings = _demo_settings(settings.model_copy(update={"api_host": host, "api_port": port}))
     require_loopback_for_single_user(settings)
@@ -75,7 +76,7 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
         tickers = list(dict.fromkeys(s.ticker for s in settings.collection_schedules if s.enabled))
         pairs = [(s.ticker, s.source) for s in settings.collection_schedules if s.enabled]
         _say(f"[demo] one pipeline sweep over {len(tickers)} tickers: {', '.join(tickers)}")
-        summary = _sweep(settings, pairs)
+        summary = run_on_ray(settings, pairs).summary()
         _say(
             f"[demo] sweep {summary['status']}: saved {summary.get('saved', 0)} articles, "
             f"published {len(summary.get('insight_ids', []))} reports"

@@ -24,6 +24,25 @@ def test_the_import_contracts_hold() -> None:
     assert "4 kept, 0 broken" in result.stdout
 
 
+def test_the_contracts_name_every_package() -> None:
+    """A new package is covered by the contracts the day it is added: the core may import none
+    of it, and only the declared places may import ray."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    by_name = {c["name"]: c for c in contracts}
+    ours = {f"stockteacher.{p.stem if p.is_file() else p.name}" for p in PACKAGE.iterdir()
+            if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}  # fmt: skip
+    core = by_name["core imports nothing of ours"]
+    assert set(core["forbidden_modules"]) == ours - {"stockteacher.core"}
+    ray = by_name["only cluster/, api/serve.py and the entry points import ray"]
+    entry_points = {"stockteacher.cluster", "stockteacher.cli", "stockteacher.demo", "stockteacher.api"}
+    api_parts = {
+        f"stockteacher.api.{p.stem}" for p in (PACKAGE / "api").glob("*.py") if p.stem not in {"__init__", "serve"}
+    }
+    assert set(ray["source_modules"]) == (ours - entry_points) | api_parts
+
+
 def _routes() -> list[tuple[str, str, int]]:
     found = []
     for path in sorted(PACKAGE.rglob("views.py")):

@@ -35,7 +35,7 @@ from stockteacher.analysis.schema import ReportDraft
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import StoreError, session_scope
-from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.store.jobs import FAILED, SUCCEEDED, JobRunRecord, job_run
 from stockteacher.store.models import Analysis, AnalysisStory, Article, JobRun, Story
 from stockteacher.tickers.registry import lookup
 
@@ -184,49 +184,48 @@ def analyze(
     provider = "openai" if settings.uses_openai else "offline"
     model = settings.analysis_model if provider == "openai" else OFFLINE_MODEL
     locale = settings.default_locale
-    with pipeline_context(trace_id=trace_id, ticker=symbol, source=provider, stage="analyze"):
-        run_id = start_job_run(
-            settings.dsn, stage="analyze", trace_id=trace_id, ticker=symbol, source=provider, supersede=True
+    with (
+        pipeline_context(trace_id=trace_id, ticker=symbol, source=provider, stage="analyze"),
+        job_run(
+            settings.dsn,
+            stage="analyze",
+            trace_id=trace_id,
+            ticker=symbol,
+            source=provider,
+            supersede=True,
+            on_error=_failed,
+        ) as run,
+    ):
+        call = _Call(symbol, settings, run, trace_id, provider, model, locale, client, on_rate_limits, limiter)
+        return _analyze(call, reanalyze=reanalyze)
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    """The failed run's log event and `job_runs` columns; a failed call is still paid for."""
+    if isinstance(exc, LLMError):
+        event = "analyze.transient_error" if isinstance(exc, TransientLLMError) else "analyze.permanent_error"
+        attempts = exc.context.get("attempts")
+        log.error(
+            event,
+            status=FAILED,
+            error_code=exc.code,
+            error=str(exc),
+            cost_usd=round(exc.cost_usd, 6),
+            attempts=attempts,
         )
-        try:
-            call = _Call(symbol, settings, run_id, trace_id, provider, model, locale, client, on_rate_limits, limiter)
-            return _analyze(call, reanalyze=reanalyze)
-        except LLMError as exc:
-            event = "analyze.transient_error" if isinstance(exc, TransientLLMError) else "analyze.permanent_error"
-            log.error(
-                event,
-                status=FAILED,
-                error_code=exc.code,
-                error=str(exc),
-                cost_usd=round(exc.cost_usd, 6),
-                attempts=exc.context.get("attempts"),
-            )
-            finish_job_run(
-                settings.dsn,
-                run_id,
-                status=FAILED,
-                error_code=exc.code,
-                error_message=str(exc),
-                prompt_tokens=exc.prompt_tokens,
-                completion_tokens=exc.completion_tokens,
-                cost_usd=exc.cost_usd,
-                details={"attempts": exc.context.get("attempts")},
-            )
-            raise
-        except StoreError as exc:
-            log.error("analyze.store_error", status=FAILED, error=str(exc))
-            finish_job_run(settings.dsn, run_id, status=FAILED, error_code=exc.code, error_message=str(exc))
-            raise
-        except Exception as exc:
-            log.exception("analyze.unexpected_error", status=FAILED)
-            finish_job_run(
-                settings.dsn,
-                run_id,
-                status=FAILED,
-                error_code="unexpected_error",
-                error_message=f"{type(exc).__name__}: {exc}",
-            )
-            raise
+        return {
+            "error_code": exc.code,
+            "error_message": str(exc),
+            "prompt_tokens": exc.prompt_tokens,
+            "completion_tokens": exc.completion_tokens,
+            "cost_usd": exc.cost_usd,
+            "details": {"attempts": attempts},
+        }
+    if isinstance(exc, StoreError):
+        log.error("analyze.store_error", status=FAILED, error=str(exc))
+        return {"error_code": exc.code, "error_message": str(exc)}
+    log.exception("analyze.unexpected_error", status=FAILED)
+    return {"error_code": "unexpected_error", "error_message": f"{type(exc).__name__}: {exc}"}
 
 
 @dataclass
@@ -235,7 +234,7 @@ class _Call:
 
     symbol: str
     settings: Settings
-    run_id: int
+    run: JobRunRecord
     trace_id: str
     provider: str
     model: str
@@ -246,7 +245,7 @@ class _Call:
 
 
 def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
-    symbol, settings, run_id, trace_id = call.symbol, call.settings, call.run_id, call.trace_id
+    symbol, settings, run, trace_id = call.symbol, call.settings, call.run, call.trace_id
     provider, model, locale = call.provider, call.model, call.locale
     with session_scope(settings.dsn) as session:
         if reanalyze:
@@ -255,10 +254,7 @@ def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
             stories = load_new_stories(session, symbol)
     if not stories:
         log.info("analyze.no_articles", status=SUCCEEDED)
-        finish_job_run(
-            settings.dsn,
-            run_id,
-            status=SUCCEEDED,
+        run.record(
             prompt_tokens=0,
             completion_tokens=0,
             cost_usd=0.0,
@@ -280,10 +276,7 @@ def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
     cached = _find_cached(settings.dsn, digest)
     if cached is not None:
         log.info("analyze.cached", status=SUCCEEDED, analysis_id=cached, model=model)
-        finish_job_run(
-            settings.dsn,
-            run_id,
-            status=SUCCEEDED,
+        run.record(
             prompt_tokens=0,
             completion_tokens=0,
             cost_usd=0.0,
@@ -308,10 +301,7 @@ def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
         latency_ms=round(latency_ms, 1),
         stories=len(prompt.story_ids),
     )
-    finish_job_run(
-        settings.dsn,
-        run_id,
-        status=SUCCEEDED,
+    run.record(
         prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"],
         cost_usd=usage["cost_usd"],

@@ -2,10 +2,11 @@
 
 - `LimiterActor` — one named async actor holding the `RateLimiter`; its methods only do
   arithmetic, so its event loop never blocks.
-- `AnalyzerWorker` — an async analyzer replica; each analysis runs `analyze_core` in a
+- `AnalyzerWorker` — an async analyzer replica; each analysis runs `analyze_stage` in a
   thread (the replica stays responsive) under the shared limiter.
-- `collect_task` / `publish_task` — Ray tasks for `collect_core` and the materializer;
-  transient source errors are retried by Ray, a bounded number of times.
+- `collect_task` / `publish_task` / `notify_task` — Ray tasks for the pipeline's stages
+  (`stockteacher.pipeline.stages`); transient source errors are retried by Ray, a bounded
+  number of times. They return the stages' typed results.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -24,6 +26,8 @@ from stockteacher.cluster.limiter import LIMITER_NAME, BudgetExhausted, RateLimi
 from stockteacher.cluster.placement import COLLECTOR, node_info, role_resources, scheduler_resources
 from stockteacher.cluster.runtime import NAMESPACE, wait_until_gone
 from stockteacher.logs import configure_logging, get_logger
+from stockteacher.pipeline import Analyzed, Collected, Notified, Published
+from stockteacher.pipeline.stages import analyze_stage, collect_stage, notify_stage, publish_stage
 from stockteacher.settings import Settings
 from stockteacher.sources.base import TransientSourceError
 from stockteacher.store.jobs import set_worker_context
@@ -35,6 +39,7 @@ __all__ = [
     "collect_task",
     "ensure_limiter",
     "limiter_handle",
+    "notify_task",
     "publish_task",
 ]
 
@@ -193,62 +198,48 @@ class AnalyzerWorker:
             shared_client(settings)
         self.running = 0
 
-    async def analyze(self, ticker: str, trace_id: str) -> dict[str, Any]:
+    async def analyze(self, ticker: str, trace_id: str) -> Analyzed:
         self.running += 1
         try:
             return await asyncio.to_thread(self._analyze, ticker, trace_id)
         finally:
             self.running -= 1
 
-    def _analyze(self, ticker: str, trace_id: str) -> dict[str, Any]:
-        from stockteacher.analysis.errors import AnalysisError
-        from stockteacher.analysis.service import analyze
-
+    def _analyze(self, ticker: str, trace_id: str) -> Analyzed:
         started = time.perf_counter()
-        try:
-            outcome = analyze(ticker, settings=self.settings, trace_id=trace_id, limiter=self.limiter)
-        except AnalysisError as exc:
-            metrics.inc("llm_calls", stage="analyze", outcome=f"failed:{exc.code}", model=self.settings.analysis_model)
-            return {"status": "failed", "ticker": ticker, "error_code": exc.code, "error": str(exc)[:500]}
-        metrics.record_llm_call(
-            "analyze", outcome.status, outcome.model, outcome.prompt_tokens, outcome.completion_tokens, outcome.cost_usd
-        )
+        outcome = analyze_stage(self.settings, ticker, trace_id=trace_id, limiter=self.limiter)
+        if outcome.status == "failed":
+            model = self.settings.analysis_model
+            metrics.inc("llm_calls", stage="analyze", outcome=f"failed:{outcome.error_code}", model=model)
+        else:
+            metrics.record_llm_call(
+                "analyze",
+                outcome.status,
+                outcome.model or self.settings.analysis_model,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                outcome.cost_usd,
+            )
         if outcome.status == "saved":
             metrics.observe("llm_latency", time.perf_counter() - started, model=outcome.model)
-        return {
-            **outcome.summary(),
-            "ticker": ticker,
-            "analysis_id": outcome.analysis_id,
-            "replica": self.replica,
-            **self.node,
-        }
+        return replace(outcome, replica=self.replica, **self.node)
 
     async def ping(self) -> dict[str, Any]:
         return {"replica": self.replica, "pid": os.getpid(), "running": self.running, **self.node}
 
 
 @ray.remote(max_retries=0)
-def collect_task(
-    settings: Settings, ticker: str, source: str, trace_id: str, path: str | None = None
-) -> dict[str, Any]:
-    """`collect_core` on a worker; returns the counts and the stories it touched."""
-    from stockteacher.ingest.collect import collect
-
+def collect_task(settings: Settings, ticker: str, source: str, trace_id: str, path: str | None = None) -> Collected:
+    """`collect_stage` on a worker: the counts and the stories it touched, and where it ran."""
     configure_logging(settings)
     node = node_info()
     set_worker_context(node_id=node["node_id"])
-    outcome = collect(ticker, source, settings=settings, trace_id=trace_id, path=path)
+    outcome = collect_stage(settings, ticker, source, trace_id=trace_id, path=path)
     metrics.inc("articles_fetched", outcome.fetched, ticker=ticker, source=source)
     metrics.inc("articles_unique", outcome.unique, ticker=ticker, source=source)
     metrics.inc("articles_saved", outcome.saved, ticker=ticker, source=source)
     metrics.inc("stories", outcome.new_stories, ticker=ticker)
-    return {
-        **outcome.counts(),
-        "ticker": ticker,
-        "source": source,
-        "stories": outcome.story_ids,
-        **node,
-    }
+    return replace(outcome, **node)
 
 
 def collect_options(settings: Settings) -> dict[str, Any]:
@@ -265,19 +256,14 @@ def collect_options(settings: Settings) -> dict[str, Any]:
 @ray.remote(max_retries=2, num_cpus=0.1)
 def publish_task(
     settings: Settings, analysis_ids: list[int] | None, trace_id: str, ticker: str | None = None
-) -> dict[str, Any]:
-    """The materializer for the given analyses (None: every analysis without a report)."""
-    from stockteacher.publish.materialize import materialize_reports
-
+) -> Published:
+    """`publish_stage` for the given analyses (None: every analysis without a report)."""
     configure_logging(settings)
-    outcome = materialize_reports(settings=settings, analysis_ids=analysis_ids, trace_id=trace_id, ticker=ticker)
-    return {**outcome.summary(), "insight_ids": outcome.published + outcome.drafts}
+    return publish_stage(settings, analysis_ids, trace_id=trace_id, ticker=ticker)
 
 
 @ray.remote(max_retries=2, num_cpus=0.1)
-def notify_task(settings: Settings, trace_id: str, record_idle: bool = True) -> dict[str, Any]:
-    """The notifier: plan the new reports' deliveries and send the due ones (see notify.outbox)."""
-    from stockteacher.notify.notifier import notify_core
-
+def notify_task(settings: Settings, trace_id: str, record_idle: bool = True) -> Notified:
+    """`notify_stage`: plan the new reports' deliveries and send the due ones (see notify.outbox)."""
     configure_logging(settings)
-    return notify_core(settings, trace_id=trace_id, record_idle=record_idle)
+    return notify_stage(settings, trace_id=trace_id, record_idle=record_idle)

@@ -4,8 +4,6 @@ summary whose `status` is "ok" on success."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,48 +72,6 @@ def _check_database_location(settings: Settings, ray_info: dict[str, Any]) -> No
         )
 
 
-def _stderr_progress(stage: str, data: dict[str, Any]) -> None:
-    if stage == "notify":
-        print(
-            f"[notify] planned {data.get('planned', 0)}, sent {data.get('sent', 0)}, "
-            f"retrying {data.get('retried', 0)}, dead {data.get('dead', 0)}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return
-    if stage == "collect":
-        print(
-            f"[collect] {data['ticker']} from {data['source']}: fetched {data['fetched']}, "
-            f"unique {data['unique']}, saved {data['saved']}",
-            file=sys.stderr,
-            flush=True,
-        )
-    else:
-        print(
-            f"[analyze] {data['ticker']}: {data.get('status')} {data.get('insight_id') or ''} "
-            f"{data.get('error_code') or ''}".rstrip(),
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def _sweep(
-    settings: Settings,
-    pairs: list[tuple[str, str]],
-    *,
-    path: str | None = None,
-    progress: Callable[[str, dict[str, Any]], None] | None = _stderr_progress,
-) -> dict[str, Any]:
-    from stockteacher.cluster.pool import AnalyzerPool
-    from stockteacher.cluster.sweep import run_sweep
-
-    pool = AnalyzerPool(settings)
-    try:
-        return run_sweep(settings, pairs, pool, path=path, on_progress=progress).summary()
-    finally:
-        pool.shutdown()
-
-
 def _tickers(raw: str | list[str] | None, settings: Settings) -> list[str]:
     if raw is None:
         names = [s.ticker for s in settings.collection_schedules if s.enabled]
@@ -133,9 +89,11 @@ def run_once_job(
     address: str | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """One full sweep (collect → analyze → publish) over `tickers` from `source`."""
+    """One full sweep (collect → analyze → publish → notify) over `tickers` from `source`."""
+    from stockteacher.cluster.sweep import run_on_ray
+
     settings, _ = prepare(settings, address=address)
-    return _sweep(settings, [(t, source) for t in _tickers(tickers, settings)])
+    return run_on_ray(settings, [(t, source) for t in _tickers(tickers, settings)]).summary()
 
 
 def collect_job(
@@ -146,73 +104,40 @@ def collect_job(
     address: str | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Collection only, in parallel over tickers."""
-    import ray
-
-    from stockteacher.cluster.actors import collect_options, collect_task
-    from stockteacher.logs import new_trace_id
+    """Collection only, in parallel over tickers: the sweep's collect stage."""
+    from stockteacher.cluster.sweep import run_on_ray
 
     settings, _ = prepare(settings, address=address)
-    trace_id = new_trace_id()
-    refs = {
-        t: collect_task.options(**collect_options(settings)).remote(settings, t, source, trace_id, path)
-        for t in _tickers(tickers, settings)
+    pairs = [(t, source) for t in _tickers(tickers, settings)]
+    result = run_on_ray(settings, pairs, stages=("collect",), path=path)
+    summary = result.summary()
+    errors = [{"ticker": e.ticker, "error_code": e.error_code, "error": e.error} for e in result.errors]
+    return {
+        "status": "ok" if not errors else "failed",
+        "trace_id": result.trace_id,
+        **{k: summary[k] for k in ("fetched", "unique", "saved")},
+        "errors": errors,
     }
-    results, errors = {}, []
-    for ticker, ref in refs.items():
-        try:
-            results[ticker] = ray.get(ref)
-            _stderr_progress("collect", results[ticker])
-        except ray.exceptions.RayError as exc:
-            cause = getattr(exc, "cause", None) or exc
-            errors.append(
-                {
-                    "ticker": ticker,
-                    "error_code": getattr(cause, "code", type(cause).__name__),
-                    "error": str(cause).splitlines()[0][:300],
-                }
-            )
-    totals = {k: sum(r[k] for r in results.values()) for k in ("fetched", "unique", "saved")}
-    return {"status": "ok" if not errors else "failed", "trace_id": trace_id, **totals, "errors": errors}
 
 
 def analyze_job(
     tickers: str | list[str] | None, *, address: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Analysis (and publishing) only, through the analyzer pool."""
+    """Analysis (and publishing) only, through the analyzer pool: the sweep without collecting."""
+    from stockteacher.cluster.sweep import run_on_ray
+
     settings, _ = prepare(settings, address=address)
-    return _analyze_only(settings, _tickers(tickers, settings))
-
-
-def _analyze_only(settings: Settings, tickers: list[str]) -> dict[str, Any]:
-    import ray
-
-    from stockteacher.cluster.actors import publish_task
-    from stockteacher.cluster.pool import AnalyzerPool
-    from stockteacher.logs import new_trace_id
-
-    trace_id = new_trace_id()
-    pool = AnalyzerPool(settings)
-    outcomes: list[dict[str, Any]] = []
-    try:
-        for ticker in tickers:
-            pool.submit(ticker, trace_id)
-        while pool.busy:
-            ready, _ = ray.wait(pool.pending_refs(), num_returns=1)
-            outcome = pool.done(ready[0])
-            if outcome is not None:
-                outcomes.append(outcome)
-                _stderr_progress("analyze", outcome)
-    finally:
-        pool.shutdown()
-    saved = [o["analysis_id"] for o in outcomes if o.get("status") == "saved"]
-    published = ray.get(publish_task.remote(settings, saved, trace_id)) if saved else {"insight_ids": []}
-    errors = [o for o in outcomes if o.get("status") == "failed"]
+    result = run_on_ray(settings, [(t, None) for t in _tickers(tickers, settings)], stages=("analyze", "publish"))
+    failed = [a for a in result.analyzed.values() if a.status == "failed"]
+    errors = [
+        *({"status": "failed", "ticker": a.ticker, "error_code": a.error_code, "error": a.error} for a in failed),
+        *(e.as_dict() for e in result.errors if e.stage != "analyze"),
+    ]
     return {
         "status": "ok" if not errors else "failed",
-        "trace_id": trace_id,
-        "analyses": len(saved),
-        "insight_ids": published["insight_ids"],
+        "trace_id": result.trace_id,
+        "analyses": sum(1 for a in result.analyzed.values() if a.status == "saved"),
+        "insight_ids": result.insight_ids,
         "errors": errors,
     }
 
@@ -220,18 +145,20 @@ def _analyze_only(settings: Settings, tickers: list[str]) -> dict[str, Any]:
 def publish_job(
     ticker: str | None = None, *, address: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
+    """The publish stage for every analysis without a report: one ticker's in this process,
+    everyone's as a Ray task."""
     import ray
 
     from stockteacher.cluster.actors import publish_task
     from stockteacher.logs import new_trace_id
-    from stockteacher.publish.materialize import materialize_reports
+    from stockteacher.pipeline import publish_stage
 
     settings, _ = prepare(settings, address=address)
     if ticker:
-        outcome = materialize_reports(settings=settings, ticker=lookup(ticker).symbol)
+        outcome = publish_stage(settings, None, trace_id=new_trace_id(), ticker=lookup(ticker).symbol)
         return {"status": "ok", **outcome.summary()}
-    result = ray.get(publish_task.remote(settings, None, new_trace_id()))
-    return {"status": "ok", **result}
+    published = ray.get(publish_task.remote(settings, None, new_trace_id()))
+    return {"status": "ok", **published.summary(), "insight_ids": published.insight_ids}
 
 
 def backfill_job(
@@ -249,8 +176,10 @@ def backfill_job(
         if "ticker" not in frame.columns:
             raise ValueError(f"{file.name} has no 'ticker' column; pass --tickers")
         tickers = ",".join(sorted({str(t) for t in frame.get_column("ticker").cast(pl.Utf8).drop_nulls()}))
+    from stockteacher.cluster.sweep import run_on_ray
+
     settings, _ = prepare(settings, address=address)
-    return _sweep(settings, [(t, "file") for t in _tickers(tickers, settings)], path=str(file))
+    return run_on_ray(settings, [(t, "file") for t in _tickers(tickers, settings)], path=str(file)).summary()
 
 
 def scheduler_command(action: str, *, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 
 `submit()` queues a ticker; it goes to the least busy replica that is *up*. The caller waits
 on `pending_refs()` (with `ray.wait`) and hands each ready ref to `done()`, which returns a
-finished analysis, or None for the pool's own business: a new replica answered its first ping
-(it gets work from now on), or a replica died — then it is replaced and its work is resubmitted
-elsewhere, so a dying replica (or node) loses nothing. Analyses are keyed by their story set in
-the database, so a resubmitted analysis is stored exactly once.
+finished analysis (`pipeline.Analyzed`), or None for the pool's own business: a new replica
+answered its first ping (it gets work from now on), or a replica died — then it is replaced
+and its work is resubmitted elsewhere, so a dying replica (or node) loses nothing. Analyses
+are keyed by their story set in the database, so a resubmitted analysis is stored exactly once.
 
 Work goes to replicas that have answered first. A replica made to replace a dead one gets
 none before it answers: after a node dies, Ray may still place it on that node for a moment,
@@ -33,6 +33,7 @@ from stockteacher.cluster import metrics
 from stockteacher.cluster.actors import AnalyzerWorker, ensure_limiter
 from stockteacher.cluster.placement import ANALYZER, role_resources
 from stockteacher.logs import get_logger
+from stockteacher.pipeline import Analyzed
 from stockteacher.settings import Settings
 
 __all__ = ["AnalyzerPool", "Job"]
@@ -165,7 +166,7 @@ class AnalyzerPool:
     def busy(self) -> bool:
         return bool(self._jobs or self._waiting)
 
-    def done(self, ref: Any) -> dict[str, Any] | None:
+    def done(self, ref: Any) -> Analyzed | None:
         """Collect a finished analysis. None when `ref` was a replica coming up, or when its
         replica died and the work was resubmitted."""
         with self._lock:
@@ -178,17 +179,12 @@ class AnalyzerPool:
                 return ray.get(ref)  # type: ignore[no-any-return]
             replica.running -= 1
             try:
-                result: dict[str, Any] = ray.get(ref)
+                result: Analyzed = ray.get(ref)
             except DEAD as exc:
                 self._replace(replica, exc)
                 if job.attempts >= self.max_attempts:
                     self._dispatch()
-                    return {
-                        "status": "failed",
-                        "ticker": job.ticker,
-                        "error_code": "replica_died",
-                        "error": f"analyzer replicas died {job.attempts} times",
-                    }
+                    return Analyzed.failed(job.ticker, "replica_died", f"analyzer replicas died {job.attempts} times")
                 log.warning("analyzers.resubmit", ticker=job.ticker, attempt=job.attempts, replica=replica.index)
                 self._waiting.appendleft(job)
                 self._dispatch()
@@ -220,8 +216,7 @@ class AnalyzerPool:
         """Every queued job fails now; each outcome is a ready ref the caller collects as usual."""
         for job in self._waiting:
             job.replica = None
-            outcome = {"status": "failed", "ticker": job.ticker, "error_code": "replica_died", "error": reason}
-            self._jobs[ray.put(outcome)] = job
+            self._jobs[ray.put(Analyzed.failed(job.ticker, "replica_died", reason))] = job
         self._waiting.clear()
 
     def _replace(self, replica: _Replica, exc: BaseException) -> None:

@@ -27,8 +27,9 @@ from stockteacher.cluster.actors import notify_task
 from stockteacher.cluster.placement import node_info, scheduler_resources
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.runtime import NAMESPACE
-from stockteacher.cluster.sweep import SweepResult, run_sweep
+from stockteacher.cluster.sweep import run_sweep
 from stockteacher.logs import configure_logging, get_logger, new_trace_id
+from stockteacher.pipeline import SweepResult
 from stockteacher.settings import Settings
 from stockteacher.store import schedule
 from stockteacher.store.db import session_scope
@@ -162,7 +163,7 @@ class Scheduler:
         self.sweeps += 1
         self.last_sweep = {**summary, "finished_at": datetime.now(UTC).isoformat()}
         for error in result.errors:
-            self._remember_error({**error, "trace_id": result.trace_id})
+            self._remember_error({**error.as_dict(), "trace_id": result.trace_id})
         return summary
 
     def _remember_error(self, error: dict[str, Any]) -> None:

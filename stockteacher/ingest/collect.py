@@ -19,6 +19,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,7 +33,7 @@ from stockteacher.settings import Settings, load_settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import RawArticle, SourceError
 from stockteacher.store.db import StoreError, instance_id, session_scope
-from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.store.jobs import FAILED, SUCCEEDED, job_run
 from stockteacher.tickers.registry import TickerInfo, lookup
 
 __all__ = ["CollectOutcome", "collect_core", "prepare_articles"]
@@ -129,84 +130,65 @@ def collect(
     settings = settings or load_settings()
     info = lookup(ticker)
     trace_id = trace_id or new_trace_id()
-    with pipeline_context(trace_id=trace_id, ticker=info.symbol, source=source, stage="collect"):
-        run_id = start_job_run(
-            settings.dsn, stage="collect", trace_id=trace_id, ticker=info.symbol, source=source, supersede=True
-        )
+    owner = f"{trace_id}:{source}"
+    store = keystore or default_keystore(settings)
+    claimed: list[str] = []
+
+    def failed(exc: BaseException) -> dict[str, Any]:
+        # Nothing half-written stays: the claims of articles not saved go back to the keystore.
+        if claimed:
+            store.release(claimed, owner=owner)
+        if isinstance(exc, SourceError | StoreError):
+            log.error("collect.failed", status=FAILED, error_code=exc.code, error=str(exc), **run.fields)
+            return {"error_code": exc.code, "error_message": str(exc)}
+        log.exception("collect.unexpected_error", status=FAILED)
+        return {"error_code": "unexpected_error", "error_message": f"{type(exc).__name__}: {exc}"}
+
+    with (
+        pipeline_context(trace_id=trace_id, ticker=info.symbol, source=source, stage="collect"),
+        job_run(
+            settings.dsn,
+            stage="collect",
+            trace_id=trace_id,
+            ticker=info.symbol,
+            source=source,
+            supersede=True,
+            on_error=failed,
+        ) as run,
+    ):
         started = time.perf_counter()
         log.info("collect.start")
-        fetched = unique = 0
-        claimed: list[str] = []
-        store = keystore or default_keystore(settings)
+        run.record(fetched=0, unique=0, saved=0)
+        adapter = build_source(source, settings, path=path, transport=transport)
+        raw = asyncio.run(adapter.fetch(info))
+        run.record(fetched=len(raw))
+        prepared = prepare_articles(raw, info, source_type=source)
+        scope = instance_id(settings.dsn)
+        keys = [dedupe_key(scope, info.symbol, a.fingerprint) for a in prepared.articles]
+        # The owner is the same for every Ray retry of this collector: a retry after a
+        # SIGKILL between these claims and the commit claims its articles again.
+        fresh = store.claim(keys, owner=owner)
+        new_articles = [a for a, ok in zip(prepared.articles, fresh, strict=True) if ok]
+        claimed = [k for k, ok in zip(keys, fresh, strict=True) if ok]
+        run.record(unique=len(new_articles))
+        signatures = [minhash_signature(a.as_text()) for a in new_articles]
         try:
-            adapter = build_source(source, settings, path=path, transport=transport)
-            raw = asyncio.run(adapter.fetch(info))
-            fetched = len(raw)
-            prepared = prepare_articles(raw, info, source_type=source)
-            scope = instance_id(settings.dsn)
-            keys = [dedupe_key(scope, info.symbol, a.fingerprint) for a in prepared.articles]
-            # The owner is the same for every Ray retry of this collector: a retry after a
-            # SIGKILL between these claims and the commit claims its articles again.
-            fresh = store.claim(keys, owner=f"{trace_id}:{source}")
-            new_articles = [a for a, ok in zip(prepared.articles, fresh, strict=True) if ok]
-            claimed = [k for k, ok in zip(keys, fresh, strict=True) if ok]
-            unique = len(new_articles)
-            signatures = [minhash_signature(a.as_text()) for a in new_articles]
-            try:
-                with session_scope(settings.dsn) as session:
-                    result = save_articles(
-                        session,
-                        info.symbol,
-                        new_articles,
-                        signatures,
-                        trace_id=trace_id,
-                        threshold=settings.story_similarity_threshold,
-                        window_hours=settings.story_window_hours,
-                    )
-            except SQLAlchemyError as exc:
-                raise StoreError(
-                    f"saving articles failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-                ) from exc
-        except (SourceError, StoreError) as exc:
-            if claimed:
-                store.release(claimed, owner=f"{trace_id}:{source}")
-            finish_job_run(
-                settings.dsn,
-                run_id,
-                status=FAILED,
-                error_code=getattr(exc, "code", "error"),
-                error_message=str(exc),
-                fetched=fetched,
-                unique=unique,
-                saved=0,
-            )
-            log.error(
-                "collect.failed",
-                status=FAILED,
-                error_code=getattr(exc, "code", "error"),
-                error=str(exc),
-                fetched=fetched,
-                unique=unique,
-                saved=0,
-            )
-            raise
-        except BaseException as exc:
-            if claimed:
-                store.release(claimed, owner=f"{trace_id}:{source}")
-            finish_job_run(
-                settings.dsn,
-                run_id,
-                status=FAILED,
-                error_code="unexpected_error",
-                error_message=f"{type(exc).__name__}: {exc}",
-                fetched=fetched,
-                unique=unique,
-                saved=0,
-            )
-            log.exception("collect.unexpected_error", status=FAILED)
-            raise
+            with session_scope(settings.dsn) as session:
+                result = save_articles(
+                    session,
+                    info.symbol,
+                    new_articles,
+                    signatures,
+                    trace_id=trace_id,
+                    threshold=settings.story_similarity_threshold,
+                    window_hours=settings.story_window_hours,
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"saving articles failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
         # Committed: every claimed article is in the database now (saved, or there already).
-        store.confirm(claimed)
+        confirmed, claimed = claimed, []
+        store.confirm(confirmed)
+        fetched, unique = len(raw), len(new_articles)
         details = {
             "invalid": prepared.invalid,
             "irrelevant": prepared.irrelevant,
@@ -215,9 +197,7 @@ def collect(
             "new_stories": result.new_stories,
             "stories": sorted(result.touched_stories),
         }
-        finish_job_run(
-            settings.dsn, run_id, status=SUCCEEDED, fetched=fetched, unique=unique, saved=result.saved, details=details
-        )
+        run.record(saved=result.saved, details=details)
         log.info(
             "collect.saved",
             status=SUCCEEDED,

@@ -11,7 +11,7 @@ from stockteacher.notify import channels
 from stockteacher.notify.outbox import OutboxCounts, plan_deliveries, send_due
 from stockteacher.notify.render import render_notification
 from stockteacher.settings import Settings, load_settings
-from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.store.jobs import job_run
 from stockteacher.store.models import NotificationChannel
 
 __all__ = ["deliver", "notify_core"]
@@ -69,32 +69,28 @@ def notify_core(
     """
     settings = settings or load_settings()
     trace_id = trace_id or new_trace_id()
-    with pipeline_context(trace_id=trace_id, stage="notify"):
-        run_id = (
-            start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox") if record_idle else None
-        )
-        try:
-            planned = plan_deliveries(settings, now=now, trace_id=trace_id)
-            sent = send_due(settings, sender or deliver(settings), now=now)
-        except Exception as exc:
-            if run_id is None:
-                run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
-            finish_job_run(
-                settings.dsn, run_id, status=FAILED, error_code=type(exc).__name__, error_message=str(exc)[:500]
-            )
-            log.error("notify.failed", error=type(exc).__name__)
-            raise
-        counts = OutboxCounts(planned=planned.planned, sent=sent.sent, retried=sent.retried, dead=sent.dead)
-        if run_id is None:
-            if not any(counts.as_dict().values()):
-                return {"status": "ok", "trace_id": trace_id, **counts.as_dict()}
-            run_id = start_job_run(settings.dsn, stage="notify", trace_id=trace_id, source="outbox")
-        finish_job_run(
+
+    def failed(exc: BaseException) -> dict[str, Any]:
+        log.error("notify.failed", error=type(exc).__name__)
+        return {"error_code": type(exc).__name__, "error_message": str(exc)[:500]}
+
+    with (
+        pipeline_context(trace_id=trace_id, stage="notify"),
+        job_run(
             settings.dsn,
-            run_id,
-            status=SUCCEEDED,
-            saved=counts.sent,
-            details={**counts.as_dict(), "reports": planned.reports[:50]},
-        )
+            stage="notify",
+            trace_id=trace_id,
+            source="outbox",
+            open_at_start=record_idle,
+            on_error=failed,
+        ) as run,
+    ):
+        planned = plan_deliveries(settings, now=now, trace_id=trace_id)
+        sent = send_due(settings, sender or deliver(settings), now=now)
+        counts = OutboxCounts(planned=planned.planned, sent=sent.sent, retried=sent.retried, dead=sent.dead)
+        if not record_idle and not any(counts.as_dict().values()):
+            run.discard()
+            return {"status": "ok", "trace_id": trace_id, **counts.as_dict()}
+        run.record(saved=counts.sent, details={**counts.as_dict(), "reports": planned.reports[:50]})
         log.info("notify.done", **counts.as_dict())
         return {"status": "ok", "trace_id": trace_id, **counts.as_dict()}

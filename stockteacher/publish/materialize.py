@@ -32,7 +32,7 @@ from stockteacher.core.vocabulary import is_urgent, sentiment_label
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import session_scope
-from stockteacher.store.jobs import FAILED, SUCCEEDED, finish_job_run, start_job_run
+from stockteacher.store.jobs import FAILED, SUCCEEDED, job_run
 from stockteacher.store.models import Analysis, Article, Report, Story, utcnow
 
 __all__ = ["PublishOutcome", "materialize_reports", "quality_notes", "report_to_dict", "write_report_files"]
@@ -235,35 +235,33 @@ def materialize_reports(
     settings = settings or load_settings()
     trace_id = trace_id or new_trace_id()
     outcome = PublishOutcome()
-    with pipeline_context(trace_id=trace_id, ticker=ticker, stage="publish"):
-        run_id = start_job_run(settings.dsn, stage="publish", trace_id=trace_id, ticker=ticker, source="materializer")
-        try:
-            with session_scope(settings.dsn) as session:
-                pending = _pending(session, ticker, analysis_ids)
-            for analysis in pending:
-                report = _publish_one(settings, analysis, trace_id)
-                if report is None:
-                    outcome.skipped += 1
-                elif report.status == "published":
-                    outcome.published.append(report.insight_id)
-                else:
-                    outcome.drafts.append(report.insight_id)
-            outcome.skipped += _repair_missing_files(settings, ticker)
-        except Exception as exc:
-            log.exception("publish.failed", status=FAILED)
-            finish_job_run(
-                settings.dsn,
-                run_id,
-                status=FAILED,
-                error_code=getattr(exc, "code", "unexpected_error"),
-                error_message=f"{type(exc).__name__}: {exc}",
-                saved=len(outcome.published),
-            )
-            raise
-        finish_job_run(
-            settings.dsn,
-            run_id,
-            status=SUCCEEDED,
+
+    def failed(exc: BaseException) -> dict[str, Any]:
+        log.exception("publish.failed", status=FAILED)
+        return {
+            "error_code": getattr(exc, "code", "unexpected_error"),
+            "error_message": f"{type(exc).__name__}: {exc}",
+            "saved": len(outcome.published),
+        }
+
+    with (
+        pipeline_context(trace_id=trace_id, ticker=ticker, stage="publish"),
+        job_run(
+            settings.dsn, stage="publish", trace_id=trace_id, ticker=ticker, source="materializer", on_error=failed
+        ) as run,
+    ):
+        with session_scope(settings.dsn) as session:
+            pending = _pending(session, ticker, analysis_ids)
+        for analysis in pending:
+            report = _publish_one(settings, analysis, trace_id)
+            if report is None:
+                outcome.skipped += 1
+            elif report.status == "published":
+                outcome.published.append(report.insight_id)
+            else:
+                outcome.drafts.append(report.insight_id)
+        outcome.skipped += _repair_missing_files(settings, ticker)
+        run.record(
             saved=len(outcome.published) + len(outcome.drafts),
             details={"published": outcome.published, "drafts": outcome.drafts, "skipped": outcome.skipped},
         )

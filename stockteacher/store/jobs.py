@@ -8,12 +8,19 @@ A run whose process or node died (SIGKILL, OOM, a lost node) cannot close its ro
 that takes its place (`start_job_run(..., supersede=True)`, same trace, stage, ticker and
 source) closes it as `FAILED` with `error_code=attempt_lost`, and so does a restarted
 scheduler resuming a slot (`mark_lost_runs`): no row stays `RUNNING` for work nobody does.
+
+Every stage writes its row through `job_run`, one context manager: the row is opened on entry
+and closed on exit, `SUCCEEDED` with what the body recorded, or `FAILED` with what the
+stage's `on_error` says about the exception (which is then re-raised).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,7 +33,10 @@ __all__ = [
     "FAILED",
     "RUNNING",
     "SUCCEEDED",
+    "JobRunRecord",
+    "failure_fields",
     "finish_job_run",
+    "job_run",
     "mark_lost_runs",
     "set_worker_context",
     "start_job_run",
@@ -130,3 +140,65 @@ def finish_job_run(
             started = session.execute(select(JobRun.details).where(JobRun.id == run_id)).scalar_one_or_none()
             values["details"] = {**(started or {}), **(values["details"] or {})}
         session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+
+
+def failure_fields(exc: BaseException) -> dict[str, Any]:
+    """The default error columns: a typed error's `code` and message, else `unexpected_error`
+    and the exception's type and message."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return {"error_code": code, "error_message": str(exc)}
+    return {"error_code": "unexpected_error", "error_message": f"{type(exc).__name__}: {exc}"}
+
+
+@dataclass
+class JobRunRecord:
+    """What the body of `job_run` says about its run: the columns to close the row with
+    (`fetched`, `unique`, `saved`, tokens, cost, `details`), set with `record`; `discard()`
+    for a run that did nothing worth a row (only with `open_at_start=False`)."""
+
+    id: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    discarded: bool = False
+
+    def record(self, **fields: Any) -> None:
+        self.fields.update(fields)
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+@contextmanager
+def job_run(
+    dsn: str,
+    *,
+    stage: str,
+    trace_id: str,
+    ticker: str | None = None,
+    source: str | None = None,
+    supersede: bool = False,
+    open_at_start: bool = True,
+    on_error: Callable[[BaseException], dict[str, Any]] = failure_fields,
+) -> Iterator[JobRunRecord]:
+    """One `job_runs` row around the body; see the module docstring.
+
+    `on_error(exc)` returns the failed row's columns (`error_code`, `error_message`, and any
+    counts); it may log. With `supersede`, the run is a Ray retry (`start_job_run`). With
+    `open_at_start=False` the row is written only when the body ends — not at all after
+    `discard()` — for runs that usually find nothing to do (the scheduler's idle notify)."""
+
+    def start() -> int:
+        return start_job_run(dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, supersede=supersede)
+
+    run = JobRunRecord(id=start() if open_at_start else None)
+    try:
+        yield run
+    except BaseException as exc:
+        failed = {**run.fields, **on_error(exc)}
+        finish_job_run(dsn, run.id if run.id is not None else start(), status=FAILED, **failed)
+        raise
+    if run.id is None:
+        if run.discarded:
+            return
+        run.id = start()
+    finish_job_run(dsn, run.id, status=SUCCEEDED, **run.fields)

@@ -61,7 +61,7 @@ def test_a_collector_killed_between_claims_and_commit_is_retried_and_stores_ever
         blocker.close()  # releases the lock: the retry can insert
 
     result = ray.get(ref, timeout=120)
-    assert result["saved"] == claimed  # the retry stored every article the dead attempt had claimed
+    assert result.saved == claimed  # the retry stored every article the dead attempt had claimed
     with session_scope(pg_dsn) as session:
         stored = session.scalar(select(func.count()).select_from(Article).where(Article.ticker == "AAPL"))
         runs = session.scalars(select(JobRun).where(JobRun.trace_id == trace_id).order_by(JobRun.id)).all()

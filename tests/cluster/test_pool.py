@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.ingest.collect import collect_core
+from stockteacher.pipeline import Analyzed
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis
@@ -24,8 +25,8 @@ from tests.servers.openai_server import FakeOpenAI
 SAMPLE = ["AAPL", "TSLA", "NVDA", "MSFT", "005930.KS", "000660.KS"]
 
 
-def drain(pool: AnalyzerPool, timeout: float = 120) -> list[dict[str, Any]]:
-    outcomes: list[dict[str, Any]] = []
+def drain(pool: AnalyzerPool, timeout: float = 120) -> list[Analyzed]:
+    outcomes: list[Analyzed] = []
     deadline = time.monotonic() + timeout
     while pool.busy:
         assert time.monotonic() < deadline, "the pool did not finish in time"
@@ -69,8 +70,8 @@ def test_replica_killed_mid_call_work_completes_elsewhere_once(
         assert pool.size == 2  # the dead replica was replaced
     finally:
         pool.shutdown()
-    assert [o["status"] for o in outcomes] == ["saved"]
-    assert outcomes[0]["replica"] != victim.index
+    assert [o.status for o in outcomes] == ["saved"]
+    assert outcomes[0].replica != victim.index
     assert analyses(sqlite_dsn) == ["AAPL"]  # exactly one analysis stored
     assert llm_server.calls == 2
 
@@ -92,8 +93,8 @@ def test_resizing_up_and_down_while_work_flows_loses_nothing(
         assert pool.size == 1 and pool.status()["retiring"] == 0
     finally:
         pool.shutdown()
-    assert sorted(o["ticker"] for o in outcomes if o) == sorted(SAMPLE)
-    assert {o["status"] for o in outcomes if o} == {"saved"}
+    assert sorted(o.ticker for o in outcomes if o) == sorted(SAMPLE)
+    assert {o.status for o in outcomes if o} == {"saved"}
     assert sorted(analyses(sqlite_dsn)) == sorted(SAMPLE)
 
 
@@ -138,7 +139,7 @@ def test_four_replicas_share_one_rate_limit(
             pool.shutdown()
         times = [r.at for r in server.chat_requests]
         count_429 = server.count_429
-    assert {o["status"] for o in outcomes} == {"saved"} and len(outcomes) == 10
+    assert {o.status for o in outcomes} == {"saved"} and len(outcomes) == 10
     assert count_429 == 0
     # From the server's own log: never two requests within one second, so never more than
     # 60 in a minute however the four replicas interleave.

@@ -64,17 +64,14 @@ def insert_reports(settings: Settings, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def run_sample_pipeline(settings: Settings, tickers: tuple[str, ...] = ("AAPL", "TSLA")) -> list[str]:
-    """Collect, analyze and publish the sample news for `tickers`; the published report ids."""
-    from stockteacher.analysis.service import analyze_core
-    from stockteacher.ingest.collect import collect_core
-    from stockteacher.publish.materialize import materialize_reports
+    """Collect, analyze and publish the sample news for `tickers` (the pipeline in this process,
+    without notifying); the published report ids."""
+    from stockteacher.pipeline import run_pipeline
 
-    ids: list[str] = []
-    for ticker in tickers:
-        collect_core(ticker, "sample", settings=settings)
-        analyze_core(ticker, settings=settings)
-        ids += materialize_reports(settings=settings, ticker=ticker).published
-    return ids
+    stages = ("collect", "analyze", "publish")
+    result = run_pipeline(settings, [(t, "sample") for t in tickers], stages=stages)
+    assert result.ok, result.summary()["errors"]
+    return [i for p in result.published for i in p.published]
 
 
 def make_report(**overrides: Any) -> dict[str, Any]:
