@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, StockTeacherError
+from stockteacher.core.fields import PATTERN_HINTS
 from stockteacher.logs import get_logger, new_trace_id
 
 __all__ = ["ErrorOut", "documented", "install_error_handlers", "status_for", "validation_message"]
@@ -57,7 +58,8 @@ def validation_message(errors: list[Any]) -> str:
             parts.append(f"body: not valid JSON ({reason})" if reason else "body: not valid JSON")
             continue
         loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "request"
-        msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        hint = PATTERN_HINTS.get((error.get("ctx") or {}).get("pattern", ""))
+        msg = hint or str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts) or "invalid request"
 
