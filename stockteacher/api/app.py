@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import stockteacher
-from stockteacher.api.errors import ErrorOut, install_error_handlers
+from stockteacher.api.errors import ErrorOut, install_error_handlers, json_error_bodies
 from stockteacher.api.security import SecurityMiddleware
 from stockteacher.core.vocabulary import vocabulary
 from stockteacher.logs import get_logger
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     )
 
     install_error_handlers(app)
+    _document_as_served(app, single_user=settings.auth_mode == "single_user", max_page_size=settings.api_max_page_size)
 
     @app.get("/healthz", tags=["probes"])
     def healthz() -> dict[str, str]:
@@ -109,3 +110,26 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _document_as_served(app: FastAPI, *, single_user: bool, max_page_size: int) -> None:
+    """`/openapi.json` as this app answers: error bodies as JSON whatever the route sends when it
+    succeeds, the page size of `/api/reports` this deployment allows (`API_MAX_PAGE_SIZE`), and,
+    in single-user mode, no security requirement (no key is needed there)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            json_error_bodies(document)
+            for parameter in document["paths"]["/api/reports"]["get"]["parameters"]:
+                if parameter["name"] == "limit":
+                    parameter["schema"]["maximum"] = max_page_size
+            if single_user:
+                document.get("components", {}).pop("securitySchemes", None)
+                for item in document["paths"].values():
+                    for operation in item.values():
+                        operation.pop("security", None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,7 +3,9 @@
 Services raise `stockteacher.core.errors` (`NotFound` → 404, `Forbidden` → 403, `Conflict` →
 409, `InvalidRequest` → 422); a database that does not answer is 503, any other database error
 500 with a trace id; FastAPI's own validation errors become one readable `detail` sentence.
-Every error body is `{"detail": str}` (`ErrorOut`), and `documented()` says so in OpenAPI.
+Every error body is `{"detail": str}` (`ErrorOut`), and `documented()` says so in OpenAPI;
+`json_error_bodies()` keeps it so for routes that answer something else (an HTML page) when
+they succeed. A 405 lists in `Allow` every method of its path, not only one route's.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, StockTeacherError
 from stockteacher.core.fields import PATTERN_HINTS
 from stockteacher.logs import get_logger, new_trace_id
 
-__all__ = ["ErrorOut", "documented", "install_error_handlers", "status_for", "validation_message"]
+__all__ = [
+    "ErrorOut",
+    "documented",
+    "install_error_handlers",
+    "json_error_bodies",
+    "status_for",
+    "validation_message",
+]
 
 log = get_logger(__name__)
 
@@ -40,6 +50,32 @@ class ErrorOut(BaseModel):
 def documented(status: int, description: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route that can answer `status` with an `ErrorOut`."""
     return {status: {"model": ErrorOut, "description": description}}
+
+
+def json_error_bodies(document: dict[str, Any]) -> None:
+    """Error answers under `application/json` in every operation of an OpenAPI document.
+
+    FastAPI files `responses=` under the route's own media type, so the e-mail link's 404
+    (an `ErrorOut`, sent as JSON) was documented as `text/html`.
+    """
+    for operation in (op for item in document.get("paths", {}).values() for op in item.values()):
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if not str(status).startswith(("4", "5")) or "application/json" in content:
+                continue
+            schemas = [media["schema"] for media in content.values() if "schema" in media]
+            if schemas:
+                response["content"] = {"application/json": {"schema": schemas[0]}}
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (Starlette's own 405 names one route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def status_for(error: StockTeacherError) -> int:
@@ -79,12 +115,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": validation_message(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and detail == "There was an error parsing the body":
             # FastAPI's answer to a body it cannot decode (not UTF-8, say): a bad body is a 422
             return JSONResponse({"detail": "body: not valid UTF-8 JSON"}, status_code=422)
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)
     async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
