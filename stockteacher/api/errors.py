@@ -10,6 +10,7 @@ they succeed. A 405 lists in `Allow` every method of its path, not only one rout
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import get_route_path
 
 from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, StockTeacherError
 from stockteacher.core.fields import PATTERN_HINTS
@@ -68,14 +69,23 @@ def json_error_bodies(document: dict[str, Any]) -> None:
                 response["content"] = {"application/json": {"schema": schemas[0]}}
 
 
-def allowed_methods(request: Request) -> str:
-    """Every method some route answers on this path (Starlette's own 405 names one route's)."""
+_PARTS = re.compile(r"(\{[^/{}]+\})")
+_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the app's OpenAPI document lists for this path (and HEAD with GET), or None
+    for a path it does not describe. Starlette's own 405 names one route's methods only, and
+    FastAPI's included routers keep their routes out of `app.routes`' reach."""
+    path = get_route_path(request.scope)  # without a root path (Serve mounts the app under one)
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in _PARTS.split(template))
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in item if method.upper() in _METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or None
 
 
 def status_for(error: StockTeacherError) -> int:
@@ -122,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": "body: not valid UTF-8 JSON"}, status_code=422)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)
