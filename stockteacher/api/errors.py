@@ -1,8 +1,9 @@
 """One mapping from errors to HTTP answers, for every route.
 
 Services raise `stockteacher.core.errors` (`NotFound` → 404, `Forbidden` → 403, `Conflict` →
-409, `InvalidRequest` → 422); a database that does not answer is 503, any other database error
-500 with a trace id; FastAPI's own validation errors become one readable `detail` sentence.
+409, `InvalidRequest` → 422); a database that does not answer is 503, a value it refuses
+(`DataError`: a NUL character) 422, any other database error 500 with a trace id; FastAPI's
+own validation errors become one readable `detail` sentence.
 Every error body is `{"detail": str}` (`ErrorOut`), and `documented()` says so in OpenAPI;
 `json_error_bodies()` keeps it so for routes that answer something else (an HTML page) when
 they succeed. A 405 lists in `Allow` every method of its path, not only one route's.
@@ -17,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 
@@ -139,6 +140,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
         log.error("api.db_unavailable", error=type(exc).__name__)
         return JSONResponse({"detail": "the database is not answering; try again shortly"}, status_code=503)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (a NUL character in a filter, say): the request's fault, not ours.
+        log.info("api.db_data_error", error=type(exc.orig).__name__)
+        detail = "a value in the request cannot be stored or searched for (a NUL character?)"
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(SQLAlchemyError)
     async def _db_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:

@@ -41,7 +41,8 @@ _SYMBOL = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,14}"
 TICKER_PATTERN = rf"^\s*{_SYMBOL}\s*$"
 TICKER_LIST_PATTERN = rf"^\s*({_SYMBOL}\s*)?(,\s*({_SYMBOL}\s*)?)*$"
 HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
-EMAIL_PATTERN = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
+# No control characters: PostgreSQL cannot store a NUL, and such an address was a 500.
+EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
 _TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 005930.KS)"
 PATTERN_HINTS = {
     TICKER_PATTERN: _TICKER_HINT,

@@ -281,3 +281,16 @@ def test_the_middlewares_refusals_are_documented(make_settings: Callable[..., Se
         ]
     assert [r.status_code for r in refusals] == [413, 421, 403]
     assert all(str(r.status_code) in responses and isinstance(r.json()["detail"], str) for r in refusals)
+
+
+@pytest.mark.parametrize("url", ["/api/jobs?stage=%00", "/api/jobs?trace_id=a%00", "/api/reports?search=a%00"])
+def test_a_nul_character_is_refused_not_a_server_error(client: TestClient, users: ApiUsers, url: str) -> None:
+    """PostgreSQL cannot compare text with a NUL in it: these were 500s (`DataError`)."""
+    response = client.get(url, headers=users.admin)
+    assert response.status_code == 422, response.text
+
+
+def test_an_email_address_with_a_nul_is_refused(client: TestClient, users: ApiUsers) -> None:
+    """Found by `schemathesis run` with its default 100 examples: a 500 when it was stored."""
+    response = client.put("/api/notifications/channels/email", json={"address": "a\x00b@c.de"}, headers=users.alice)
+    assert response.status_code == 422, response.text
