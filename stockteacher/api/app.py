@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import stockteacher
-from stockteacher.api.errors import ErrorOut, install_error_handlers
+from stockteacher.api.errors import ErrorOut, install_error_handlers, json_error_bodies
 from stockteacher.api.security import SecurityMiddleware
 from stockteacher.core.vocabulary import vocabulary
 from stockteacher.logs import get_logger
@@ -29,6 +29,18 @@ __all__ = ["create_app"]
 
 log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+# What any operation may answer: the key check, validation, and SecurityMiddleware's size limit.
+ANSWERED_EVERYWHERE: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or invalid API key"},
+    413: {"model": ErrorOut, "description": "the request body is over API_MAX_BODY_BYTES"},
+    422: {"model": ErrorOut, "description": "the request is invalid; `detail` says how"},
+}
+# SecurityMiddleware in single-user mode (a request without a key); 403 only for changes.
+SINGLE_USER_REFUSALS: dict[int | str, dict[str, Any]] = {
+    421: {"model": ErrorOut, "description": "single-user mode answers loopback Host names only"},
+}
+FOREIGN_ORIGIN = {"description": "single-user mode: a change from another site's page (Origin)"}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
 
 
 def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
@@ -42,11 +54,9 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     from stockteacher.reports.service import ReportCache
     from stockteacher.subscriptions import views as subscriptions
 
+    single_user = settings.auth_mode == "single_user"
     app = FastAPI(
-        responses={
-            401: {"model": ErrorOut, "description": "missing or invalid API key"},
-            422: {"model": ErrorOut, "description": "the request is invalid; `detail` says how"},
-        },
+        responses={**ANSWERED_EVERYWHERE, **(SINGLE_USER_REFUSALS if single_user else {})},
         title="StockTeacher API",
         version=getattr(stockteacher, "__version__", "0.1.0"),
         description="Sourced, beginner-friendly stock-news reports; subscriptions; chat with the teacher.",
@@ -67,11 +77,12 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     # Outermost: loopback names and origins in single-user mode, declared body sizes, security headers.
     app.add_middleware(
         SecurityMiddleware,
-        single_user=settings.auth_mode == "single_user",
+        single_user=single_user,
         max_body_bytes=settings.api_max_body_bytes,
     )
 
     install_error_handlers(app)
+    _document_as_served(app, single_user=single_user, max_page_size=settings.api_max_page_size)
 
     @app.get("/healthz", tags=["probes"])
     def healthz() -> dict[str, str]:
@@ -109,3 +120,29 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _document_as_served(app: FastAPI, *, single_user: bool, max_page_size: int) -> None:
+    """`/openapi.json` as this app answers: error bodies as JSON whatever the route sends when it
+    succeeds, the page size of `/api/reports` this deployment allows (`API_MAX_PAGE_SIZE`), and,
+    in single-user mode, no security requirement (no key is needed there) and the 403 for a
+    change from another site's page."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            json_error_bodies(document)
+            for parameter in document["paths"]["/api/reports"]["get"]["parameters"]:
+                if parameter["name"] == "limit":
+                    parameter["schema"]["maximum"] = max_page_size
+            if single_user:
+                document.get("components", {}).pop("securitySchemes", None)
+                for item in document["paths"].values():
+                    for method, operation in item.items():
+                        operation.pop("security", None)
+                        if method not in ("get", "head", "options"):
+                            operation["responses"].setdefault("403", {**FOREIGN_ORIGIN, "content": ERROR_CONTENT})
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

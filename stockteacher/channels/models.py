@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from datetime import datetime
 from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stockteacher.core.fields import EMAIL_PATTERN, HHMM
 from stockteacher.core.vocabulary import Channel, ChannelStatus, Frequency, Locale, PolicyWindow
 from stockteacher.store.models import NotificationChannel, NotificationPolicy
 
@@ -24,7 +24,19 @@ __all__ = [
     "timezone_names",
 ]
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# "Both or neither" in the document's terms: a null or empty pair, or two times of day.
+_QUIET_HOURS_SCHEMA = {
+    "anyOf": [
+        {"properties": {"quiet_hours_start": {"enum": [None, ""]}, "quiet_hours_end": {"enum": [None, ""]}}},
+        {
+            "required": ["quiet_hours_start", "quiet_hours_end"],
+            "properties": {
+                "quiet_hours_start": {"type": "string", "minLength": 5},
+                "quiet_hours_end": {"type": "string", "minLength": 5},
+            },
+        },
+    ]
+}
 
 
 @cache
@@ -32,17 +44,25 @@ def timezone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-class NotificationPolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _timezone_enum() -> list[str]:
+    """The IANA names this server knows (its tzdata), as the document's `enum`."""
+    return sorted(timezone_names())
 
-    timezone: str = "Asia/Seoul"
+
+class NotificationPolicyIn(BaseModel):
+    """Quiet hours: both or neither (the schema's `anyOf`), and start before end on the same day,
+    which JSON Schema cannot say."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_QUIET_HOURS_SCHEMA)
+
+    timezone: str = Field("Asia/Seoul", json_schema_extra=lambda schema: schema.update(enum=_timezone_enum()))
     window: PolicyWindow = "daily_close"
     frequency: Frequency = "daily"
     channels: list[Channel] = Field(
         default_factory=list, description="where to send; empty (the default): every verified channel"
     )
-    quiet_hours_start: str | None = None
-    quiet_hours_end: str | None = None
+    quiet_hours_start: HHMM | None = None
+    quiet_hours_end: HHMM | None = None
     locale: Locale | None = Field(
         None, description="our addition: the language of alerts and e-mails (default: DEFAULT_LOCALE)"
     )
@@ -62,11 +82,7 @@ class NotificationPolicyIn(BaseModel):
     @field_validator("quiet_hours_start", "quiet_hours_end")
     @classmethod
     def _hhmm(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if not _HHMM.match(value):
-            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00-23:59)")
-        return value
+        return value or None
 
     @model_validator(mode="after")
     def _quiet_hours(self) -> NotificationPolicyIn:
@@ -104,15 +120,12 @@ class WebhookIn(BaseModel):
 
 class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    address: str = Field(min_length=3, max_length=254)
+    address: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
 
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        value = value.strip()
-        if not _EMAIL.match(value):
-            raise ValueError("not an e-mail address")
-        return value
+        return value.strip()
 
 
 class ChannelOut(BaseModel):
@@ -140,6 +153,3 @@ class ChannelOut(BaseModel):
             last_error_code=row.last_error_code,
             secret=secret,
         )
-
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

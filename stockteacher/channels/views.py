@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
@@ -65,7 +66,23 @@ def verify_email(db: Db, token: Annotated[str, Query(min_length=8, max_length=20
     return HTMLResponse(VERIFIED_PAGE)
 
 
-@router.delete("/channels/{channel}", status_code=204, responses=documented(404, "no such channel of yours"))
-def delete_channel(channel: Channel, db: Db, caller: Caller) -> Response:
-    service.delete_channel(caller, channel, db_session=db)
-    return Response(status_code=204)
+def _deleting(channel: Channel) -> Callable[[Db, Caller], Response]:
+    def delete_channel(db: Db, caller: Caller) -> Response:
+        service.delete_channel(caller, channel, db_session=db)
+        return Response(status_code=204)
+
+    return delete_channel
+
+
+# One DELETE path per channel, not `/channels/{channel}`: a template would also match
+# `/channels/webhook`, so its document would deny the PUT that path answers.
+for _channel in get_args(Channel):
+    router.add_api_route(
+        f"/channels/{_channel}",
+        _deleting(_channel),
+        methods=["DELETE"],
+        status_code=204,
+        responses=documented(404, f"you have no {_channel} channel"),
+        name=f"delete_{_channel.replace('-', '_')}_channel",
+        summary=f"Delete the {_channel} channel",
+    )

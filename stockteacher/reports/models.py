@@ -3,11 +3,12 @@ list filters of `GET /api/reports`."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockteacher.core.fields import Day, TickerList
 from stockteacher.core.vocabulary import ReportStatus, Sentiment
 from stockteacher.store.models import Favorite, Report
 
@@ -81,10 +82,10 @@ class SentimentSeries(BaseModel):
 class ReportFilters(BaseModel):
     """The query of `GET /api/reports` (API.md), as one model."""
 
-    date_: date | None = Field(None, alias="date", description="published on this UTC day")
-    date_from: date | None = Field(None, description="published on or after this UTC day")
-    date_to: date | None = Field(None, description="published on or before this UTC day")
-    tickers: list[str] | None = Field(None, description="repeatable, or comma-separated")
+    date_: Day | None = Field(None, alias="date", description="published on this UTC day")
+    date_from: Day | None = Field(None, description="published on or after this UTC day")
+    date_to: Day | None = Field(None, description="published on or before this UTC day")
+    tickers: list[TickerList] | None = Field(None, description="repeatable, or comma-separated")
     keywords: list[str] | None = Field(None, description="repeatable; any keyword or tag matches")
     urgent_only: bool = False
     sentiment: Sentiment | None = None

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
 from stockteacher.core.errors import Forbidden, InvalidRequest, NotFound
+from stockteacher.core.fields import EARLIEST, LATEST
 from stockteacher.core.text import tokenize
 from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
 from stockteacher.publish.materialize import report_to_dict
@@ -63,7 +64,6 @@ SUMMARY_FIELDS = (
     "anomaly_score",
     "cost_usd",
 )
-EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 _lock = threading.RLock()
 
 

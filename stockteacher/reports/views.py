@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
 from stockteacher.api.errors import documented
+from stockteacher.core.fields import TickerText
 from stockteacher.reports import service
 from stockteacher.reports.models import ReportDetail, ReportFilters, ReportStatusIn, ReportSummary, SentimentSeries
 
@@ -76,7 +77,7 @@ def search_reports(
 
 @router.get("/api/tickers/{ticker}/sentiment", response_model=SentimentSeries)
 def sentiment_series(
-    ticker: str, db: ReadDb, caller: Caller, days: Annotated[int, Query(ge=1, le=3650)] = 90
+    ticker: Annotated[TickerText, Path()], db: ReadDb, caller: Caller, days: Annotated[int, Query(ge=1, le=3650)] = 90
 ) -> dict[str, Any]:
     """Mean sentiment of the ticker's reports per UTC day (hidden excluded), oldest first."""
     return service.sentiment_series(ticker, days, caller, db_session=db)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from stockteacher.core.fields import TickerText
 from stockteacher.core.vocabulary import AlertWindow, SubscriptionStatus
 from stockteacher.store.models import Subscription
 
@@ -14,7 +15,7 @@ __all__ = ["Subscription", "SubscriptionIn", "SubscriptionOut", "SubscriptionPat
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ticker: str = Field(min_length=1, max_length=20, examples=["AAPL", "005930.KS"])
+    ticker: TickerText = Field(examples=["AAPL", "005930.KS"])
     alert_window: AlertWindow = "intraday"
 
     @field_validator("ticker")

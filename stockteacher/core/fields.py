@@ -1,0 +1,67 @@
+"""Request field types whose OpenAPI schema says exactly what the server accepts.
+
+Each is a pydantic `Annotated` type whose `pattern` is both the check (pydantic runs it before
+anything else) and the document, so a client, or a fuzzer, reading `/openapi.json` knows which
+values answer 422 without trying them:
+
+- `Day`: a calendar day written `YYYY-MM-DD` in the years 1970-2999 (`EARLIEST`..`LATEST`; no
+  arithmetic past the calendar's ends). Plain `date` also took `0` (a Unix timestamp) and
+  `2025-03-03T00:00`, which the document's `format: date` does not.
+- `TickerText`: what a ticker may be sent as, before it is upper-cased and stripped (`aapl`,
+  ` BRK.B `, `005930`).
+- `TickerList`: the same, comma-separated (`AAPL,TSLA`); empty items are skipped.
+- `HHMM`: a time of day `00:00`-`23:59`, or `""` for none.
+- `EMAIL_PATTERN`: something@somewhere.tld, white space around it allowed (and dropped).
+
+`PATTERN_HINTS` says each pattern in words, for the 422 that quotes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+__all__ = [
+    "EARLIEST",
+    "EMAIL_PATTERN",
+    "HHMM",
+    "LATEST",
+    "PATTERN_HINTS",
+    "Day",
+    "TickerList",
+    "TickerText",
+]
+
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+DAY_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+# ASCII classes, not \d or \w: the validator and the document's readers agree on what they match.
+_SYMBOL = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,14}"
+TICKER_PATTERN = rf"^\s*{_SYMBOL}\s*$"
+TICKER_LIST_PATTERN = rf"^\s*({_SYMBOL}\s*)?(,\s*({_SYMBOL}\s*)?)*$"
+HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
+# No control characters: PostgreSQL cannot store a NUL, and such an address was a 500.
+EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+_TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 005930.KS)"
+PATTERN_HINTS = {
+    TICKER_PATTERN: _TICKER_HINT,
+    TICKER_LIST_PATTERN: _TICKER_HINT + ", comma-separated",
+    HHMM_PATTERN: "not a time of day HH:MM (00:00-23:59)",
+    EMAIL_PATTERN: "not an e-mail address",
+}
+
+
+def _day_text(value: object) -> object:
+    """A string must be exactly `YYYY-MM-DD` in range before pydantic reads it as a date."""
+    import re
+
+    if isinstance(value, str) and not re.fullmatch(DAY_PATTERN, value):
+        raise ValueError(f"{value[:40]!r} is not a day YYYY-MM-DD between {EARLIEST} and {LATEST}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day_text), Field(json_schema_extra={"pattern": DAY_PATTERN})]
+TickerText = Annotated[str, StringConstraints(pattern=TICKER_PATTERN)]
+TickerList = Annotated[str, StringConstraints(pattern=TICKER_LIST_PATTERN)]
+HHMM = Annotated[str, StringConstraints(pattern=HHMM_PATTERN)]
