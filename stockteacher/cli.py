@@ -118,11 +118,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
             print(f"collect failed [{payload['error_code']}]: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        _print_json(outcome.counts())
+        _print_json({**outcome.counts(), "invalid": outcome.invalid})
     else:
+        dropped = f", {outcome.invalid} unreadable dropped" if outcome.invalid else ""
         print(
             f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
-            f"saved {outcome.saved} (trace_id {trace_id})"
+            f"saved {outcome.saved}{dropped} (trace_id {trace_id})"
         )
     return 0
 

@@ -38,7 +38,7 @@ def test_collect_twice_saves_nothing_new(monkeypatch: pytest.MonkeyPatch, capsys
     first = _last_json(capsys.readouterr().out)
     assert main(["collect", "TSLA", "--source", "sample", "--json"]) == 0
     second = _last_json(capsys.readouterr().out)
-    assert first["saved"] > 0 and second == {"fetched": first["fetched"], "unique": 0, "saved": 0}
+    assert first["saved"] > 0 and second == {"fetched": first["fetched"], "unique": 0, "saved": 0, "invalid": 0}
 
 
 def test_collect_failure_exits_1_with_reason_and_failed_job_run(

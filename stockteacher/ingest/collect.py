@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +64,20 @@ class Prepared:
     invalid: int
     irrelevant: int
     in_batch_duplicates: int
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
 
 
 def prepare_articles(raw: list[RawArticle], ticker: TickerInfo, *, source_type: str) -> Prepared:
     """Normalise, drop the unreadable and the irrelevant, and de-duplicate within the batch."""
     kept: dict[str, NormalizedArticle] = {}
-    invalid = irrelevant = duplicates = 0
+    invalid: Counter[str] = Counter()
+    irrelevant = duplicates = 0
     for item in raw:
         try:
             article = normalize_article(item, ticker=ticker.symbol, source_type=source_type)
         except InvalidArticle as exc:
-            invalid += 1
-            log.debug("collect.invalid_article", reason=str(exc))
+            invalid[exc.reason] += 1
+            log.info("collect.invalid_article", reason=exc.reason, detail=str(exc)[:300], url=str(item.url)[:200])
             continue
         if not ticker.mentioned_in(article.title, article.description, article.body):
             irrelevant += 1
@@ -83,7 +86,7 @@ def prepare_articles(raw: list[RawArticle], ticker: TickerInfo, *, source_type: 
             duplicates += 1
             continue
         kept[article.fingerprint] = article
-    return Prepared(list(kept.values()), invalid, irrelevant, duplicates)
+    return Prepared(list(kept.values()), sum(invalid.values()), irrelevant, duplicates, dict(invalid))
 
 
 @dataclass
@@ -95,6 +98,7 @@ class CollectOutcome:
     story_ids: list[int]
     article_ids: list[int]
     new_stories: int = 0
+    invalid: int = 0
 
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "unique": self.unique, "saved": self.saved}
@@ -191,6 +195,7 @@ def collect(
         fetched, unique = len(raw), len(new_articles)
         details = {
             "invalid": prepared.invalid,
+            "invalid_reasons": prepared.invalid_reasons,
             "irrelevant": prepared.irrelevant,
             "in_batch_duplicates": prepared.in_batch_duplicates,
             "keystore": store.backend,
@@ -204,6 +209,7 @@ def collect(
             fetched=fetched,
             unique=unique,
             saved=result.saved,
+            invalid=prepared.invalid,
             irrelevant=prepared.irrelevant,
             new_stories=result.new_stories,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -216,4 +222,5 @@ def collect(
             sorted(result.touched_stories),
             result.saved_ids,
             new_stories=result.new_stories,
+            invalid=prepared.invalid,
         )

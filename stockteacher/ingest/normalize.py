@@ -64,7 +64,12 @@ _TITLE_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
 class InvalidArticle(ValueError):
-    """A raw article that cannot be stored (no title, no http(s) URL, unreadable date)."""
+    """A raw article that cannot be stored (no title, no http(s) URL, unreadable date); `reason`
+    is a short code for counting (`no_title`, `bad_url`, `bad_date`, `malformed`)."""
+
+    def __init__(self, message: str, *, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -127,17 +132,20 @@ def strip_html(text: str | None) -> str | None:
 
 def canonical_url(url: str) -> str:
     """The URL that identifies an article, whatever tracking decorations it arrived with."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # e.g. an unclosed IPv6 literal: http://[::1/item
+        raise InvalidArticle(f"malformed URL ({exc}): {url[:200]!r}", reason="bad_url") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise InvalidArticle(f"not an http(s) URL: {url[:200]!r}")
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        raise InvalidArticle(f"URL without a host: {url[:200]!r}")
+        raise InvalidArticle(f"not an http(s) URL: {url[:200]!r}", reason="bad_url")
     try:
+        host = (parts.hostname or "").lower().rstrip(".")
         port = parts.port
     except ValueError as exc:
-        raise InvalidArticle(f"URL with a bad port: {url[:200]!r}") from exc
+        raise InvalidArticle(f"URL with a bad host or port: {url[:200]!r}", reason="bad_url") from exc
+    if not host:
+        raise InvalidArticle(f"URL without a host: {url[:200]!r}", reason="bad_url")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
@@ -173,20 +181,33 @@ def parse_datetime(value: datetime | str | None) -> datetime | None:
         except ValueError:
             try:
                 parsed = parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError) as exc:
-                raise InvalidArticle(f"unreadable date {text[:60]!r}") from exc
+            except (TypeError, ValueError, IndexError, OverflowError) as exc:
+                raise InvalidArticle(f"unreadable date {text[:60]!r}", reason="bad_date") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # 9999-12-31 23:59 -01:00 is past the calendar in UTC
+        raise InvalidArticle(f"date outside the calendar {value!s:.60}", reason="bad_date") from exc
 
 
 def normalize_article(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedArticle:
-    """Clean one raw article and compute its fingerprint."""
+    """Clean one raw article and compute its fingerprint. Whatever is wrong with it, the only
+    exception is `InvalidArticle`: one bad item never stops the batch it came in."""
+    try:
+        return _normalize(raw, ticker=ticker, source_type=source_type)
+    except InvalidArticle:
+        raise
+    except (ValueError, TypeError, OverflowError, IndexError, AttributeError) as exc:
+        raise InvalidArticle(f"malformed item ({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
+def _normalize(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedArticle:
     title = strip_html(raw.title)
     if not title:
-        raise InvalidArticle("article without a title")
+        raise InvalidArticle("article without a title", reason="no_title")
     if not raw.url:
-        raise InvalidArticle(f"article without a URL: {title[:80]!r}")
+        raise InvalidArticle(f"article without a URL: {title[:80]!r}", reason="bad_url")
     canonical = canonical_url(raw.url)
     source = strip_html(raw.source_name) or urlsplit(canonical).hostname or source_type
     language = (raw.language or "").strip().lower()[:8] or None

@@ -27,6 +27,7 @@ class Collected:
     new_stories: int = 0
     node_id: str | None = None  # where it ran, when it ran on Ray
     node_ip: str | None = None
+    invalid: int = 0  # items dropped as unreadable (each logged with its reason)
 
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "unique": self.unique, "saved": self.saved}

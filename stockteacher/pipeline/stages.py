@@ -42,6 +42,7 @@ def collect_stage(
         outcome.saved,
         stories=tuple(outcome.story_ids),
         new_stories=outcome.new_stories,
+        invalid=outcome.invalid,
     )
 
 

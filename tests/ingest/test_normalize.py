@@ -317,3 +317,24 @@ def test_normalize_article_keeps_korean_text_intact() -> None:
 def test_normalize_article_falls_back_to_host_as_source() -> None:
     article = normalize_article(_raw(source_name=None), ticker="AAPL", source_type="sample")
     assert article.source == "www.example.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "published", "reason"),
+    [
+        ("https://wire.example/a", "Fri, 31 Dec 9999 23:59:59 -0100", "bad_date"),  # past the calendar in UTC
+        ("https://wire.example/a", "0001-01-01T00:30:00+01:00", "bad_date"),  # before it
+        ("https://wire.example/a", "the day after tomorrow", "bad_date"),
+        ("http://[::1/item", None, "bad_url"),  # an unclosed IPv6 literal
+        ("http://wire.example:99999/a", None, "bad_url"),
+        ("javascript:alert(1)", None, "bad_url"),
+        ("https:///no-host", None, "bad_url"),
+    ],
+)
+def test_whatever_is_wrong_with_an_item_only_invalid_article_comes_out(
+    url: str, published: str | None, reason: str
+) -> None:
+    raw = RawArticle(title="Apple news", url=url, published_at=published)
+    with pytest.raises(InvalidArticle) as caught:
+        normalize_article(raw, ticker="AAPL", source_type="rss")
+    assert caught.value.reason == reason

@@ -20,7 +20,7 @@ from stockteacher.sources.base import (
     TransientSourceError,
 )
 from stockteacher.tickers.registry import lookup
-from tests.servers.feeds import FakeFeedServer, FeedItem, atom_document, rss_document
+from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))
 CEST = timezone(timedelta(hours=2))
@@ -276,3 +276,62 @@ def test_every_feed_broken_is_an_error(
     atom.fail_next(5, status=404, body=b"gone", content_type="text/plain")
     with pytest.raises(PermanentSourceError):
         fetch(rss_settings(make_settings, rss.template(), atom.template("{query}")), "AAPL")
+
+
+# --- one bad item among good ones ------------------------------------------------------------
+def _item(title: str, link: str, pub_date: str) -> str:
+    return f"<item><title>{title}</title><link>{link}</link><pubDate>{pub_date}</pubDate></item>"
+
+
+MIXED_FEED = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Wire</title>'
+    + _item("Apple opens a store in Seoul", "https://wire.example/apple-seoul", "Mon, 23 Nov 2026 09:30:00 +0900")
+    + _item("Apple at the end of time", "https://wire.example/apple-9999", "Fri, 31 Dec 9999 23:59:59 -0100")
+    + _item("Apple before time", "https://wire.example/apple-0001", "0001-01-01T00:30:00+01:00")
+    + _item("Apple behind a broken link", "http://[::1/item", "Mon, 23 Nov 2026 10:00:00 +0000")
+    + _item("Apple over FTP", "ftp://wire.example/apple", "Mon, 23 Nov 2026 10:00:00 +0000")
+    + _item("", "https://wire.example/untitled", "Mon, 23 Nov 2026 10:00:00 +0000")
+    + _item("Apple raises its dividend", "https://wire.example/apple-dividend", "Tue, 24 Nov 2026 08:00:00 +0000")
+    + "</channel></rss>"
+)
+
+
+def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str
+) -> None:
+    """Dates past either end of the calendar, a malformed link, a link that is not http(s) and
+    an item without a title: each is dropped with its reason and counted; the batch goes on."""
+    from stockteacher.ingest.collect import collect
+    from stockteacher.store.db import session_scope
+    from stockteacher.store.models import Article, JobRun
+
+    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    settings = rss_settings(
+        make_settings, rss.template(), postgres_dsn=pg_dsn, ingestion_redis_url="redis://127.0.0.1:1/0"
+    )
+    outcome = collect("AAPL", "rss", settings=settings)
+    assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 2, 5)
+    with session_scope(pg_dsn) as session:
+        titles = sorted(a.title for a in session.query(Article))
+        (run,) = session.query(JobRun).filter(JobRun.stage == "collect").all()
+        assert run.status == "SUCCEEDED"
+        assert run.details["invalid"] == 5
+        assert run.details["invalid_reasons"] == {"bad_date": 2, "bad_url": 2, "no_title": 1}
+    assert titles == ["Apple opens a store in Seoul", "Apple raises its dividend"]
+
+
+def test_the_cli_reports_the_dropped_items(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import json
+
+    from stockteacher.cli import main
+
+    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    monkeypatch.setenv("POSTGRES_DSN", pg_dsn)
+    monkeypatch.setenv("RSS_FEED_TEMPLATES", json.dumps([rss.template()]))
+    monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert main(["collect", "AAPL", "--source", "rss", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out == {"fetched": 7, "unique": 2, "saved": 2, "invalid": 5}
