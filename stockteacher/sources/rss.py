@@ -3,16 +3,28 @@
 A template holds `{ticker}` (the symbol, URL-quoted) and/or `{query}` (the company's name in
 the feed's language, URL-quoted). Feeds are fetched with httpx (timeouts, retries) and parsed
 with feedparser, which copes with both formats and with real-world mistakes in them.
+
+Feeds are taken as they are published: feedparser gets the response's `Content-Type` (a
+charset sent only in the header counts) and `Content-Location` (relative links resolve against
+it, or `xml:base`, or the feed's URL). A feed that declares no charset anywhere is decoded as
+what charset-normalizer detects (EUC-KR, CP949, Shift_JIS, … instead of Latin-1). Dates are
+feedparser's parsed ones (it reads many more formats than RFC 822), and an item whose date
+cannot be read is kept without one: the article's `collected_at` then says when it was seen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import feedparser
 import httpx
+from charset_normalizer import from_bytes
 
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
@@ -100,12 +112,42 @@ class RssSource:
             if isinstance(exc, RateLimitedError):
                 log_rate_limit(NAME, exc)
             raise exc
-        return parse_feed(response.content, url=url)
+        return parse_feed(response.content, url=str(response.url), headers=response.headers)
 
 
-def parse_feed(content: bytes, *, url: str = "") -> list[RawArticle]:
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.IGNORECASE)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def _response_headers(content: bytes, url: str, headers: Mapping[str, str] | None) -> dict[str, str]:
+    """What feedparser should know of the response: its content type (with a detected charset
+    when neither the header nor the document names one) and where relative links start."""
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = headers.get("content-type", "application/xml")
+    declared = "charset=" in content_type.lower() or _XML_ENCODING.match(content[:200]) or content.startswith(_BOMS)
+    if not declared:
+        best = from_bytes(content[:200_000]).best()
+        if best is not None and best.encoding not in ("ascii", "utf_8"):
+            content_type = f"{content_type.split(';')[0]}; charset={best.encoding}"
+    base = urljoin(url, headers["content-location"]) if headers.get("content-location") else url
+    return {"content-type": content_type, "content-location": base}
+
+
+def _parsed_date(entry: Any) -> datetime | str | None:
+    """feedparser's reading of the date in UTC; None when the item has no readable date."""
+    for key in ("published_parsed", "updated_parsed"):
+        value: time.struct_time | None = dict.get(entry, key)  # not FeedParserDict's aliasing
+        if value is not None:
+            try:
+                return datetime(*value[:6], tzinfo=UTC)
+            except (ValueError, OverflowError):
+                return None
+    return None
+
+
+def parse_feed(content: bytes, *, url: str = "", headers: Mapping[str, str] | None = None) -> list[RawArticle]:
     """Articles from an RSS or Atom document; `MalformedResponseError` if it is neither."""
-    parsed = feedparser.parse(content)
+    parsed = feedparser.parse(content, response_headers=_response_headers(content, url, headers))
     if parsed.bozo and not parsed.entries:
         reason = getattr(parsed.get("bozo_exception"), "getMessage", lambda: str(parsed.get("bozo_exception")))()
         raise MalformedResponseError(f"rss: {url or 'feed'} is not a readable RSS/Atom feed ({reason})", source=NAME)
@@ -126,7 +168,7 @@ def parse_feed(content: bytes, *, url: str = "") -> list[RawArticle]:
                 description=entry.get("summary"),
                 body=body,
                 source_name=source or feed_title,
-                published_at=entry.get("published") or entry.get("updated"),
+                published_at=_parsed_date(entry),
                 language=language,
                 author=entry.get("author"),
             )

@@ -19,6 +19,7 @@ from stockteacher.sources.base import (
     SourceConfigError,
     TransientSourceError,
 )
+from stockteacher.sources.rss import parse_feed
 from stockteacher.tickers.registry import lookup
 from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
@@ -299,8 +300,9 @@ MIXED_FEED = (
 def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored(
     make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str
 ) -> None:
-    """Dates past either end of the calendar, a malformed link, a link that is not http(s) and
-    an item without a title: each is dropped with its reason and counted; the batch goes on."""
+    """A malformed link, a link that is not http(s) and an item without a title are each dropped
+    with their reason and counted; items dated past either end of the calendar are kept without
+    a date (their `collected_at` says when they were seen); the batch goes on."""
     from stockteacher.ingest.collect import collect
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import Article, JobRun
@@ -310,14 +312,19 @@ def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored
         make_settings, rss.template(), postgres_dsn=pg_dsn, ingestion_redis_url="redis://127.0.0.1:1/0"
     )
     outcome = collect("AAPL", "rss", settings=settings)
-    assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 2, 5)
+    assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 4, 3)
     with session_scope(pg_dsn) as session:
-        titles = sorted(a.title for a in session.query(Article))
+        dated = {a.title: a.published_at for a in session.query(Article)}
         (run,) = session.query(JobRun).filter(JobRun.stage == "collect").all()
         assert run.status == "SUCCEEDED"
-        assert run.details["invalid"] == 5
-        assert run.details["invalid_reasons"] == {"bad_date": 2, "bad_url": 2, "no_title": 1}
-    assert titles == ["Apple opens a store in Seoul", "Apple raises its dividend"]
+        assert run.details["invalid"] == 3
+        assert run.details["invalid_reasons"] == {"bad_url": 2, "no_title": 1}
+    assert dated == {
+        "Apple opens a store in Seoul": datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
+        "Apple at the end of time": None,
+        "Apple before time": None,
+        "Apple raises its dividend": datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
+    }
 
 
 def test_the_cli_reports_the_dropped_items(
@@ -334,4 +341,83 @@ def test_the_cli_reports_the_dropped_items(
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["collect", "AAPL", "--source", "rss", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out == {"fetched": 7, "unique": 2, "saved": 2, "invalid": 5}
+    assert out == {"fetched": 7, "unique": 4, "saved": 4, "invalid": 3}
+
+
+# --- feeds as they are published: charsets, relative links, dates ------------------------------
+def _korean_rss(declaration: str = "", link: str = "/news/1", date: str = "Tue, 24 Nov 2026 08:00:00 +0900") -> str:
+    return (
+        f'<?xml version="1.0"{declaration}?><rss version="2.0"><channel><title>경제 뉴스</title>'
+        f"<item><title>삼성전자, 반도체 투자 확대</title><link>{link}</link><pubDate>{date}</pubDate>"
+        "<description>삼성전자가 평택 공장에 새 라인을 짓는다.</description></item></channel></rss>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(_korean_rss().encode("euc-kr"), {"Content-Type": "application/rss+xml; charset=euc-kr"},
+                     id="euc-kr in the header only"),
+        pytest.param(_korean_rss(' encoding="euc-kr"').encode("euc-kr"), {"Content-Type": "application/rss+xml"},
+                     id="euc-kr in the xml only"),
+        pytest.param(_korean_rss().encode("cp949"), {"Content-Type": "text/xml; charset=cp949"}, id="cp949 header"),
+        pytest.param(_korean_rss().encode("euc-kr"), {"Content-Type": "application/rss+xml"}, id="declared nowhere"),
+        pytest.param(_korean_rss(' encoding="utf-16"').encode("utf-16"), {}, id="utf-16 with a byte order mark"),
+        pytest.param(_korean_rss().encode("utf-8"), {}, id="utf-8 declared nowhere"),
+    ],
+)  # fmt: skip
+def test_korean_headlines_survive_every_way_of_declaring_the_charset(body: bytes, headers: dict[str, str]) -> None:
+    (article,) = parse_feed(body, url="https://news.example.kr/rss", headers=headers)
+    assert article.title == "삼성전자, 반도체 투자 확대"
+    assert lookup("005930.KS").mentioned_in(article.title, article.description, None)  # so it is kept
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Content-Type": "text/xml; charset=shift_jis"}, {"Content-Type": "text/xml"}],
+    ids=["header", "nowhere"],
+)
+def test_shift_jis_feeds_are_read(headers: dict[str, str]) -> None:
+    document = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>トヨタ自動車の決算、営業利益が過去最高</title><link>https://news.example.jp/a</link></item></channel></rss>"
+    )
+    (article,) = parse_feed(document.encode("shift_jis"), url="https://news.example.jp/rss", headers=headers)
+    assert article.title == "トヨタ自動車の決算、営業利益が過去最高"
+
+
+def test_relative_links_resolve_against_xml_base_content_location_or_the_feed_url() -> None:
+    atom = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://base.example/news/">'
+        '<title>t</title><entry><title>Apple x</title><link href="item/7"/><updated>2026-11-24T08:00:00Z</updated>'
+        "</entry></feed>"
+    )
+    assert parse_feed(atom.encode(), url="https://feeds.example/atom")[0].url == "https://base.example/news/item/7"
+    moved = {"Content-Location": "https://cdn.example/k/feed.xml"}
+    rss = _korean_rss().encode()
+    assert parse_feed(rss, url="https://feeds.example/rss", headers=moved)[0].url == "https://cdn.example/news/1"
+    assert parse_feed(rss, url="https://feeds.example/a/rss")[0].url == "https://feeds.example/news/1"
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("Tue, 24 Nov 2026 08:00:00 PT", datetime(2026, 11, 24, 16, 0, tzinfo=UTC)),
+        ("Tue, 24 Nov 2026 08:00:00 MET", datetime(2026, 11, 24, 7, 0, tzinfo=UTC)),
+        ("2026-11-24T08:00:00-01:01", datetime(2026, 11, 24, 9, 1, tzinfo=UTC)),
+        ("Tue, 24 Nov 2026 08:00:00 +0900", datetime(2026, 11, 23, 23, 0, tzinfo=UTC)),
+        ("sometime soon", None),  # unreadable: the item is kept without a date
+    ],
+)
+def test_dates_are_feedparsers_reading_in_utc(written: str, utc: datetime | None) -> None:
+    (article,) = parse_feed(_korean_rss(date=written).encode(), url="https://news.example.kr/rss")
+    assert article.published_at == utc
+
+
+def test_a_charset_sent_only_in_the_header_reaches_the_parser_through_the_source(
+    make_settings: Callable[..., Settings], rss: FakeFeedServer
+) -> None:
+    rss.add("005930.KS", FeedDocument(_korean_rss().encode("euc-kr"), "application/rss+xml; charset=euc-kr"))
+    (article,) = fetch(rss_settings(make_settings, rss.template()), "005930.KS")
+    assert article.title == "삼성전자, 반도체 투자 확대"
+    assert article.url == f"{rss.url.rsplit('/', 1)[0]}/news/1"
