@@ -421,3 +421,17 @@ def test_a_charset_sent_only_in_the_header_reaches_the_parser_through_the_source
     (article,) = fetch(rss_settings(make_settings, rss.template()), "005930.KS")
     assert article.title == "삼성전자, 반도체 투자 확대"
     assert article.url == f"{rss.url.rsplit('/', 1)[0]}/news/1"
+
+
+def test_rss_1_0_rdf_feeds_are_read() -> None:
+    rdf = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="https://rdf.example/"><title>RDF wire</title><link>https://rdf.example/</link></channel>'
+        '<item rdf:about="https://rdf.example/apple"><title>Apple ships a new Mac</title>'
+        "<link>https://rdf.example/apple</link><dc:date>2026-11-24T08:00:00+09:00</dc:date></item></rdf:RDF>"
+    )
+    (article,) = parse_feed(rdf.encode(), url="https://rdf.example/rss")
+    assert (article.title, article.url) == ("Apple ships a new Mac", "https://rdf.example/apple")
+    assert article.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
