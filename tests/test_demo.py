@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +19,12 @@ from tests.net import free_port
 
 
 @pytest.mark.timeout(420)
-def test_demo_once_in_a_fresh_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dotenv", [False, True], ids=["no .env", "a copied .env.example"])
+def test_demo_once_in_a_fresh_directory(tmp_path: Path, dotenv: bool) -> None:
+    """As the Quickstart runs it, and as a user does after `cp .env.example .env` (whose
+    defaults must need no network)."""
+    if dotenv:
+        shutil.copy(Path(__file__).resolve().parents[1] / ".env.example", tmp_path / ".env")
     env = {
         k: v
         for k, v in os.environ.items()

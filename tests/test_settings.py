@@ -191,7 +191,8 @@ def test_env_example_lists_every_setting_and_validates(monkeypatch: pytest.Monke
     assert names == {f.alias for f in Settings.model_fields.values()}
     shutil.copy(example, ".env")  # the autouse fixture put us in a temporary directory
     settings = load_settings()
-    assert settings.collection_schedules[0].ticker == "AAPL"
+    assert settings.collection_schedules == []  # the demo's sample tickers, no network
+    assert settings.subscription_source == "sample"
 
 
 def test_the_nodes_env_file_wins_over_dotenv_and_the_environment_over_both(

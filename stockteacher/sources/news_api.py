@@ -34,6 +34,9 @@ __all__ = ["NewsApiSource", "TRANSIENT_CODES", "PERMANENT_CODES"]
 
 log = get_logger(__name__)
 NAME = "news_api"
+# The `language` values /v2/everything accepts (NewsAPI's documentation).
+NEWS_API_LANGUAGES = frozenset("ar de en es fr he it nl no pt ru sv ud zh".split())
+_warned: set[str] = set()
 TRANSIENT_CODES = frozenset({"rateLimited", "unexpectedError", "apiKeyExhausted"})
 PERMANENT_CODES = frozenset(
     {
@@ -63,6 +66,18 @@ class NewsApiSource:
             max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
         )
 
+    def _language(self) -> dict[str, str]:
+        """NewsAPI's `language` filter, when NEWS_API_LANG is one NewsAPI has. It has no Korean
+        (`ko`, the original system's default): then every language is searched, with the query
+        still in Korean names, instead of NewsAPI refusing the request (`parameterInvalid`)."""
+        lang = self.settings.news_api_lang.lower()
+        if lang in NEWS_API_LANGUAGES:
+            return {"language": lang}
+        if lang not in _warned:
+            _warned.add(lang)
+            log.warning("news_api.language_not_offered", language=lang, offered=sorted(NEWS_API_LANGUAGES))
+        return {}
+
     async def fetch(self, ticker: TickerInfo) -> list[RawArticle]:
         key = self.settings.news_api_key
         if key is None or not key.get_secret_value():
@@ -78,11 +93,11 @@ class NewsApiSource:
             while seen < cap:
                 params = {
                     "q": query,
-                    "language": self.settings.news_api_lang,
                     # Always the same page size: NewsAPI's offset is (page - 1) * pageSize.
                     "pageSize": page_size,
                     "page": page,
                     "sortBy": self.settings.news_api_sort_by,
+                    **self._language(),
                 }
                 body = await with_retries(
                     lambda p=params: self._get_page(client, p, headers), source=NAME, policy=self.policy

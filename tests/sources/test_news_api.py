@@ -125,14 +125,18 @@ def test_wrong_key_is_permanent_apikeyinvalid_and_not_retried(
     assert newsapi.count == 1
 
 
-def test_unsupported_language_is_permanent_parameterinvalid(
-    newsapi: FakeNewsApi, news_settings: SettingsFactory
+@pytest.mark.parametrize("lang", ["ko", "xx"])
+def test_a_language_newsapi_does_not_offer_searches_every_language_instead_of_failing(
+    newsapi: FakeNewsApi, news_settings: SettingsFactory, lang: str
 ) -> None:
-    with pytest.raises(PermanentSourceError) as info:
-        fetch(news_settings(news_api_lang="xx"))
-
-    assert info.value.code == "parameterInvalid"
-    assert newsapi.count == 1
+    """NEWS_API_LANG=ko (the original default) would be `parameterInvalid`; the request goes
+    without `language`, and the query keeps the names of that language when the registry has them."""
+    newsapi.articles = make_articles(3)
+    assert len(fetch(news_settings(news_api_lang=lang))) == 3
+    (request,) = newsapi.requests
+    assert request.arg("language") is None
+    if lang == "ko":
+        assert "애플" in request.arg("q")
 
 
 @pytest.mark.parametrize(
