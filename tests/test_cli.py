@@ -26,7 +26,7 @@ def test_collect_sample_json_last_line_is_the_counts(tmp_path: Path) -> None:
     first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     counts = _last_json(first.stdout)
-    assert set(counts) == {"fetched", "unique", "saved"}
+    assert set(counts) == {"fetched", "unique", "saved", "invalid"} and counts["invalid"] == 0
     assert counts["fetched"] >= 10 and counts["saved"] == counts["unique"] > 0
     assert (tmp_path / "var" / "dev.db").is_file()
     assert "collect.saved" in first.stderr  # the log events go to stderr, the result to stdout
