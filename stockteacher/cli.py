@@ -9,6 +9,8 @@
     stockteacher scheduler start|stop|status|run-now [--address RAY] [--json]
     stockteacher scale analyzers N [--address RAY] [--json]
     stockteacher users create NAME [--admin] | users add-key NAME | users revoke NAME | users list
+    stockteacher tickers add SYMBOL [--name-ko N] [--name-en N] [--alias A ...] [--exchange X] [--country CC]
+    stockteacher tickers remove SYMBOL | tickers list [QUERY] [--added] [--limit N]
     stockteacher notify run-once [--json] | outbox list [--status S] | outbox retry [--id N]
     stockteacher serve [--host H] [--port P]          (the API + web page on plain uvicorn)
     stockteacher demo [--once] [--port P]             (everything, locally, on Ray Serve)
@@ -246,6 +248,53 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ticker_json(info: Any) -> dict[str, Any]:
+    from stockteacher.tickers.models import TickerOut
+
+    return TickerOut.of(info).model_dump()
+
+
+def cmd_tickers(args: argparse.Namespace) -> int:
+    from stockteacher.core.errors import InvalidRequest, NotFound
+    from stockteacher.store.db import session_scope
+    from stockteacher.tickers import service
+
+    settings = _settings_and_logging(database=True)
+    try:
+        with session_scope(settings.dsn) as db_session:
+            if args.tickers_command == "add":
+                addition = service.TickerAddition(
+                    args.symbol, args.name_en, args.name_ko, tuple(args.alias or ()), args.exchange, args.country
+                )
+                payload: Any = _ticker_json(service.add(addition, db_session=db_session))
+            elif args.tickers_command == "remove":
+                service.remove(args.symbol, db_session=db_session)
+                payload = {"ticker": args.symbol.strip().upper(), "removed": True}
+            elif args.added:
+                payload = [_ticker_json(info) for info in service.added(db_session=db_session)]
+            else:
+                found = service.search(args.query or "", limit=args.limit, db_session=db_session)
+                payload = [_ticker_json(info) for info in found]
+    except (InvalidRequest, NotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json(refusal(ValueError(str(exc))))
+        return 2
+    if args.json:
+        _print_json(payload)
+    elif args.tickers_command == "add":
+        names = " / ".join(n for n in (payload["name_ko"], payload["name_en"]) if n)
+        aliases = ", ".join(payload["aliases"]) or "none"
+        print(f"ticker {payload['ticker']}: {names} (exchange {payload['exchange'] or '?'}; aliases: {aliases})")
+    elif args.tickers_command == "remove":
+        print(f"ticker {payload['ticker']}: additions removed")
+    else:
+        for row in payload:
+            names = " / ".join(n for n in (row["name_ko"], row["name_en"]) if n)
+            print(f"{row['ticker']:<12} {row['exchange'] or '':<8} {names}  {', '.join(row['aliases'])}".rstrip())
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -386,6 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
     for p in u_sub.choices.values():
         p.add_argument("--json", action="store_true")
     p_users.set_defaults(func=cmd_users)
+
+    p_tickers = sub.add_parser("tickers", help="the ticker registry: search it, add tickers and aliases")
+    t_sub = p_tickers.add_subparsers(dest="tickers_command", required=True)
+    p_tadd = t_sub.add_parser("add", help="add a ticker, or names and aliases to one (stored in the database)")
+    p_tadd.add_argument("symbol", help="e.g. 035420.KS, BRK.B")
+    p_tadd.add_argument("--name-ko", help="the company's Korean name (네이버)")
+    p_tadd.add_argument("--name-en", help="the company's English name (NAVER)")
+    p_tadd.add_argument("--alias", action="append", help="another name it goes by (repeatable; any script)")
+    p_tadd.add_argument("--exchange", help="KOSPI, KOSDAQ, NASDAQ, NYSE, … (.KS/.KQ imply KOSPI/KOSDAQ)")
+    p_tadd.add_argument("--country", help="two letters: KR, US, … (.KS/.KQ imply KR)")
+    p_tremove = t_sub.add_parser("remove", help="take back a ticker's additions (bundled tickers stay)")
+    p_tremove.add_argument("symbol")
+    p_tlist = t_sub.add_parser("list", help="search the registry (symbol, name, alias, prefix), or list additions")
+    p_tlist.add_argument("query", nargs="?", help="what to look for; without it, every ticker")
+    p_tlist.add_argument("--added", action="store_true", help="only what operators added")
+    p_tlist.add_argument("--limit", type=int, default=20)
+    for p in t_sub.choices.values():
+        p.add_argument("--json", action="store_true")
+    p_tickers.set_defaults(func=cmd_tickers)
 
     p_serve = sub.add_parser("serve", help="the API and web page on plain uvicorn (no Ray)")
     p_serve.add_argument("--host", help="default: API_HOST")

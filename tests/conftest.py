@@ -40,6 +40,7 @@ TABLES = (
     "stories",
     "job_runs",
     "schedule_state",
+    "tickers",
 )
 
 
@@ -124,6 +125,17 @@ def _fresh_keystores() -> Iterator[None]:
     for store in collect._keystores.values():
         store.close()
     collect._keystores.clear()
+
+
+@pytest.fixture(autouse=True)
+def _bundled_tickers_only() -> Iterator[None]:
+    """Each test starts with the bundled ticker registry: no operators' additions of an earlier
+    test's database (the registry keeps them per process)."""
+    from stockteacher.tickers import service as tickers
+
+    tickers.forget()
+    yield
+    tickers.forget()
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from stockteacher.settings import Settings, load_settings
 from stockteacher.store.db import StoreError, session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, JobRunRecord, job_run
 from stockteacher.store.models import Analysis, AnalysisStory, Article, JobRun, Story
+from stockteacher.tickers import service as tickers
 from stockteacher.tickers.registry import lookup
 
 __all__ = ["AnalyzeOutcome", "analyze", "analyze_core", "insight_id_for", "load_new_stories", "spent_today"]
@@ -248,6 +249,7 @@ def _analyze(call: _Call, *, reanalyze: bool) -> AnalyzeOutcome:
     symbol, settings, run, trace_id = call.symbol, call.settings, call.run, call.trace_id
     provider, model, locale = call.provider, call.model, call.locale
     with session_scope(settings.dsn) as session:
+        tickers.refresh(session)  # the company's name as operators gave it, for the prompt
         if reanalyze:
             stories = _stories_by_id(session, _latest_story_ids(session, symbol))
         else:

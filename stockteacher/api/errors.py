@@ -4,7 +4,8 @@ Services raise `stockteacher.core.errors` (`NotFound` → 404, `Forbidden` → 4
 409, `InvalidRequest` → 422); a database that does not answer is 503, a value it refuses
 (`DataError`: a NUL character) 422, any other database error 500 with a trace id; FastAPI's
 own validation errors become one readable `detail` sentence.
-Every error body is `{"detail": str}` (`ErrorOut`), and `documented()` says so in OpenAPI;
+Every error body is `{"detail": str}` (`ErrorOut`; an error's `body()` may add fields, such as
+the `candidates` of an ambiguous ticker name), and `documented()` says so in OpenAPI;
 `json_error_bodies()` keeps it so for routes that answer something else (an HTML page) when
 they succeed. A 405 lists in `Allow` every method of its path, not only one route's.
 """
@@ -49,9 +50,11 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-def documented(status: int, description: str) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route that can answer `status` with an `ErrorOut`."""
-    return {status: {"model": ErrorOut, "description": description}}
+def documented(
+    status: int, description: str, model: type[ErrorOut] = ErrorOut
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can answer `status` with an `ErrorOut` (or a richer one)."""
+    return {status: {"model": model, "description": description}}
 
 
 def json_error_bodies(document: dict[str, Any]) -> None:
@@ -119,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
             trace_id = new_trace_id()
             log.error("api.error", error=type(exc).__name__, trace_id=trace_id)
             return JSONResponse({"detail": f"internal error (trace_id {trace_id})"}, status_code=500)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc), **exc.body()}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

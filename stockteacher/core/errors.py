@@ -19,9 +19,13 @@ __all__ = ["Conflict", "Forbidden", "InvalidRequest", "NotFound", "PicklableErro
 
 
 class StockTeacherError(Exception):
-    """Something we refuse on purpose; `str(error)` is meant for a person."""
+    """Something we refuse on purpose; `str(error)` is meant for a person, `body()` is what an
+    API answer carries besides it (the candidates of an ambiguous name, say)."""
 
     code = "error"
+
+    def body(self) -> dict[str, Any]:
+        return {}
 
 
 def _restore_error(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:

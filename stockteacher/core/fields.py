@@ -9,7 +9,9 @@ values answer 422 without trying them:
   `2025-03-03T00:00`, which the document's `format: date` does not.
 - `TickerText`: what a ticker may be sent as, before it is upper-cased and stripped (`aapl`,
   ` BRK.B `, `005930`).
-- `TickerList`: the same, comma-separated (`AAPL,TSLA`); empty items are skipped.
+- `TickerOrName`: a ticker, or a company's name or alias in any script (`삼성전자`, `Apple`):
+  1-100 printable characters, not only white space.
+- `TickerList`: the same as `TickerText`, comma-separated (`AAPL,TSLA`); empty items are skipped.
 - `HHMM`: a time of day `00:00`-`23:59`, or `""` for none.
 - `EMAIL_PATTERN`: something@somewhere.tld, white space around it allowed (and dropped).
 
@@ -31,6 +33,7 @@ __all__ = [
     "PATTERN_HINTS",
     "Day",
     "TickerList",
+    "TickerOrName",
     "TickerText",
 ]
 
@@ -40,6 +43,7 @@ DAY_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01
 _SYMBOL = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,14}"
 TICKER_PATTERN = rf"^\s*{_SYMBOL}\s*$"
 TICKER_LIST_PATTERN = rf"^\s*({_SYMBOL}\s*)?(,\s*({_SYMBOL}\s*)?)*$"
+TICKER_OR_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
 # No control characters: PostgreSQL cannot store a NUL, and such an address was a 500.
 EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
@@ -47,6 +51,7 @@ _TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 
 PATTERN_HINTS = {
     TICKER_PATTERN: _TICKER_HINT,
     TICKER_LIST_PATTERN: _TICKER_HINT + ", comma-separated",
+    TICKER_OR_NAME_PATTERN: "give a ticker (AAPL, 005930.KS) or a company name (삼성전자), printable characters only",
     HHMM_PATTERN: "not a time of day HH:MM (00:00-23:59)",
     EMAIL_PATTERN: "not an e-mail address",
 }
@@ -64,4 +69,5 @@ def _day_text(value: object) -> object:
 Day = Annotated[date, BeforeValidator(_day_text), Field(json_schema_extra={"pattern": DAY_PATTERN})]
 TickerText = Annotated[str, StringConstraints(pattern=TICKER_PATTERN)]
 TickerList = Annotated[str, StringConstraints(pattern=TICKER_LIST_PATTERN)]
+TickerOrName = Annotated[str, StringConstraints(pattern=TICKER_OR_NAME_PATTERN, max_length=100)]
 HHMM = Annotated[str, StringConstraints(pattern=HHMM_PATTERN)]

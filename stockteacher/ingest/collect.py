@@ -35,6 +35,7 @@ from stockteacher.sources import build_source
 from stockteacher.sources.base import RawArticle, SourceError
 from stockteacher.store.db import StoreError, instance_id, session_scope
 from stockteacher.store.jobs import FAILED, SUCCEEDED, job_run
+from stockteacher.tickers import service as tickers
 from stockteacher.tickers.registry import TickerInfo, lookup
 
 __all__ = ["CollectOutcome", "collect_core", "prepare_articles"]
@@ -132,6 +133,7 @@ def collect(
 ) -> CollectOutcome:
     """`collect_core` with the details the pipeline needs (trace id, new story ids)."""
     settings = settings or load_settings()
+    tickers.refresh_from(settings.dsn)  # the operators' tickers and aliases, for the relevance filter
     info = lookup(ticker)
     trace_id = trace_id or new_trace_id()
     owner = f"{trace_id}:{source}"

@@ -13,6 +13,7 @@ from stockteacher.notify.render import render_notification
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.jobs import job_run
 from stockteacher.store.models import NotificationChannel
+from stockteacher.tickers import service as tickers
 
 __all__ = ["deliver", "notify_core"]
 
@@ -69,6 +70,7 @@ def notify_core(
     """
     settings = settings or load_settings()
     trace_id = trace_id or new_trace_id()
+    tickers.refresh_from(settings.dsn)  # company names in messages, operators' tickers included
 
     def failed(exc: BaseException) -> dict[str, Any]:
         log.error("notify.failed", error=type(exc).__name__)

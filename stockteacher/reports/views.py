@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
 from stockteacher.api.errors import documented
+from stockteacher.core.errors import InvalidRequest
 from stockteacher.core.fields import TickerText
 from stockteacher.reports import service
 from stockteacher.reports.models import ReportDetail, ReportFilters, ReportStatusIn, ReportSummary, SentimentSeries
@@ -68,11 +69,15 @@ def remove_favorite(insight_id: str, request: Request, db: Db, caller: Caller) -
 def search_reports(
     db: ReadDb,
     caller: Caller,
-    query: Annotated[str, Query(min_length=1, max_length=200)],
+    query: Annotated[str | None, Query(min_length=1, max_length=200, description="the words to look for")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="`query`, for short")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict[str, Any]]:
     """Reports ranked by BM25 over headline, summary, keywords and ticker (hidden excluded)."""
-    return service.search_reports(query, limit, caller, db_session=db)
+    words = query if query is not None else q
+    if words is None:
+        raise InvalidRequest("query: give the words to search for as ?query= (or ?q=)")
+    return service.search_reports(words, limit, caller, db_session=db)
 
 
 @router.get("/api/tickers/{ticker}/sentiment", response_model=SentimentSeries)

@@ -44,6 +44,7 @@ __all__ = [
     "JobRun",
     "ScheduleState",
     "Story",
+    "TickerEntry",
     "UTCDateTime",
     "utcnow",
 ]
@@ -90,6 +91,23 @@ class AppMeta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class TickerEntry(Base):
+    """A ticker an operator added, or names and aliases added to a bundled one
+    (`stockteacher tickers add`); merged over the bundled `tickers.csv`."""
+
+    __tablename__ = "tickers"
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    exchange: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name_ko: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    aliases_en: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    aliases_ko: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class Story(Base):

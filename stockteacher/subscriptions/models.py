@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from stockteacher.core.fields import TickerText
+from stockteacher.core.fields import TickerOrName
 from stockteacher.core.vocabulary import AlertWindow, SubscriptionStatus
 from stockteacher.store.models import Subscription
 
@@ -15,15 +15,11 @@ __all__ = ["Subscription", "SubscriptionIn", "SubscriptionOut", "SubscriptionPat
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ticker: TickerText = Field(examples=["AAPL", "005930.KS"])
+    ticker: TickerOrName = Field(
+        examples=["AAPL", "005930.KS", "삼성전자"],
+        description="a symbol, or a company's name or alias that belongs to exactly one ticker",
+    )
     alert_window: AlertWindow = "intraday"
-
-    @field_validator("ticker")
-    @classmethod
-    def _ticker(cls, value: str) -> str:
-        from stockteacher.tickers.registry import normalise_symbol
-
-        return normalise_symbol(value)
 
 
 class SubscriptionPatch(BaseModel):

@@ -23,6 +23,7 @@ from stockteacher.accounts.models import Principal
 from stockteacher.core.errors import Conflict, NotFound
 from stockteacher.core.vocabulary import COLLECTED_SUBSCRIPTIONS, AlertWindow
 from stockteacher.store.models import NotificationChannel, Subscription, utcnow
+from stockteacher.tickers import service as tickers
 
 __all__ = [
     "ACTIVE",
@@ -64,8 +65,11 @@ def _own(caller: Principal, subscription_id: str, *, db_session: Session) -> Sub
     return row
 
 
-def create(caller: Principal, ticker: str, alert_window: AlertWindow, *, db_session: Session) -> Subscription:
-    """Subscribe the caller to `ticker`; `Conflict` when they already are."""
+def create(caller: Principal, typed: str, alert_window: AlertWindow, *, db_session: Session) -> Subscription:
+    """Subscribe the caller to the ticker `typed` names (a symbol, or a company's name: see
+    `tickers.service.resolve`); `Conflict` when they already are, `AmbiguousTicker` (a
+    `Conflict` with candidates) when the name could be several tickers."""
+    ticker = tickers.resolve(typed, db_session=db_session)
     duplicate = db_session.execute(
         select(Subscription.subscription_id).where(
             Subscription.user_id == caller.user_id, Subscription.ticker == ticker

@@ -5,12 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from stockteacher.api.deps import Caller, Db
-from stockteacher.api.errors import documented
+from stockteacher.api.errors import ErrorOut, documented
 from stockteacher.subscriptions import service
 from stockteacher.subscriptions.models import SubscriptionIn, SubscriptionOut, SubscriptionPatch
+from stockteacher.tickers.models import TickerOut
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 NOT_FOUND = documented(404, "no such subscription of yours")
+
+
+class AmbiguousOut(ErrorOut):
+    """409: `candidates` are the tickers a name could mean (empty for a duplicate)."""
+
+    candidates: list[TickerOut] = []
 
 
 @router.get("", response_model=list[SubscriptionOut])
@@ -19,7 +26,10 @@ def list_subscriptions(db: Db, caller: Caller) -> list[SubscriptionOut]:
 
 
 @router.post(
-    "", response_model=SubscriptionOut, status_code=201, responses=documented(409, "already subscribed to this ticker")
+    "",
+    response_model=SubscriptionOut,
+    status_code=201,
+    responses=documented(409, "already subscribed, or a name that could be several tickers", AmbiguousOut),
 )
 def create_subscription(body: SubscriptionIn, db: Db, caller: Caller) -> SubscriptionOut:
     row = service.create(caller, body.ticker, body.alert_window, db_session=db)

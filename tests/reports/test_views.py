@@ -371,9 +371,20 @@ def test_search_ranks_by_relevance(
     assert [item["insight_id"] for item in body] == [catalogue[n] for n in expected]
 
 
-@pytest.mark.parametrize("query", ["", "query=", "query=" + "x" * 201, "query=apple&limit=0"])
+def test_search_takes_q_for_query(client: TestClient, users: ApiUsers, catalogue: dict[str, str]) -> None:
+    by_query = client.get("/api/search", params={"query": "recall"}, headers=users.alice).json()
+    by_q = client.get("/api/search", params={"q": "recall"}, headers=users.alice).json()
+    assert by_q == by_query and [i["insight_id"] for i in by_q][0] == catalogue["tesla_recall"]
+    both = client.get("/api/search", params={"query": "recall", "q": "반도체"}, headers=users.alice).json()
+    assert both == by_query  # the contract's own name wins
+
+
+@pytest.mark.parametrize(
+    "query", ["", "query=", "q=", "query=" + "x" * 201, "q=" + "x" * 201, "query=apple&limit=0", "limit=5"]
+)
 def test_search_needs_a_query(client: TestClient, users: ApiUsers, query: str) -> None:
-    error(client.get(f"/api/search?{query}", headers=users.alice), 422)
+    detail = error(client.get(f"/api/search?{query}", headers=users.alice), 422)
+    assert detail and "Field required" not in detail
 
 
 # --- sentiment series ----------------------------------------------------------------------

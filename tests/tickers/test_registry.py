@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from stockteacher.tickers.registry import TickerError, TickerInfo, all_tickers, lookup, normalise_symbol
+from stockteacher.tickers.registry import (
+    TickerError,
+    TickerInfo,
+    all_tickers,
+    exact_matches,
+    install_added,
+    lookup,
+    normalise_symbol,
+    search,
+)
 
 # --- registry --------------------------------------------------------------------------------
 
@@ -192,3 +201,74 @@ def test_query_in_korean_is_korean_name() -> None:
 
 def test_query_in_english_quotes_multi_word_names() -> None:
     assert '"Samsung Electronics"' in lookup("005930.KS").query("en")
+
+
+# --- search and exact names ------------------------------------------------------------------
+
+
+def symbols(found: list[TickerInfo]) -> list[str]:
+    return [info.symbol for info in found]
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("AAPL", "AAPL"),  # the symbol
+        ("aapl", "AAPL"),
+        ("apple", "AAPL"),  # the English name, any case
+        ("애플", "AAPL"),  # the Korean name
+        ("005930", "005930.KS"),  # a Korean code without its suffix
+        ("삼성전자", "005930.KS"),
+        ("삼성 전자", "005930.KS"),  # spaces inside a Korean name do not count
+        ("삼성", "005930.KS"),  # a prefix: the largest company of those it starts first
+        ("hathaway", "BRK.B"),  # the start of a later word of the name
+        ("제이피모건", "JPM"),  # a Korean alias
+        ("brk", "BRK.B"),  # a symbol prefix
+    ],
+)
+def test_search_finds_by_symbol_name_alias_and_prefix(query: str, first: str) -> None:
+    assert symbols(search(query))[0] == first
+
+
+def test_search_ranks_exact_before_prefix_and_symbol_before_name() -> None:
+    # "META" is a symbol and the English name of the same ticker; "MA" is Mastercard's symbol
+    # and a prefix of Meta's: the exact symbol comes first.
+    assert symbols(search("MA"))[0] == "MA"
+    found = symbols(search("삼성", limit=50))
+    assert len(found) >= 5 and all(lookup(s).name_ko.startswith("삼성") for s in found)
+    # shorter names first within a tier: 삼성전자 (4 syllables) before 삼성바이오로직스 (8)
+    assert found.index("005930.KS") < found.index("207940.KS")
+    assert len(search("삼성", limit=2)) == 2
+
+
+@pytest.mark.parametrize("query", ["", "   ", "AA PL", "$AAPL", "존재하지않는회사"])
+def test_search_finds_nothing_for_empty_or_unknown_text(query: str) -> None:
+    assert search(query) == []
+
+
+def test_exact_matches_are_names_and_symbols_only() -> None:
+    assert sorted(symbols(exact_matches("Alphabet"))) == ["GOOG", "GOOGL"]  # one name, two share classes
+    assert symbols(exact_matches("구글")) == symbols(exact_matches("Google"))
+    assert symbols(exact_matches(" samsung electronics ")) == ["005930.KS"]
+    assert exact_matches("삼성") == []  # a prefix is not a name
+    assert exact_matches("AA PL") == []  # spaces count inside a symbol
+
+
+def test_added_entries_merge_over_the_bundled_ones() -> None:
+    before = lookup("AAPL")
+    install_added(
+        [
+            TickerInfo("AAPL", aliases_ko=("애플컴퓨터",)),
+            TickerInfo("999999.KQ", exchange="KOSDAQ", country="KR", name_ko="가나다바이오", name_en="Ganada Bio"),
+        ]
+    )
+    try:
+        merged = lookup("AAPL")
+        assert merged.name_en == before.name_en and merged.name_ko == before.name_ko
+        assert merged.aliases_ko == (*before.aliases_ko, "애플컴퓨터")
+        assert merged.mentioned_in("애플컴퓨터, 새 아이폰 공개")  # the relevance filter knows the alias
+        assert symbols(search("가나다"))[0] == "999999.KQ" and lookup("999999").symbol == "999999.KQ"
+        assert lookup("999999.KQ").mentioned_in("가나다바이오가 임상 결과를 발표했다")
+    finally:
+        install_added([])
+    assert lookup("AAPL") == before and not lookup("999999.KQ").known
