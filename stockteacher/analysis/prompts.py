@@ -26,6 +26,7 @@ class StoryInput:
     published_at: datetime | None
     corroboration_count: int
     language: str | None = None
+    published_estimated: bool = False  # the source gave no date: published_at is the collection time
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ def _story_block(story: StoryInput) -> str:
     if len(description) > MAX_DESCRIPTION_CHARS:
         description = description[: MAX_DESCRIPTION_CHARS - 1].rstrip() + "…"
     when = story.published_at.strftime("%Y-%m-%d %H:%M UTC") if story.published_at else "unknown time"
+    if story.published_estimated:
+        when += " (collected then; the source gave no date)"
     lines = [
         f"[story id={story.story_id}] outlets={story.corroboration_count} published={when} source={story.source}",
         f"title: {story.title}",

@@ -115,6 +115,7 @@ def _story_input(story: Story, article: Article) -> StoryInput:
         published_at=article.published_at,
         corroboration_count=max(1, story.corroboration_count),
         language=article.language,
+        published_estimated=article.published_at_estimated,
     )
 
 

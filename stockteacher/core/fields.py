@@ -9,8 +9,9 @@ values answer 422 without trying them:
   `2025-03-03T00:00`, which the document's `format: date` does not.
 - `TickerText`: what a ticker may be sent as, before it is upper-cased and stripped (`aapl`,
   ` BRK.B `, `005930`).
-- `TickerOrName`: a ticker, or a company's name or alias in any script (`삼성전자`, `Apple`):
-  1-100 printable characters, not only white space.
+- `TickerOrName`: a ticker, or a company's name or alias (`삼성전자`, `Apple`, `LG에너지솔루션`,
+  `Procter & Gamble`): up to 100 letters (Latin, Hangul, CJK, kana), digits, spaces and
+  `& . , ' ( ) - · ㈜ + /`, starting with a letter or digit.
 - `TickerList`: the same as `TickerText`, comma-separated (`AAPL,TSLA`); empty items are skipped.
 - `HHMM`: a time of day `00:00`-`23:59`, or `""` for none.
 - `EMAIL_PATTERN`: something@somewhere.tld, white space around it allowed (and dropped).
@@ -43,7 +44,9 @@ DAY_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01
 _SYMBOL = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,14}"
 TICKER_PATTERN = rf"^\s*{_SYMBOL}\s*$"
 TICKER_LIST_PATTERN = rf"^\s*({_SYMBOL}\s*)?(,\s*({_SYMBOL}\s*)?)*$"
-TICKER_OR_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# A name's letters: Latin (with accents), Hangul (syllables and jamo), CJK ideographs, kana.
+_NAME_LETTER = r"A-Za-z0-9\u00c0-\u024f\u3131-\u318e\uac00-\ud7a3\u4e00-\u9fff\u3040-\u30ff"
+TICKER_OR_NAME_PATTERN = rf"^ *[{_NAME_LETTER}][{_NAME_LETTER} &.,'()\-\u00b7\u3200-\u321e+/]* *$"
 HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
 # No control characters: PostgreSQL cannot store a NUL, and such an address was a 500.
 EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
@@ -51,7 +54,9 @@ _TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 
 PATTERN_HINTS = {
     TICKER_PATTERN: _TICKER_HINT,
     TICKER_LIST_PATTERN: _TICKER_HINT + ", comma-separated",
-    TICKER_OR_NAME_PATTERN: "give a ticker (AAPL, 005930.KS) or a company name (삼성전자), printable characters only",
+    TICKER_OR_NAME_PATTERN: (
+        "give a ticker (AAPL, 005930.KS) or a company's name (삼성전자): letters, digits, spaces and & . , ' ( ) - only"
+    ),
     HHMM_PATTERN: "not a time of day HH:MM (00:00-23:59)",
     EMAIL_PATTERN: "not an e-mail address",
 }

@@ -198,6 +198,7 @@ def collect(
         details = {
             "invalid": prepared.invalid,
             "invalid_reasons": prepared.invalid_reasons,
+            "undated": sum(1 for a in new_articles if a.published_at is None),  # dated by collection
             "irrelevant": prepared.irrelevant,
             "in_batch_duplicates": prepared.in_batch_duplicates,
             "keystore": store.backend,

@@ -7,7 +7,8 @@
   parameters sorted;
 - the fingerprint is sha256(canonical URL + "\\n" + normalised title).
 
-An article without a usable title or http(s) URL is rejected with `InvalidArticle`.
+An article without a usable title or http(s) URL is rejected with `InvalidArticle`; one without a
+usable date is kept without one (collect then dates it by its collection, flagged).
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ _TITLE_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
 class InvalidArticle(ValueError):
-    """A raw article that cannot be stored (no title, no http(s) URL, unreadable date); `reason`
-    is a short code for counting (`no_title`, `bad_url`, `bad_date`, `malformed`)."""
+    """A raw article that cannot be stored (no title, no http(s) URL), or a date that cannot be
+    read (`parse_datetime`); `reason` is a short code for counting (`no_title`, `bad_url`,
+    `bad_date`, `malformed`). `normalize_article` keeps an article whose date is unreadable."""
 
     def __init__(self, message: str, *, reason: str = "malformed") -> None:
         super().__init__(message)
@@ -223,5 +225,14 @@ def _normalize(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedA
         source=source[:200],
         source_type=source_type,
         language=language,
-        published_at=parse_datetime(raw.published_at),
+        published_at=_usable_date(raw.published_at),
     )
+
+
+def _usable_date(value: datetime | str | None) -> datetime | None:
+    """The article's date, or None when there is none that can be used: the article is kept,
+    and collect dates it by its collection (flagged `published_at_estimated`)."""
+    try:
+        return parse_datetime(value)
+    except InvalidArticle:
+        return None

@@ -63,7 +63,9 @@ def _row(article: NormalizedArticle, signature: np.ndarray | None, trace_id: str
         "source": article.source,
         "source_type": article.source_type,
         "language": article.language,
-        "published_at": article.published_at,
+        # No usable date from the source: the time it was collected stands in, flagged.
+        "published_at": article.published_at or now,
+        "published_at_estimated": article.published_at is None,
         "collected_at": now,
         "minhash": to_bytes(signature) if signature is not None else None,
         "trace_id": trace_id,
@@ -83,6 +85,7 @@ _PG_COLUMNS = (
     ("source_type", "varchar"),
     ("language", "varchar"),
     ("published_at", "timestamptz"),
+    ("published_at_estimated", "boolean"),
     ("collected_at", "timestamptz"),
     ("minhash", "bytea"),
     ("trace_id", "varchar"),

@@ -98,6 +98,7 @@ def _source_refs(session: Session, story_ids: list[int]) -> tuple[list[dict[str,
                 "title": lead.title,
                 "source": lead.source,
                 "published_at": lead.published_at.isoformat() if lead.published_at else None,
+                "published_at_estimated": bool(lead.published_at_estimated),  # the collection time
                 "corroboration_count": story.corroboration_count,
                 "also_reported_by": [{"source": a.source, "url": a.url} for a in members if a.id != lead.id],
             }

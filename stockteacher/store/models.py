@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 __all__ = [
     "Analysis",
@@ -151,6 +153,10 @@ class Article(Base):
     source_type: Mapped[str] = mapped_column(String(20), nullable=False)
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The source gave no usable date: published_at is when the article was collected.
+    published_at_estimated: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     collected_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     story_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("stories.id", ondelete="SET NULL"), nullable=True

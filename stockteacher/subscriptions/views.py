@@ -29,7 +29,10 @@ def list_subscriptions(db: Db, caller: Caller) -> list[SubscriptionOut]:
     "",
     response_model=SubscriptionOut,
     status_code=201,
-    responses=documented(409, "already subscribed, or a name that could be several tickers", AmbiguousOut),
+    responses={
+        **documented(404, "neither a ticker nor the name of a company we know"),
+        **documented(409, "already subscribed, or a name that could be several tickers", AmbiguousOut),
+    },
 )
 def create_subscription(body: SubscriptionIn, db: Db, caller: Caller) -> SubscriptionOut:
     row = service.create(caller, body.ticker, body.alert_window, db_session=db)

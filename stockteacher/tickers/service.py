@@ -9,7 +9,7 @@ that time, the process that made it at once).
 `resolve` turns a subscription's `ticker` into a symbol: a symbol we know, else a name or alias
 that belongs to exactly one ticker, else an unknown but well-formed symbol (collected by symbol
 alone, as before). A name shared by several tickers (`Alphabet`: GOOG and GOOGL), or a partial
-name (`삼성`), is `AmbiguousTicker` with the candidates.
+name (`삼성`), is `AmbiguousTicker` with the candidates; a name nothing matches is `NotFound`.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def resolve(text: str, *, db_session: Session) -> str:
     if candidates:
         names = ", ".join(_label(info) for info in candidates[:5])
         raise AmbiguousTicker(f"no ticker is called {typed!r}; did you mean {names}?", candidates)
-    raise InvalidRequest(
+    raise NotFound(
         f"{typed[:60]!r} is neither a ticker (e.g. AAPL, 005930.KS) nor the name of a company we know; "
         "search with GET /api/tickers?q="
     )

@@ -6,7 +6,8 @@ say, so a generator that reads only the document sends it as valid:
 
 - `PUT /api/notifications/policy`: quiet hours start before they end (API.md, Notifications);
 - `GET /api/reports` and `GET /api/usage`: `date_from` is not after `date_to` (for `/api/usage`,
-  a missing `date_to` is today).
+  a missing `date_to` is today);
+- `GET /api/search`: the words come as `query` or as `q`, one of the two.
 
 Every other failure, and every other check on these requests, stands.
 """
@@ -37,6 +38,8 @@ def breaks_a_cross_field_rule(method: str, path: str, query: Any, body: Any) -> 
         if date_to is None and path == "/api/usage":
             date_to = datetime.now(UTC).date().isoformat()
         return date_from is not None and date_to is not None and date_from > date_to
+    if (method.upper(), path) == ("GET", "/api/search"):
+        return query.get("query") is None and query.get("q") is None
     return False
 
 

@@ -81,6 +81,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("PUT", "/api/reports/{insight_id}/favorite"),
     ("DELETE", "/api/reports/{insight_id}/favorite"),
     ("GET", "/api/search"),
+    ("GET", "/api/tickers"),
     ("GET", "/api/tickers/{ticker}/sentiment"),
     ("GET", "/api/notifications/policy"),
     ("PUT", "/api/notifications/policy"),

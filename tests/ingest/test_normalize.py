@@ -284,11 +284,6 @@ def test_normalize_article_rejects_missing_or_non_http_url(url: str | None) -> N
         normalize_article(_raw(url=url), ticker="AAPL", source_type="sample")
 
 
-def test_normalize_article_rejects_unreadable_date() -> None:
-    with pytest.raises(InvalidArticle):
-        normalize_article(_raw(published_at="not a date"), ticker="AAPL", source_type="sample")
-
-
 def test_normalize_article_keeps_korean_text_intact() -> None:
     title = "삼성전자, HBM4 북미 고객사 품질 테스트 통과…공급 계약 체결"
     description = "삼성전자가 차세대 HBM4의 북미 대형 고객사 품질 테스트를 통과했다."
@@ -320,11 +315,26 @@ def test_normalize_article_falls_back_to_host_as_source() -> None:
 
 
 @pytest.mark.parametrize(
+    "published",
+    [
+        "Fri, 31 Dec 9999 23:59:59 -0100",  # past the calendar in UTC
+        "0001-01-01T00:30:00+01:00",  # before it
+        "the day after tomorrow",
+        "2026-13-45",
+    ],
+)
+def test_an_unusable_date_keeps_the_article_without_one(published: str) -> None:
+    article = normalize_article(
+        RawArticle(title="Apple news", url="https://wire.example/a", published_at=published),
+        ticker="AAPL",
+        source_type="rss",
+    )
+    assert article.title == "Apple news" and article.published_at is None
+
+
+@pytest.mark.parametrize(
     ("url", "published", "reason"),
     [
-        ("https://wire.example/a", "Fri, 31 Dec 9999 23:59:59 -0100", "bad_date"),  # past the calendar in UTC
-        ("https://wire.example/a", "0001-01-01T00:30:00+01:00", "bad_date"),  # before it
-        ("https://wire.example/a", "the day after tomorrow", "bad_date"),
         ("http://[::1/item", None, "bad_url"),  # an unclosed IPv6 literal
         ("http://wire.example:99999/a", None, "bad_url"),
         ("javascript:alert(1)", None, "bad_url"),

@@ -384,7 +384,7 @@ def test_search_takes_q_for_query(client: TestClient, users: ApiUsers, catalogue
 )
 def test_search_needs_a_query(client: TestClient, users: ApiUsers, query: str) -> None:
     detail = error(client.get(f"/api/search?{query}", headers=users.alice), 422)
-    assert detail and "Field required" not in detail
+    assert detail.startswith(("query", "q", "limit"))
 
 
 # --- sentiment series ----------------------------------------------------------------------

@@ -301,8 +301,8 @@ def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored
     make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str
 ) -> None:
     """A malformed link, a link that is not http(s) and an item without a title are each dropped
-    with their reason and counted; items dated past either end of the calendar are kept without
-    a date (their `collected_at` says when they were seen); the batch goes on."""
+    with their reason and counted; items dated past either end of the calendar are kept, dated
+    by their collection and flagged; the batch goes on."""
     from stockteacher.ingest.collect import collect
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import Article, JobRun
@@ -314,17 +314,18 @@ def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored
     outcome = collect("AAPL", "rss", settings=settings)
     assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 4, 3)
     with session_scope(pg_dsn) as session:
-        dated = {a.title: a.published_at for a in session.query(Article)}
+        articles = list(session.query(Article))
+        dated = {a.title: a.published_at for a in articles if not a.published_at_estimated}
+        undated = {a.title for a in articles if a.published_at_estimated and a.published_at == a.collected_at}
         (run,) = session.query(JobRun).filter(JobRun.stage == "collect").all()
         assert run.status == "SUCCEEDED"
-        assert run.details["invalid"] == 3
+        assert run.details["invalid"] == 3 and run.details["undated"] == 2
         assert run.details["invalid_reasons"] == {"bad_url": 2, "no_title": 1}
     assert dated == {
         "Apple opens a store in Seoul": datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
-        "Apple at the end of time": None,
-        "Apple before time": None,
         "Apple raises its dividend": datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
     }
+    assert undated == {"Apple at the end of time", "Apple before time"}
 
 
 def test_the_cli_reports_the_dropped_items(

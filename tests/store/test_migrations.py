@@ -77,7 +77,7 @@ def test_db_upgrade_cli_uses_postgres_dsn(
 ) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
-    assert "0007_tickers" in capsys.readouterr().out
+    assert "0008_article_date_estimated" in capsys.readouterr().out
     assert _tables(empty_pg) == EXPECTED
     assert main(["db", "downgrade", "base"]) == 0
     assert _tables(empty_pg) == set()

@@ -38,7 +38,7 @@ def test_added_ticker_is_found_resolved_and_removed(pg_dsn: str) -> None:
     with session_scope(pg_dsn) as db:
         assert service.added(db_session=db) == []
         assert service.resolve("999999.KQ", db_session=db) == "999999.KQ"  # still a well-formed symbol
-        with pytest.raises(InvalidRequest):
+        with pytest.raises(NotFound):
             service.resolve("가나다바이오", db_session=db)
 
 

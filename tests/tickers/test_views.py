@@ -97,6 +97,22 @@ def test_a_duplicate_by_name_is_409_without_candidates(client: TestClient, users
     assert "005930.KS" in error(response, 409) and response.json().get("candidates", []) == []
 
 
-@pytest.mark.parametrize("typed", ["존재하지않는회사", "$AAPL", "AA PL", "A" * 16])
-def test_an_unknown_name_is_422_and_says_how_to_search(client: TestClient, users: ApiUsers, typed: str) -> None:
-    assert "/api/tickers?q=" in error(post(client, users, typed), 422)
+@pytest.mark.parametrize("typed", ["존재하지않는회사", "AA PL", "A" * 16])
+def test_an_unknown_name_is_404_and_says_how_to_search(client: TestClient, users: ApiUsers, typed: str) -> None:
+    assert "/api/tickers?q=" in error(post(client, users, typed), 404)
+
+
+@pytest.mark.parametrize("typed", ["$AAPL", "]", "삼성전자\n", " ", "A" * 101])
+def test_what_cannot_be_a_name_is_422(client: TestClient, users: ApiUsers, typed: str) -> None:
+    detail = error(post(client, users, typed), 422)
+    assert "company's name" in detail or "at most 100 characters" in detail
+
+
+def test_every_bundled_name_and_alias_can_be_sent() -> None:
+    import re
+
+    from stockteacher.core.fields import TICKER_OR_NAME_PATTERN
+    from stockteacher.tickers.registry import all_tickers
+
+    refused = [n for info in all_tickers() for n in (info.symbol, *info.names()) if not re.match(TICKER_OR_NAME_PATTERN, n)]
+    assert refused == []

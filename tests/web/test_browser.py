@@ -568,3 +568,69 @@ def test_the_choices_come_from_the_api_config(seeded_settings: Callable[..., Set
         assert [b.get_attribute("value") for b in boxes.all()] == vocabulary["channels"]
         expect(page.get_by_test_id("policy-window").locator("option")).to_have_count(1)
         assert errors == []
+
+
+def test_subscribing_by_a_company_name_with_suggestions(make_settings: Callable[..., Settings]) -> None:
+    """A Korean beginner types a company's name: the box suggests tickers, an exact name
+    subscribes, an ambiguous one offers its candidates."""
+    from playwright.sync_api import expect
+
+    from stockteacher.store import migrate
+
+    settings = make_settings()
+    migrate.upgrade(settings.dsn)
+    with _serve(settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+        page.goto(base + "/")
+        page.get_by_test_id("tab-subscriptions").click()
+        box = page.get_by_test_id("subscribe-ticker")
+        expect(box).to_have_attribute("placeholder", "예: 삼성전자, AAPL, 005930")
+        expect(page.locator("label[for=subscribe-ticker]")).to_have_text("종목 (코드 또는 회사 이름)")
+
+        # Suggestions as one types, best first, names in Korean; arrows and Enter pick one.
+        box.press_sequentially("삼성")
+        suggestions = page.get_by_test_id("ticker-suggestion")
+        expect(suggestions.first).to_have_attribute("data-ticker", "005930.KS")
+        expect(suggestions.first).to_contain_text("삼성전자")
+        expect(suggestions.first).to_contain_text("KOSPI")
+        assert suggestions.count() == 8
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "subscribe-suggestions.png"))
+        box.press("ArrowDown")
+        box.press("Enter")
+        expect(box).to_have_value("005930.KS")
+        expect(page.get_by_test_id("ticker-suggestions")).to_be_hidden()
+        page.get_by_test_id("subscribe-submit").click()
+        rows = page.get_by_test_id("subscription-row")
+        expect(rows).to_have_count(1)
+        expect(rows.first.get_by_test_id("subscription-ticker")).to_have_text("005930.KS")
+
+        # A name of one ticker, typed whole and sent without picking: the server resolves it.
+        box.fill("애플")
+        page.get_by_test_id("subscribe-submit").click()
+        expect(rows).to_have_count(2)
+        expect(rows.nth(1).get_by_test_id("subscription-ticker")).to_have_text("AAPL")
+
+        # A name of two tickers: the candidates, and a click subscribes to the one picked.
+        box.fill("구글")
+        page.get_by_test_id("subscribe-submit").click()
+        message = page.get_by_test_id("subs-message")
+        expect(message).to_have_text("‘구글’에 해당하는 종목이 여러 개입니다. 아래에서 하나를 고르세요.")
+        candidates = page.get_by_test_id("subs-candidate")
+        expect(candidates).to_have_count(2)
+        expect(candidates.first).to_contain_text("알파벳")
+        page.screenshot(path=str(ARTIFACTS / "subscribe-candidates.png"))
+        _take_expected_failure(errors, 409)
+        page.locator('[data-testid=subs-candidate][data-ticker="GOOG"]').click()
+        expect(rows).to_have_count(3)
+        expect(page.get_by_test_id("subs-candidates")).to_be_hidden()
+        expect(message).to_have_text("GOOG 구독을 추가했습니다.")
+        stored = sorted(s["ticker"] for s in api.get("/api/subscriptions").json())
+        assert stored == ["005930.KS", "AAPL", "GOOG"]
+
+        # Nothing we know: the server's reason, no candidates.
+        box.fill("존재하지않는회사")
+        page.get_by_test_id("subscribe-submit").click()
+        expect(message).to_contain_text("/api/tickers?q=")
+        _take_expected_failure(errors, 404)
+        expect(page.get_by_test_id("subs-candidates")).to_be_hidden()
+        assert errors == []

@@ -4,10 +4,12 @@ import { t } from "/static/js/i18n.js";
 import { getApiKey } from "/static/js/state.js";
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  /** `body` is the whole error answer (an ambiguous ticker's `candidates`, say), or null. */
+  constructor(status, detail, body = null) {
     super(detail);
     this.status = status;
     this.detail = detail;
+    this.body = body;
   }
 }
 
@@ -39,13 +41,14 @@ function describeDetail(detail, status) {
 
 async function errorFrom(response) {
   let detail = null;
+  let body = null;
   try {
-    const body = await response.json();
+    body = await response.json();
     detail = body && typeof body === "object" ? body.detail : body;
   } catch {
     detail = null;
   }
-  return new ApiError(response.status, describeDetail(detail, response.status));
+  return new ApiError(response.status, describeDetail(detail, response.status), body);
 }
 
 /**

@@ -206,7 +206,11 @@ function sourceList(refs) {
       const link = href
         ? el("a", { href, target: "_blank", rel: "noopener noreferrer", "data-testid": "source-link" }, title)
         : el("span", {}, title);
-      const extra = [ref.source, ref.published_at ? formatTime(ref.published_at) : null].filter(Boolean).join(" · ");
+      // A source that gave no date: the time shown is when we collected it, and says so.
+      const when = ref.published_at
+        ? formatTime(ref.published_at) + (ref.published_at_estimated ? ` (${t("detail.collected_time")})` : "")
+        : null;
+      const extra = [ref.source, when].filter(Boolean).join(" · ");
       return el("li", {}, link, extra ? el("span", { class: "muted source-meta" }, extra) : null);
     }),
   );

@@ -89,6 +89,7 @@ const STRINGS = {
     "favorite.remove": "즐겨찾기에서 제거",
 
     "detail.placeholder": "왼쪽 목록에서 리포트를 고르세요.",
+    "detail.collected_time": "수집 시각 · 기사에 날짜 없음",
     "detail.close": "닫기",
     "detail.summary": "요약",
     "detail.sentiment": "감성 점수",
@@ -130,7 +131,9 @@ const STRINGS = {
 
     "subs.title": "구독",
     "subs.help": "관심 종목을 구독하면 새 리포트를 알려 드립니다.",
-    "subs.ticker": "종목 코드",
+    "subs.ticker": "종목 (코드 또는 회사 이름)",
+    "subs.placeholder": "예: 삼성전자, AAPL, 005930",
+    "subs.ambiguous": "‘{typed}’에 해당하는 종목이 여러 개입니다. 아래에서 하나를 고르세요.",
     "subs.window": "알림 시점",
     "subs.submit": "구독하기",
     "subs.empty": "구독한 종목이 없습니다.",
@@ -321,6 +324,7 @@ const STRINGS = {
     "favorite.remove": "Remove from favourites",
 
     "detail.placeholder": "Pick a report from the list.",
+    "detail.collected_time": "when collected · the article gave no date",
     "detail.close": "Close",
     "detail.summary": "Summary",
     "detail.sentiment": "Sentiment score",
@@ -362,7 +366,9 @@ const STRINGS = {
 
     "subs.title": "Subscriptions",
     "subs.help": "Subscribe to tickers to hear about new reports.",
-    "subs.ticker": "Ticker",
+    "subs.ticker": "Ticker or company name",
+    "subs.placeholder": "e.g. Apple, AAPL, 005930",
+    "subs.ambiguous": "“{typed}” could be several tickers. Pick one below.",
     "subs.window": "Alert window",
     "subs.submit": "Subscribe",
     "subs.empty": "No subscriptions yet.",

@@ -1,16 +1,18 @@
 // Subscriptions: which tickers the user follows, and when each wants its alerts.
 
-import { api, apiRefusal } from "/static/js/api.js";
+import { ApiError, AuthRequired, api, apiRefusal } from "/static/js/api.js";
 import { reportError } from "/static/js/banner.js";
 import { $, el, fillOptions, showMessage } from "/static/js/dom.js";
 import { t } from "/static/js/i18n.js";
 import { vocabulary } from "/static/js/state.js";
+import { bindTickerSuggestions, tickerChoice } from "/static/js/tickersuggest.js";
 
 let subscriptions = [];
 let loaded = false;
 
 export function bindSubscriptions({ onPendingLink }) {
   $("subscribe-form").addEventListener("submit", (event) => onSubscribeSubmit(event).catch(reportError));
+  bindTickerSuggestions($("subscribe-ticker"), { onPick: () => showCandidates([]) });
   $("subs-pending-link").addEventListener("click", onPendingLink);
 }
 
@@ -76,18 +78,56 @@ function subscriptionRow(sub) {
 async function onSubscribeSubmit(event) {
   event.preventDefault();
   const form = event.target;
-  const ticker = form.elements.ticker.value.trim().toUpperCase();
-  const alertWindow = form.elements.alert_window.value;
+  await subscribe(form.elements.ticker.value.trim(), form.elements.alert_window.value);
+}
+
+/** Subscribes to what was typed: a symbol, or a company's name that the server resolves. A name
+ * that could be several tickers (409 with `candidates`) offers them to pick from. */
+async function subscribe(ticker, alertWindow) {
   if (!ticker) return;
-  const refusal = await apiRefusal(async () => {
+  showCandidates([]);
+  try {
     const created = await api("/api/subscriptions", { method: "POST", body: { ticker, alert_window: alertWindow } });
     subscriptions = [...subscriptions.filter((s) => s.subscription_id !== created.subscription_id), created];
     loaded = true;
     renderSubscriptions();
-    form.elements.ticker.value = "";
+    $("subscribe-ticker").value = "";
     showMessage("subs-message", { key: "subs.added", params: { ticker: created.ticker } });
-  });
-  if (refusal) showMessage("subs-message", refusal, "error");
+  } catch (error) {
+    if (error instanceof AuthRequired) return;
+    if (!(error instanceof ApiError)) throw error;
+    const candidates = Array.isArray(error.body?.candidates) ? error.body.candidates : [];
+    if (error.status === 409 && candidates.length) {
+      showMessage("subs-message", { key: "subs.ambiguous", params: { typed: ticker } }, "error");
+      showCandidates(candidates, alertWindow);
+    } else {
+      showMessage("subs-message", { text: error.detail }, "error");
+    }
+  }
+}
+
+function showCandidates(candidates, alertWindow) {
+  const list = $("subs-candidates");
+  list.hidden = candidates.length === 0;
+  list.replaceChildren(
+    ...candidates.map((candidate) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: "secondary candidate",
+            "data-testid": "subs-candidate",
+            "data-ticker": candidate.ticker,
+            onclick: () => subscribe(candidate.ticker, alertWindow).catch(reportError),
+          },
+          tickerChoice(candidate),
+        ),
+      ),
+    ),
+  );
 }
 
 async function changeSubscriptionWindow(sub, alertWindow) {
