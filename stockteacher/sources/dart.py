@@ -25,8 +25,10 @@ a warning, while a refresh fails transiently. `stockteacher dart refresh-corp-co
 Only Korean tickers have filings: for others `fetch` returns []. Each filing becomes one
 article: its report name as the title, the DART viewer page as the URL, the receipt date at
 midnight KST as the publication time, the company, filer and `rm` marks in words as the body,
-and only what sets the filing apart (another filer, 정정/철회/연결) as the description. A filing that cannot be an article (no receipt number,
-an unreadable date) is passed on as it is, for normalisation to drop with its reason.
+and only what sets the filing apart (another filer, 정정/철회/연결) as the description: words
+shared by all of a company's filings would make unrelated filings one story. A filing that
+cannot be an article (no receipt number, an unreadable date) is passed on as it is, for
+normalisation to drop with its reason.
 """
 
 from __future__ import annotations
