@@ -324,32 +324,36 @@ class DartSource:
                     "dart.unknown_company", stock_code=ticker.base_symbol, path=self.settings.dart_corp_code_path
                 )
                 return []
-            today = self.clock().astimezone(KST).date()
-            base: dict[str, Any] = {
-                "crtfc_key": key,
-                "corp_code": corp_code,
-                "bgn_de": (today - timedelta(days=self.settings.dart_lookback_days)).strftime("%Y%m%d"),
-                "end_de": today.strftime("%Y%m%d"),
-                "sort": "date",
-                "sort_mth": "desc",
-                "page_count": self.settings.dart_page_count,
-            }
-            articles: list[RawArticle] = []
-            page = 1
-            while True:
-                params = {**base, "page_no": page}
-                body = await with_retries(partial(self._get_page, client, params), source=NAME, policy=self.policy)
-                articles.extend(self._to_raw(item) for item in body["list"])
-                total_pages = _int(body.get("total_page"))
-                if not body["list"] or page >= min(total_pages, self.settings.dart_max_pages):
-                    if total_pages > self.settings.dart_max_pages:
-                        log.info(
-                            "dart.page_cap_reached", total_page=total_pages, max_pages=self.settings.dart_max_pages
-                        )
-                    break
-                page += 1
-        log.info("dart.fetched", corp_code=corp_code, pages=page, items=len(articles))
+            articles, pages = await self._filings(client, key, corp_code)
+        log.info("dart.fetched", corp_code=corp_code, pages=pages, items=len(articles))
         return articles
+
+    async def _filings(self, client: httpx.AsyncClient, key: str, corp_code: str) -> tuple[list[RawArticle], int]:
+        """The company's filings of the lookback window, newest first, page after page until
+        `total_page` or `DART_MAX_PAGES`; and how many pages that took."""
+        settings = self.settings
+        today = self.clock().astimezone(KST).date()
+        base: dict[str, Any] = {
+            "crtfc_key": key,
+            "corp_code": corp_code,
+            "bgn_de": (today - timedelta(days=settings.dart_lookback_days)).strftime("%Y%m%d"),
+            "end_de": today.strftime("%Y%m%d"),
+            "sort": "date",
+            "sort_mth": "desc",
+            "page_count": settings.dart_page_count,
+        }
+        articles: list[RawArticle] = []
+        page = 1
+        while True:
+            params = {**base, "page_no": page}
+            body = await with_retries(partial(self._get_page, client, params), source=NAME, policy=self.policy)
+            articles.extend(self._to_raw(item) for item in body["list"])
+            total_pages = _int(body.get("total_page"))
+            if not body["list"] or page >= min(total_pages, settings.dart_max_pages):
+                if total_pages > settings.dart_max_pages:
+                    log.info("dart.page_cap_reached", total_page=total_pages, max_pages=settings.dart_max_pages)
+                return articles, page
+            page += 1
 
     async def _corp_code(self, client: httpx.AsyncClient, stock_code: str) -> str | None:
         settings = self.settings
