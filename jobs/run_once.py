@@ -11,11 +11,13 @@ import sys
 
 from _common import run
 
+from stockteacher.core.vocabulary import SOURCES
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickers", help="comma-separated; default: the enabled COLLECTION_SCHEDULES tickers")
-    parser.add_argument("--source", default="sample", choices=["news_api", "rss", "naver", "sample"])
+    parser.add_argument("--source", default="sample", choices=[s for s in SOURCES if s != "file"])
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
     args = parser.parse_args(argv)
     from stockteacher.cluster.entrypoints import run_once_job

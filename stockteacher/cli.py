@@ -3,6 +3,7 @@
     stockteacher settings check [--json]
     stockteacher db upgrade [--revision REV] | db downgrade REV | db current
     stockteacher collect TICKER --source SOURCE [--path FILE] [--json]
+    stockteacher dart refresh-corp-codes [--json]     (OpenDART's stock code → corp code map)
     stockteacher analyze TICKER [--reanalyze] [--json]
     stockteacher publish [--ticker T] [--json]
     stockteacher run-once [--tickers A,B] [--source S] [--address RAY] [--json]
@@ -127,6 +128,35 @@ def cmd_collect(args: argparse.Namespace) -> int:
             f"{args.ticker.upper()} from {args.source}: fetched {outcome.fetched}, unique {outcome.unique}, "
             f"saved {outcome.saved}{dropped} (trace_id {trace_id})"
         )
+    return 0
+
+
+def cmd_dart(args: argparse.Namespace) -> int:
+    """Download OpenDART's corp-code map into `DART_CORP_CODE_PATH` (collect refreshes it by
+    itself when it is older than `DART_CORP_CODE_MAX_AGE_HOURS`)."""
+    import asyncio
+
+    from stockteacher.sources.base import SourceConfigError, SourceError
+    from stockteacher.sources.dart import refresh_corp_codes
+
+    settings = _settings_and_logging()
+    try:
+        codes = asyncio.run(refresh_corp_codes(settings))
+    except SourceConfigError as exc:  # no key, or OpenDART refused it: configuration, exit 2
+        print(f"configuration error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json({"status": "failed", "error_code": exc.code, "error": str(exc)})
+        return 2
+    except SourceError as exc:
+        if args.json:
+            _print_json({"status": "failed", "error_code": exc.code, "error": str(exc)})
+        print(f"refresh failed [{exc.code}]: {exc}", file=sys.stderr)
+        return 1
+    listed = len(codes.by_stock_code)
+    if args.json:
+        _print_json({"listed": listed, "path": settings.dart_corp_code_path, "fetched_at": codes.fetched_at})
+    else:
+        print(f"DART corp codes: {listed} listed companies loaded into {settings.dart_corp_code_path}")
     return 0
 
 
@@ -383,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_collect.add_argument("--path", help="file for --source file (.jsonl, .csv, .parquet)")
     p_collect.add_argument("--json", action="store_true", help="print {fetched, unique, saved} as the last line")
     p_collect.set_defaults(func=cmd_collect)
+
+    p_dart = sub.add_parser("dart", help="OpenDART (Korean regulatory filings)")
+    dart_sub = p_dart.add_subparsers(dest="dart_command", required=True)
+    p_refresh = dart_sub.add_parser(
+        "refresh-corp-codes", help="download the stock code → DART corp code map into DART_CORP_CODE_PATH"
+    )
+    p_refresh.add_argument("--json", action="store_true", help="print {listed, path, fetched_at} as the last line")
+    p_dart.set_defaults(func=cmd_dart)
 
     p_analyze = sub.add_parser("analyze", help="analyse a ticker's new stories and publish the report")
     p_analyze.add_argument("ticker")

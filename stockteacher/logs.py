@@ -47,7 +47,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}"), MASK),
     (re.compile(r"\bstk_[0-9a-f]{12}_[A-Za-z0-9_\-]{16,}"), MASK),  # StockTeacher API keys
     (
-        re.compile(r"(?i)(?P<pre>[?&](api[_-]?key|apikey|key|token|access_token|client_secret)=)[^&\s]+"),
+        re.compile(r"(?i)(?P<pre>[?&](api[_-]?key|apikey|key|token|access_token|client_secret|crtfc_key)=)[^&\s]+"),
         r"\g<pre>" + MASK,
     ),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "<email>"),

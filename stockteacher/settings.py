@@ -149,6 +149,16 @@ class Settings(BaseSettings):
     naver_max_results: int = Field(100, ge=1, le=1000, alias="NAVER_MAX_RESULTS")
     naver_timeout_seconds: float = Field(5, gt=0, alias="NAVER_TIMEOUT_SECONDS")
     naver_max_retries: int = Field(2, ge=0, le=10, alias="NAVER_MAX_RETRIES")
+    # OpenDART (opendart.fss.or.kr): Korean regulatory filings, by the company's DART code.
+    dart_api_key: SecretStr | None = Field(None, alias="DART_API_KEY")
+    dart_endpoint: str = Field("https://opendart.fss.or.kr/api", alias="DART_ENDPOINT")
+    dart_timeout_seconds: float = Field(10, gt=0, alias="DART_TIMEOUT_SECONDS")
+    dart_max_retries: int = Field(2, ge=0, le=10, alias="DART_MAX_RETRIES")
+    dart_lookback_days: int = Field(7, ge=1, le=365, alias="DART_LOOKBACK_DAYS")
+    dart_page_count: int = Field(100, ge=1, le=100, alias="DART_PAGE_COUNT")
+    dart_max_pages: int = Field(5, ge=1, le=100, alias="DART_MAX_PAGES")
+    dart_corp_code_path: str = Field("./var/dart_corp_codes.json", min_length=1, alias="DART_CORP_CODE_PATH")
+    dart_corp_code_max_age_hours: float = Field(24, gt=0, alias="DART_CORP_CODE_MAX_AGE_HOURS")
     rss_feed_templates: StrList = Field(default_factory=list, alias="RSS_FEED_TEMPLATES")
     rss_timeout_seconds: float = Field(5, gt=0, alias="RSS_TIMEOUT_SECONDS")
     rss_max_retries: int = Field(2, ge=0, le=10, alias="RSS_MAX_RETRIES")
@@ -245,6 +255,11 @@ class Settings(BaseSettings):
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("dart_endpoint")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
     @field_validator("webhook_allow_private_hosts", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -332,6 +347,7 @@ class Settings(BaseSettings):
                 "postgres_dsn": self.dsn,
                 "database_url": None,
                 "local_storage_root": str(Path(self.local_storage_root).resolve()),
+                "dart_corp_code_path": str(Path(self.dart_corp_code_path).resolve()),
             }
         )
 
@@ -352,6 +368,7 @@ class Settings(BaseSettings):
                 self.news_api_key,
                 self.naver_client_id,
                 self.naver_client_secret,
+                self.dart_api_key,
                 self.openai_api_key,
                 self.smtp_password,
                 self.vapid_private_key,

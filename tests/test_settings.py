@@ -56,6 +56,21 @@ def test_environment_names_are_the_seed_names(monkeypatch: pytest.MonkeyPatch) -
     assert s.rss_feed_templates == ["https://feeds.example/rss?s={ticker}"]
 
 
+def test_dart_settings_defaults_names_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _load(monkeypatch)
+    assert s.dart_api_key is None and s.dart_endpoint == "https://opendart.fss.or.kr/api"
+    assert (s.dart_timeout_seconds, s.dart_max_retries, s.dart_lookback_days) == (10, 2, 7)
+    assert (s.dart_page_count, s.dart_max_pages) == (100, 5)
+    assert (s.dart_corp_code_path, s.dart_corp_code_max_age_hours) == ("./var/dart_corp_codes.json", 24)
+    s = _load(monkeypatch, DART_API_KEY="k" * 40, DART_ENDPOINT="http://127.0.0.1:9999/api/", DART_PAGE_COUNT="10")
+    assert s.dart_endpoint == "http://127.0.0.1:9999/api" and s.dart_page_count == 10
+    assert "k" * 40 in s.secret_values() and masked_settings(s)["DART_API_KEY"] == "********"
+    for name, value in (("DART_PAGE_COUNT", "101"), ("DART_PAGE_COUNT", "0"), ("DART_LOOKBACK_DAYS", "0")):
+        monkeypatch.delenv("DART_PAGE_COUNT", raising=False)
+        with pytest.raises(SettingsError, match=rf"{name}: "):
+            _load(monkeypatch, **{name: value})
+
+
 def test_database_url_is_an_alias_when_postgres_dsn_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     s = _load(monkeypatch, DATABASE_URL="postgresql+psycopg://u:p@db:5432/st")
     assert s.dsn == "postgresql+psycopg://u:p@db:5432/st"

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 # --- enums -----------------------------------------------------------------------------------
-Source = Literal["news_api", "rss", "naver", "file", "sample"]
+Source = Literal["news_api", "rss", "naver", "dart", "file", "sample"]
 """Where news comes from (`COLLECTION_SCHEDULES[].source`, `SUBSCRIPTION_SOURCE`)."""
 
 AlertWindow = Literal["intraday", "daily_open", "daily_close", "weekly"]

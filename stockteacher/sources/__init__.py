@@ -28,6 +28,10 @@ def build_source(
         from stockteacher.sources.naver import NaverNewsSource
 
         return NaverNewsSource(settings, transport=transport)
+    if name == "dart":
+        from stockteacher.sources.dart import DartSource
+
+        return DartSource(settings, transport=transport)
     if name == "rss":
         from stockteacher.sources.rss import RssSource
 

@@ -93,3 +93,34 @@ def test_provider_offline_wins_over_a_key(collected: Callable[..., Settings]) ->
 def test_every_sample_ticker_gets_a_valid_offline_report(collected: Callable[..., Settings], ticker: str) -> None:
     settings = collected(ticker)
     assert analyze_core(ticker, settings=settings)["status"] == "saved"
+
+
+@pytest.mark.parametrize(
+    ("report_name", "term"),
+    [
+        ("주요사항보고서(유상증자결정)", "유상증자"),
+        ("주요사항보고서(무상증자결정)", "무상증자"),
+        ("주요사항보고서(유무상증자결정)", "무상증자"),
+        ("주요사항보고서(자기주식취득결정)", "자사주 매입(자기주식취득)"),
+        ("주요사항보고서(자기주식처분결정)", "자사주 처분(자기주식처분)"),
+        ("연결재무제표기준영업(잠정)실적(공정공시)", "잠정실적"),
+        ("영업(잠정)실적(공정공시)", "공정공시"),
+        ("단일판매ㆍ공급계약체결", "단일판매·공급계약 체결"),
+        ("주요사항보고서(전환사채권발행결정)", "전환사채(CB)"),
+        ("주요사항보고서(신주인수권부사채권발행결정)", "신주인수권부사채(BW)"),
+        ("사업보고서 (2025.12)", "사업·반기·분기보고서"),
+        ("반기보고서 (2026.06)", "사업·반기·분기보고서"),
+        ("최대주주변경", "최대주주 변경"),
+        ("주식등의대량보유상황보고서(일반)", "주식등의 대량보유 보고(5% 룰)"),
+        ("임원ㆍ주요주주특정증권등소유상황보고서", "임원·주요주주 소유상황보고"),
+        ("[기재정정]주요사항보고서(유상증자결정)", "기재정정"),
+    ],
+)
+def test_dart_report_types_carry_their_beginner_glossary_entry(report_name: str, term: str) -> None:
+    filing = StoryInput(
+        7, report_name, None, "DART", "https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261201800001", None, 1
+    )
+    draft = OfflineAnalyzer().analyze("005930.KS", "삼성전자", [filing], locale="ko_KR")
+    glossary = {g.term: g.explanation for g in draft.glossary}
+    assert term in glossary, sorted(glossary)
+    assert HANGUL.search(glossary[term]) and 20 <= len(glossary[term]) <= 400

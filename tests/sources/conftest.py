@@ -1,4 +1,4 @@
-"""Fixtures for source tests: a threaded local HTTP server and fake NewsAPI / Naver endpoints.
+"""Fixtures for source tests: a threaded local HTTP server and fake NewsAPI / Naver / OpenDART endpoints.
 
 The server is pytest-httpserver's werkzeug server, bound to 127.0.0.1 and threaded, so that a
 request stalled to provoke a client timeout does not hold up the client's retry behind it.
@@ -16,7 +16,8 @@ import structlog
 from pytest_httpserver import HTTPServer
 
 from stockteacher.settings import Settings
-from tests.factories.sources import NAVER_ID, NAVER_SECRET, NEWS_API_KEY
+from tests.factories.sources import DART_API_KEY, NAVER_ID, NAVER_SECRET, NEWS_API_KEY
+from tests.servers.dart import FakeDart
 from tests.servers.naver import FakeNaver
 from tests.servers.newsapi import FakeNewsApi
 
@@ -32,6 +33,14 @@ def newsapi(httpserver: HTTPServer) -> Iterator[FakeNewsApi]:
 @pytest.fixture
 def naver(httpserver: HTTPServer) -> Iterator[FakeNaver]:
     server = FakeNaver(httpserver, client_id=NAVER_ID, client_secret=NAVER_SECRET)
+    yield server
+    server.close()
+    httpserver.check_handler_errors()
+
+
+@pytest.fixture
+def dart(httpserver: HTTPServer) -> Iterator[FakeDart]:
+    server = FakeDart(httpserver, api_key=DART_API_KEY)
     yield server
     server.close()
     httpserver.check_handler_errors()
@@ -63,6 +72,24 @@ def naver_settings(make_settings: Callable[..., Settings], naver: FakeNaver) -> 
             "naver_client_secret": NAVER_SECRET,
             "naver_endpoint": naver.url,
             "naver_timeout_seconds": 3,
+            "source_max_retry_wait_seconds": 5,
+        }
+        base.update(overrides)
+        return make_settings(**base)
+
+    return factory
+
+
+@pytest.fixture
+def dart_settings(make_settings: Callable[..., Settings], dart: FakeDart, tmp_path: Any) -> Callable[..., Settings]:
+    """Settings pointing OpenDART at the fake, the corp-code cache in this test's directory."""
+
+    def factory(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "dart_api_key": DART_API_KEY,
+            "dart_endpoint": dart.endpoint,
+            "dart_timeout_seconds": 3,
+            "dart_corp_code_path": str(tmp_path / "var" / "dart_corp_codes.json"),
             "source_max_retry_wait_seconds": 5,
         }
         base.update(overrides)
