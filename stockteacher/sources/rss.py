@@ -4,10 +4,12 @@ A template holds `{ticker}` (the symbol, URL-quoted) and/or `{query}` (the compa
 the feed's language, URL-quoted). Feeds are fetched with httpx (timeouts, retries) and parsed
 with feedparser, which copes with both formats and with real-world mistakes in them.
 
-Feeds are taken as they are published: feedparser gets the response's `Content-Type` (a
-charset sent only in the header counts) and `Content-Location` (relative links resolve against
-it, or `xml:base`, or the feed's URL). A feed that declares no charset anywhere is decoded as
-what charset-normalizer detects (EUC-KR, CP949, Shift_JIS, … instead of Latin-1). Dates are
+Feeds are taken as they are published: feedparser gets the response's `Content-Type`, with
+the charset the bytes really are in (`document_charset`: a byte order mark, then the header's
+charset, then the XML declaration's, each with the superset servers send under its name —
+CP949 as "EUC-KR" — as long as it decodes the document; otherwise charset-normalizer's reading
+of the text, among the encodings of the feed's `<language>` when it names one), and
+`Content-Location` (relative links resolve against it, or `xml:base`, or the feed's URL). Dates are
 feedparser's parsed ones (it reads many more formats than RFC 822), and an item whose date
 cannot be read is kept without one: the article's `collected_at` then says when it was seen.
 """
@@ -15,6 +17,7 @@ cannot be read is kept without one: the article's `collected_at` then says when 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import re
 import time
 from collections.abc import Mapping
@@ -42,7 +45,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.tickers.registry import TickerInfo
 
-__all__ = ["RssSource", "parse_feed"]
+__all__ = ["RssSource", "document_charset", "parse_feed"]
 
 log = get_logger(__name__)
 NAME = "rss"
@@ -115,22 +118,109 @@ class RssSource:
         return parse_feed(response.content, url=str(response.url), headers=response.headers)
 
 
-_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.IGNORECASE)
-_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+# Labels servers use for an encoding that Python knows under another name, or not at all.
+_LABELS = {"windows-949": "cp949", "x-windows-949": "cp949", "ks_c_5601-1987": "cp949", "windows-31j": "cp932",
+           "x-sjis": "shift_jis", "x-x-big5": "big5", "x-gbk": "gbk", "x-euc-jp": "euc_jp"}  # fmt: skip
+# What a label is used for in practice (the WHATWG Encoding Standard's reading): the declared
+# codec is tried first, then the superset that servers send under its name (CP949 as
+# "EUC-KR", Windows-31J as "Shift_JIS", CP950 as "Big5", Windows-1252 as "ISO-8859-1").
+_SUPERSETS = {"euc_kr": ("cp949",), "shift_jis": ("cp932",), "big5": ("cp950",), "gb2312": ("gbk", "gb18030"),
+              "gbk": ("gb18030",), "iso8859-1": ("cp1252",), "ascii": ("cp1252",)}  # fmt: skip
+# A feed's language says which legacy encodings it can be in, when a detector cannot tell from
+# a few short headlines (Big5 and Shift_JIS look alike in a handful of bytes).
+_LANGUAGE_CODECS = {"ko": ("cp949",), "ja": ("cp932", "euc_jp"), "zh-tw": ("cp950",), "zh-hk": ("cp950", "big5hkscs"),
+                    "zh-mo": ("cp950",), "zh-hant": ("cp950",), "zh-cn": ("gb18030",), "zh-sg": ("gb18030",),
+                    "zh-hans": ("gb18030",), "zh": ("gb18030", "cp950")}  # fmt: skip
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# XML 1.0 appendix F: '<?' in UTF-16 without a byte order mark
+_UTF16_MARKERS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""", re.IGNORECASE)
+_FEED_LANGUAGE = re.compile(
+    rb"""<(?:dc:)?language>\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)\s*<|xml:lang\s*=\s*["']([A-Za-z]{2,3}[A-Za-z0-9_-]*)""",
+    re.IGNORECASE,
+)
+_MARKUP = re.compile(rb"<[^<>]*>")
 
 
 def _response_headers(content: bytes, url: str, headers: Mapping[str, str] | None) -> dict[str, str]:
-    """What feedparser should know of the response: its content type (with a detected charset
-    when neither the header nor the document names one) and where relative links start."""
+    """What feedparser should know of the response: its content type, with the charset the
+    document is really in, and where relative links start."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = headers.get("content-type", "application/xml")
-    declared = "charset=" in content_type.lower() or _XML_ENCODING.match(content[:200]) or content.startswith(_BOMS)
-    if not declared:
-        best = from_bytes(content[:200_000]).best()
-        if best is not None and best.encoding not in ("ascii", "utf_8"):
-            content_type = f"{content_type.split(';')[0]}; charset={best.encoding}"
+    mimetype, _, params = content_type.partition(";")
+    declared = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", params, re.IGNORECASE)
+    charset = document_charset(
+        content, declared=declared.group(1) if declared else None, language=headers.get("content-language")
+    )
+    if charset is not None:
+        content_type = f"{mimetype.strip()}; charset={charset}"
     base = urljoin(url, headers["content-location"]) if headers.get("content-location") else url
     return {"content-type": content_type, "content-location": base}
+
+
+def document_charset(content: bytes, *, declared: str | None = None, language: str | None = None) -> str | None:
+    """The codec a feed's bytes decode with, or None when nothing fits (feedparser then tries).
+
+    A byte order mark, or '<?' in UTF-16, is the document's own word. Otherwise the charset
+    declared in the HTTP header comes first and then the XML declaration's (RFC 7303), each
+    with the superset servers send under its name; the first that decodes the whole document
+    cleanly wins. A document that declares none, or none that fits, is detected with
+    charset-normalizer from its text content, among the encodings of its declared language
+    when it names one."""
+    for mark, codec in _BOMS + _UTF16_MARKERS:
+        if content.startswith(mark):
+            return codec
+    in_document = _XML_ENCODING.match(content[:500])
+    for label in (declared, in_document.group(1).decode("ascii") if in_document else None):
+        for codec in _codec_family(label):
+            if _decodes(content, codec):
+                return codec
+    return _detected_charset(content, language)
+
+
+def _codec_family(label: str | None) -> tuple[str, ...]:
+    if not label:
+        return ()
+    label = _LABELS.get(label.strip().lower(), label.strip())
+    try:
+        codec = codecs.lookup(label).name
+    except LookupError:
+        return ()
+    return (codec, *_SUPERSETS.get(codec, ()))
+
+
+def _decodes(content: bytes, codec: str) -> bool:
+    try:
+        content.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _detected_charset(content: bytes, language: str | None) -> str | None:
+    found = _FEED_LANGUAGE.search(content[:5_000])
+    if found:
+        language = (found.group(1) or found.group(2)).decode("ascii")
+    # The detector sees the text, not the markup: tags, URLs of links and the XML declaration
+    # are ASCII and would outweigh a few short headlines. CDATA sections are text.
+    text = _MARKUP.sub(b"\n", content[:200_000].replace(b"<![CDATA[", b"").replace(b"]]>", b""))
+    hinted = _language_codecs(language)
+    for isolation in ([*hinted, "utf_8"], None) if hinted else (None,):
+        for match in from_bytes(text, cp_isolation=isolation):
+            codec = "utf-8" if match.encoding == "ascii" else match.encoding
+            for candidate in _codec_family(codec):
+                if _decodes(content, candidate):
+                    return candidate
+    return None
+
+
+def _language_codecs(language: str | None) -> tuple[str, ...]:
+    tag = (language or "").strip().lower().replace("_", "-")
+    while tag:
+        if tag in _LANGUAGE_CODECS:
+            return _LANGUAGE_CODECS[tag]
+        tag = tag.rpartition("-")[0]
+    return ()
 
 
 def _parsed_date(entry: Any) -> datetime | str | None:
