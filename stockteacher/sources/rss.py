@@ -1,4 +1,4 @@
-"""RSS 2.0 and Atom feeds, one or more URL templates per ticker (`RSS_FEED_TEMPLATES`).
+"""RSS (0.9x, 1.0/RDF, 2.0) and Atom feeds, one or more URL templates per ticker (`RSS_FEED_TEMPLATES`).
 
 A template holds `{ticker}` (the symbol, URL-quoted) and/or `{query}` (the company's name in
 the feed's language, URL-quoted). Feeds are fetched with httpx (timeouts, retries) and parsed
@@ -9,9 +9,12 @@ the charset the bytes really are in (`document_charset`: a byte order mark, then
 charset, then the XML declaration's, each with the superset servers send under its name —
 CP949 as "EUC-KR" — as long as it decodes the document; otherwise charset-normalizer's reading
 of the text, among the encodings of the feed's `<language>` when it names one), and
-`Content-Location` (relative links resolve against it, or `xml:base`, or the feed's URL). Dates are
-feedparser's parsed ones (it reads many more formats than RFC 822), and an item whose date
-cannot be read is kept without one: the article's `collected_at` then says when it was seen.
+`Content-Location` (relative links resolve against it, or `xml:base`, or the feed's URL).
+
+Dates are feedparser's readings in UTC (it reads many more formats than RFC 822), except the
+Korean Nate and OnBlog formats and the zone names KST, JST and HKT, which it misreads and which
+are read here. An item whose date cannot be read, or lies past either end of the calendar, is
+kept without one: the article's `collected_at` then says when it was seen.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import codecs
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -223,15 +227,63 @@ def _language_codecs(language: str | None) -> tuple[str, ...]:
     return ()
 
 
-def _parsed_date(entry: Any) -> datetime | str | None:
-    """feedparser's reading of the date in UTC; None when the item has no readable date."""
-    for key in ("published_parsed", "updated_parsed"):
-        value: time.struct_time | None = dict.get(entry, key)  # not FeedParserDict's aliasing
-        if value is not None:
-            try:
-                return datetime(*value[:6], tzinfo=UTC)
-            except (ValueError, OverflowError):
-                return None
+# Korean formats feedparser has readers for but misreads, because its looser W3C reader is
+# tried first and takes a prefix: Nate's `2004-05-25 오후 11:23:17` loses its time, OnBlog's
+# `2004년 05월 28일 01:31:15` becomes 1 December. Both are KST.
+_NATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(오전|오후)\s*(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
+_ONBLOG = re.compile(r"(\d{4})년\s*(\d{1,2})월\s*(\d{1,2})일\s*(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
+_KST = timezone(timedelta(hours=9))
+# Zone names of the markets we follow that feedparser's RFC 822 reader takes for UTC.
+_ZONE_NAMES = {"KST": "+0900", "JST": "+0900", "HKT": "+0800"}
+_NAMED_ZONE = re.compile(r"(.*\d:\d{2}(?::\d{2})?)\s+(KST|JST|HKT)", re.IGNORECASE)
+_WRITTEN_YEAR = re.compile(r"(?<![\d+\-:])(\d{4})(?![\d:])")
+
+
+def _parsed_date(entry: Any) -> datetime | None:
+    """When the item says it was published (or else updated), in UTC; None when no date of it
+    can be read or it lies outside the calendar. feedparser reads most formats; the ones it
+    gets wrong are read here first."""
+    for key in ("published", "updated"):
+        text = dict.get(entry, key)  # not FeedParserDict's aliasing
+        parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
+        reading = _read_date(str(text or "").strip(), parsed)
+        if reading is not None:
+            return reading
+    return None
+
+
+def _read_date(text: str, parsed: time.struct_time | None) -> datetime | None:
+    try:
+        moment = _korean_date(text) or _named_zone_date(text)
+        if moment is None and parsed is not None:
+            moment = datetime(*parsed[:6], tzinfo=UTC)
+        if moment is None:
+            return None
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError, TypeError, IndexError):  # past either end of the calendar
+        return None
+    # When the written date has a four-digit year, a reading of another year is a fallback
+    # reader's guess (feedparser reads `01 Jan 0001 00:30 +0100` as the year 100): no date.
+    written = _WRITTEN_YEAR.search(text)
+    if written and abs(int(written.group(1)) - moment.year) > 1:
+        return None
+    return moment
+
+
+def _korean_date(text: str) -> datetime | None:
+    if nate := _NATE.fullmatch(text):
+        year, month, day, half, hour, minute, second = nate.groups()
+        hour_24 = int(hour) % 12 + (12 if half == "오후" else 0)  # 오전 12시 is midnight, 오후 12시 noon
+        return datetime(int(year), int(month), int(day), hour_24, int(minute), int(second or 0), tzinfo=_KST)
+    if onblog := _ONBLOG.fullmatch(text):
+        year, month, day, hour, minute, second = onblog.groups()
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=_KST)
+    return None
+
+
+def _named_zone_date(text: str) -> datetime | None:
+    if named := _NAMED_ZONE.fullmatch(text):
+        return parsedate_to_datetime(f"{named.group(1)} {_ZONE_NAMES[named.group(2).upper()]}")
     return None
 
 

@@ -10,6 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from stockteacher.ingest.collect import prepare_articles
+from stockteacher.ingest.normalize import normalize_article
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import (
@@ -21,6 +22,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.sources.rss import parse_feed
 from stockteacher.tickers.registry import lookup
+from tests.factories.feeds import ODD_DATES
 from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))
@@ -399,19 +401,13 @@ def test_relative_links_resolve_against_xml_base_content_location_or_the_feed_ur
     assert parse_feed(rss, url="https://feeds.example/a/rss")[0].url == "https://feeds.example/news/1"
 
 
-@pytest.mark.parametrize(
-    ("written", "utc"),
-    [
-        ("Tue, 24 Nov 2026 08:00:00 PT", datetime(2026, 11, 24, 16, 0, tzinfo=UTC)),
-        ("Tue, 24 Nov 2026 08:00:00 MET", datetime(2026, 11, 24, 7, 0, tzinfo=UTC)),
-        ("2026-11-24T08:00:00-01:01", datetime(2026, 11, 24, 9, 1, tzinfo=UTC)),
-        ("Tue, 24 Nov 2026 08:00:00 +0900", datetime(2026, 11, 23, 23, 0, tzinfo=UTC)),
-        ("sometime soon", None),  # unreadable: the item is kept without a date
-    ],
-)
-def test_dates_are_feedparsers_reading_in_utc(written: str, utc: datetime | None) -> None:
-    (article,) = parse_feed(_korean_rss(date=written).encode(), url="https://news.example.kr/rss")
-    assert article.published_at == utc
+@pytest.mark.parametrize(("written", "utc"), list(ODD_DATES.items()), ids=list(ODD_DATES))
+def test_dates_keep_their_time_in_utc_and_an_unreadable_one_keeps_the_item(written: str, utc: datetime | None) -> None:
+    """Nate and OnBlog's Korean formats, zone names (PT, MET, KST), odd offsets, ISO with and
+    without an offset; a date past either end of the calendar or unreadable leaves None."""
+    (raw,) = parse_feed(_korean_rss(date=written).encode(), url="https://news.example.kr/rss")
+    assert raw.published_at == utc
+    assert normalize_article(raw, ticker="005930.KS", source_type="rss").published_at == utc
 
 
 def test_a_charset_sent_only_in_the_header_reaches_the_parser_through_the_source(

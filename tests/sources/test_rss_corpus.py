@@ -1,6 +1,6 @@
 """Feeds as they are published, through the real `RssSource` against one local server: every
-flavour × encoding × way of declaring the charset (`tests/factories/feeds.py`), and short
-headlines whose charset only the feed's language gives away."""
+flavour × encoding × way of declaring the charset (`tests/factories/feeds.py`), short
+headlines whose charset only the feed's language gives away, and dates as feeds write them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from stockteacher.sources import build_source
 from stockteacher.sources.base import RawArticle
 from stockteacher.sources.rss import document_charset, parse_feed
 from stockteacher.tickers.registry import lookup
-from tests.factories.feeds import CorpusFeed, charset_matrix
+from tests.factories.feeds import CorpusFeed, charset_matrix, odd_dates_expected, odd_dates_feed
 from tests.servers.feeds import FakeFeedServer, FeedDocument
 
 MATRIX = charset_matrix()
@@ -31,6 +31,7 @@ def corpus() -> Iterator[FakeFeedServer]:
     feeds = FakeFeedServer(server, "/corpus", key="feed")
     for feed in MATRIX:
         feeds.add(feed.id, feed.document)
+    feeds.add("odd-dates", odd_dates_feed())
     yield feeds
     feeds.close()
     server.check_handler_errors()
@@ -125,6 +126,13 @@ def test_a_byte_order_mark_outranks_a_header_that_contradicts_it() -> None:
     body = b"\xfe\xff" + '<?xml version="1.0" encoding="utf-16"?><rss/>'.encode("utf-16-be")
     assert document_charset(body, declared="utf-8") == "utf-16-be"
     assert document_charset('<?xml version="1.0"?><rss/>'.encode("utf-16-le"), declared="utf-8") == "utf-16-le"
+
+
+def test_odd_dates_keep_their_time_in_utc(make_settings: Callable[..., Settings], corpus: FakeFeedServer) -> None:
+    articles = fetch(make_settings, corpus, "odd-dates", "005930.KS")
+    prepared = prepare_articles(articles, lookup("005930.KS"), source_type="rss")
+    assert prepared.invalid == 0
+    assert {a.title: a.published_at for a in prepared.articles} == odd_dates_expected()
 
 
 def test_a_feed_served_as_html_is_still_read() -> None:
