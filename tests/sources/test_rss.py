@@ -388,6 +388,30 @@ def test_shift_jis_feeds_are_read(headers: dict[str, str]) -> None:
     assert article.title == "トヨタ自動車の決算、営業利益が過去最高"
 
 
+@pytest.mark.parametrize(
+    ("written", "title"),
+    [
+        pytest.param("<![CDATA[&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝 서프라이즈&amp;quot;]]>",
+                     '삼성전자 3분기 "어닝 서프라이즈"', id="escaped html in cdata"),
+        pytest.param('<![CDATA[<b>삼성전자</b> 3분기 "어닝 서프라이즈"]]>', '삼성전자 3분기 "어닝 서프라이즈"',
+                     id="html in cdata"),
+        pytest.param("&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝&amp;quot;", '삼성전자 3분기 "어닝"',
+                     id="escaped html"),
+        pytest.param("&#49340;&#49457;&#51204;&#51088; &#x2014; 신고가", "삼성전자 — 신고가", id="numeric entities"),
+        pytest.param("<![CDATA[삼성전자&nbsp;신고가]]>", "삼성전자 신고가", id="nbsp in cdata"),
+        pytest.param("삼성전자, AT&amp;T·R&amp;D 제휴", "삼성전자, AT&T·R&D 제휴", id="escaped ampersands"),
+        pytest.param("<![CDATA[삼성전자, AT&T·R&D 제휴]]>", "삼성전자, AT&T·R&D 제휴", id="bare ampersands in cdata"),
+    ],
+)  # fmt: skip
+def test_html_in_titles_is_stripped_however_the_feed_escaped_it(written: str, title: str) -> None:
+    document = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{written}</title><link>https://news.example.kr/1</link></item></channel></rss>"
+    )
+    (raw,) = parse_feed(document.encode(), url="https://news.example.kr/rss")
+    assert normalize_article(raw, ticker="005930.KS", source_type="rss").title == title
+
+
 def test_relative_links_resolve_against_xml_base_content_location_or_the_feed_url() -> None:
     atom = (
         '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://base.example/news/">'
