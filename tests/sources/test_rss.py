@@ -22,7 +22,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.sources.rss import parse_feed
 from stockteacher.tickers.registry import lookup
-from tests.factories.feeds import ODD_DATES
+from tests.factories.feeds import MIXED_FEED_DATES, MIXED_FEED_DROPPED, ODD_DATES, mixed_feed
 from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))
@@ -282,51 +282,31 @@ def test_every_feed_broken_is_an_error(
 
 
 # --- one bad item among good ones ------------------------------------------------------------
-def _item(title: str, link: str, pub_date: str) -> str:
-    return f"<item><title>{title}</title><link>{link}</link><pubDate>{pub_date}</pubDate></item>"
-
-
-MIXED_FEED = (
-    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Wire</title>'
-    + _item("Apple opens a store in Seoul", "https://wire.example/apple-seoul", "Mon, 23 Nov 2026 09:30:00 +0900")
-    + _item("Apple at the end of time", "https://wire.example/apple-9999", "Fri, 31 Dec 9999 23:59:59 -0100")
-    + _item("Apple before time", "https://wire.example/apple-0001", "0001-01-01T00:30:00+01:00")
-    + _item("Apple behind a broken link", "http://[::1/item", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("Apple over FTP", "ftp://wire.example/apple", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("", "https://wire.example/untitled", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("Apple raises its dividend", "https://wire.example/apple-dividend", "Tue, 24 Nov 2026 08:00:00 +0000")
-    + "</channel></rss>"
-)
-
-
 def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored(
     make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str
 ) -> None:
-    """A malformed link, a link that is not http(s) and an item without a title are each dropped
-    with their reason and counted; items dated past either end of the calendar are kept without
-    a date (their `collected_at` says when they were seen); the batch goes on."""
+    """A malformed link, a link that is not http(s) (ftp:, javascript:), no link, no title and an
+    empty item are each dropped with their reason and counted; items whose date cannot be read
+    or lies past either end of the calendar are kept without one (their `collected_at` says
+    when they were seen); the batch goes on."""
     from stockteacher.ingest.collect import collect
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import Article, JobRun
 
-    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    rss.add("AAPL", mixed_feed())
     settings = rss_settings(
         make_settings, rss.template(), postgres_dsn=pg_dsn, ingestion_redis_url="redis://127.0.0.1:1/0"
     )
     outcome = collect("AAPL", "rss", settings=settings)
-    assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 4, 3)
+    dropped = sum(MIXED_FEED_DROPPED.values())
+    assert (outcome.fetched, outcome.saved, outcome.invalid) == (len(MIXED_FEED_DATES) + dropped, 5, 6)
     with session_scope(pg_dsn) as session:
         dated = {a.title: a.published_at for a in session.query(Article)}
         (run,) = session.query(JobRun).filter(JobRun.stage == "collect").all()
         assert run.status == "SUCCEEDED"
-        assert run.details["invalid"] == 3
-        assert run.details["invalid_reasons"] == {"bad_url": 2, "no_title": 1}
-    assert dated == {
-        "Apple opens a store in Seoul": datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
-        "Apple at the end of time": None,
-        "Apple before time": None,
-        "Apple raises its dividend": datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
-    }
+        assert run.details["invalid"] == 6
+        assert run.details["invalid_reasons"] == MIXED_FEED_DROPPED == {"bad_url": 4, "no_title": 2}
+    assert dated == MIXED_FEED_DATES
 
 
 def test_the_cli_reports_the_dropped_items(
@@ -337,13 +317,13 @@ def test_the_cli_reports_the_dropped_items(
 
     from stockteacher.cli import main
 
-    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    rss.add("AAPL", mixed_feed())
     monkeypatch.setenv("POSTGRES_DSN", pg_dsn)
     monkeypatch.setenv("RSS_FEED_TEMPLATES", json.dumps([rss.template()]))
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["collect", "AAPL", "--source", "rss", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out == {"fetched": 7, "unique": 4, "saved": 4, "invalid": 3}
+    assert out == {"fetched": 11, "unique": 5, "saved": 5, "invalid": 6}
 
 
 # --- feeds as they are published: charsets, relative links, dates ------------------------------
