@@ -1,5 +1,6 @@
 """A corpus of feeds as they are published: every flavour × encoding × way of declaring the
-charset, a feed mixing good items with one broken item of each kind, and a feed of odd dates.
+charset, a feed mixing good items with one broken item of each kind, a feed of odd dates and
+one of headlines with HTML escaped in every way feeds escape it.
 
 The matrix tests (`tests/sources/test_rss_corpus.py`) and `benchmarks/feed_intake.py` serve the
 same documents. Each newsroom writes several items with realistic headlines and descriptions in
@@ -25,6 +26,7 @@ from tests.servers.feeds import (
 __all__ = [
     "CHARSETS",
     "FLAVOURS",
+    "HTML_TITLES",
     "MIXED_FEED",
     "MIXED_FEED_DATES",
     "MIXED_FEED_DROPPED",
@@ -33,6 +35,8 @@ __all__ = [
     "CorpusFeed",
     "Newsroom",
     "charset_matrix",
+    "html_titles_feed",
+    "intake_corpus",
     "mixed_feed",
     "odd_dates_expected",
     "odd_dates_feed",
@@ -205,8 +209,9 @@ class CorpusFeed:
     id: str
     ticker: str
     document: FeedDocument
-    titles: tuple[str, ...]  # as written
+    titles: tuple[str, ...]  # as written, of the items that should be stored
     summaries: tuple[str | None, ...]
+    published: tuple[datetime | None, ...]  # in UTC; None: stored without a date
 
 
 def charset_matrix() -> list[CorpusFeed]:
@@ -228,9 +233,51 @@ def charset_matrix() -> list[CorpusFeed]:
                         document,
                         tuple(i.title for i in items),
                         tuple(i.summary for i in items),
+                        tuple(_utc(i.published) if flavour != "rss0.91" else None for i in items),  # 0.91: no dates
                     )
                 )
     return feeds
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+# --- HTML in headlines, escaped the ways feeds escape it -----------------------------------------
+HTML_TITLES: dict[str, str] = {
+    "<![CDATA[&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝 서프라이즈&amp;quot;]]>": '삼성전자 3분기 "어닝 서프라이즈"',
+    '<![CDATA[<b>삼성전자</b> 4분기 "어닝 쇼크"]]>': '삼성전자 4분기 "어닝 쇼크"',
+    "&lt;b&gt;삼성전자&lt;/b&gt; 배당 &amp;quot;확대&amp;quot;": '삼성전자 배당 "확대"',
+    "&#49340;&#49457;&#51204;&#51088; &#x2014; 신고가": "삼성전자 — 신고가",
+    "<![CDATA[삼성전자&nbsp;자사주 매입]]>": "삼성전자 자사주 매입",
+    "삼성전자, AT&amp;T·R&amp;D 제휴": "삼성전자, AT&T·R&D 제휴",
+    "<![CDATA[삼성전자, P&G·S&P 500 편입설]]>": "삼성전자, P&G·S&P 500 편입설",
+}
+"""Headlines as written inside <title>, and as they should be stored."""
+
+
+def html_titles_feed() -> FeedDocument:
+    items = "".join(
+        _item(written, f"https://titles.example.kr/{n}", None) for n, written in enumerate(HTML_TITLES, start=1)
+    )
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>제목 시험</title>'
+        f"<language>ko</language>{items}</channel></rss>"
+    )
+    return FeedDocument(text.encode(), "application/rss+xml; charset=utf-8")
+
+
+def intake_corpus() -> list[CorpusFeed]:
+    """The charset matrix, the mixed, odd-dates and HTML-titles feeds: what the benchmark serves."""
+    dates = odd_dates_expected()
+    return [
+        *charset_matrix(),
+        CorpusFeed("mixed", "AAPL", mixed_feed(), tuple(MIXED_FEED_DATES), (), tuple(MIXED_FEED_DATES.values())),
+        CorpusFeed("odd-dates", "005930.KS", odd_dates_feed(), tuple(dates), (), tuple(dates.values())),
+        CorpusFeed(
+            "html-titles", "005930.KS", html_titles_feed(), tuple(HTML_TITLES.values()), (), (None,) * len(HTML_TITLES)
+        ),
+    ]
 
 
 # --- one broken item of each kind among good ones ----------------------------------------------

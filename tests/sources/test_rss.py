@@ -22,7 +22,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.sources.rss import parse_feed
 from stockteacher.tickers.registry import lookup
-from tests.factories.feeds import MIXED_FEED_DATES, MIXED_FEED_DROPPED, ODD_DATES, mixed_feed
+from tests.factories.feeds import HTML_TITLES, MIXED_FEED_DATES, MIXED_FEED_DROPPED, ODD_DATES, mixed_feed
 from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))
@@ -368,21 +368,7 @@ def test_shift_jis_feeds_are_read(headers: dict[str, str]) -> None:
     assert article.title == "トヨタ自動車の決算、営業利益が過去最高"
 
 
-@pytest.mark.parametrize(
-    ("written", "title"),
-    [
-        pytest.param("<![CDATA[&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝 서프라이즈&amp;quot;]]>",
-                     '삼성전자 3분기 "어닝 서프라이즈"', id="escaped html in cdata"),
-        pytest.param('<![CDATA[<b>삼성전자</b> 3분기 "어닝 서프라이즈"]]>', '삼성전자 3분기 "어닝 서프라이즈"',
-                     id="html in cdata"),
-        pytest.param("&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝&amp;quot;", '삼성전자 3분기 "어닝"',
-                     id="escaped html"),
-        pytest.param("&#49340;&#49457;&#51204;&#51088; &#x2014; 신고가", "삼성전자 — 신고가", id="numeric entities"),
-        pytest.param("<![CDATA[삼성전자&nbsp;신고가]]>", "삼성전자 신고가", id="nbsp in cdata"),
-        pytest.param("삼성전자, AT&amp;T·R&amp;D 제휴", "삼성전자, AT&T·R&D 제휴", id="escaped ampersands"),
-        pytest.param("<![CDATA[삼성전자, AT&T·R&D 제휴]]>", "삼성전자, AT&T·R&D 제휴", id="bare ampersands in cdata"),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("written", "title"), list(HTML_TITLES.items()))
 def test_html_in_titles_is_stripped_however_the_feed_escaped_it(written: str, title: str) -> None:
     document = (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
