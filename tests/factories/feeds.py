@@ -30,6 +30,7 @@ __all__ = [
     "MIXED_FEED",
     "MIXED_FEED_DATES",
     "MIXED_FEED_DROPPED",
+    "SHORT_HEADLINES",
     "ODD_DATES",
     "Charset",
     "CorpusFeed",
@@ -40,6 +41,7 @@ __all__ = [
     "mixed_feed",
     "odd_dates_expected",
     "odd_dates_feed",
+    "short_headline_feeds",
 ]
 
 KST = timezone(timedelta(hours=9), "KST")
@@ -239,6 +241,27 @@ def charset_matrix() -> list[CorpusFeed]:
     return feeds
 
 
+# Few bytes, declared nowhere: a detector alone reads most of these as another encoding (Big5 as
+# Shift_JIS, GB18030 as Big5); the feed's <language> says which encodings to choose among.
+SHORT_HEADLINES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "big5": ("zh-TW", "TSM", ("台積電TSMC", "TSMC法說會", "外資買超TSMC", "台積電（TSMC）董事會")),
+    "shift_jis": ("ja", "TM", ("トヨタ(NYSE:TM)続伸", "日経平均続伸 NYSE:TM", "円安 $TM")),
+    "cp949": ("ko-KR", "005930.KS", ("햏 삼성전자", "똠방각하 삼성전자")),
+    "gb18030": ("zh-CN", "BABA", ("阿里巴巴(BABA)", "腾讯与BABA", "BABA股价大涨")),
+}
+"""codec → (the feed's language, the ticker, one-item feeds' headlines)."""
+
+
+def short_headline_feeds() -> list[CorpusFeed]:
+    feeds = []
+    for codec, (language, ticker, headlines) in SHORT_HEADLINES.items():
+        for n, headline in enumerate(headlines, start=1):
+            item = FeedItem(headline, f"https://short.example/{codec}/{n}")
+            document = rss_document("t", [item], language=language, encoding=codec, declare="nowhere")
+            feeds.append(CorpusFeed(f"short-{codec}-{n}", ticker, document, (headline,), (None,), (None,)))
+    return feeds
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
@@ -268,10 +291,12 @@ def html_titles_feed() -> FeedDocument:
 
 
 def intake_corpus() -> list[CorpusFeed]:
-    """The charset matrix, the mixed, odd-dates and HTML-titles feeds: what the benchmark serves."""
+    """The charset matrix, the short headlines, the mixed, odd-dates and HTML-titles feeds: what
+    the benchmark serves."""
     dates = odd_dates_expected()
     return [
         *charset_matrix(),
+        *short_headline_feeds(),
         CorpusFeed("mixed", "AAPL", mixed_feed(), tuple(MIXED_FEED_DATES), (), tuple(MIXED_FEED_DATES.values())),
         CorpusFeed("odd-dates", "005930.KS", odd_dates_feed(), tuple(dates), (), tuple(dates.values())),
         CorpusFeed(

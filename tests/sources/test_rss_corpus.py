@@ -17,10 +17,10 @@ from stockteacher.settings import Settings
 from stockteacher.sources.base import RawArticle
 from stockteacher.sources.rss import RssSource, document_charset, parse_feed
 from stockteacher.tickers.registry import lookup
-from tests.factories.feeds import CorpusFeed, charset_matrix, odd_dates_expected, odd_dates_feed
+from tests.factories.feeds import CorpusFeed, charset_matrix, odd_dates_expected, odd_dates_feed, short_headline_feeds
 from tests.servers.feeds import FakeFeedServer, FeedDocument
 
-MATRIX = charset_matrix()
+MATRIX = charset_matrix() + short_headline_feeds()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def fetch(make_settings: Callable[..., Settings], corpus: FakeFeedServer, feed: 
 
 def test_the_matrix_covers_every_flavour_encoding_and_declaration() -> None:
     ids = {f.id for f in MATRIX}
-    assert len(ids) == len(MATRIX) == 4 * (9 * 4 - 1)
+    assert len(ids) == len(MATRIX) == 4 * (9 * 4 - 1) + 12
     assert {"rss0.91-big5-nowhere", "atom1.0-cp949-as-euc-kr-header", "rss1.0-utf-16be-xml"} <= ids
     nowhere = next(f.document for f in MATRIX if f.id == "rss2.0-big5-nowhere")
     assert nowhere.content_type == "application/rss+xml" and b"encoding=" not in nowhere.body[:60]
