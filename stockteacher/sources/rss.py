@@ -126,10 +126,15 @@ class RssSource:
 _LABELS = {"windows-949": "cp949", "x-windows-949": "cp949", "ks_c_5601-1987": "cp949", "windows-31j": "cp932",
            "x-sjis": "shift_jis", "x-x-big5": "big5", "x-gbk": "gbk", "x-euc-jp": "euc_jp"}  # fmt: skip
 # What a label is used for in practice (the WHATWG Encoding Standard's reading): the declared
-# codec is tried first, then the superset that servers send under its name (CP949 as
-# "EUC-KR", Windows-31J as "Shift_JIS", CP950 as "Big5", Windows-1252 as "ISO-8859-1").
-_SUPERSETS = {"euc_kr": ("cp949",), "shift_jis": ("cp932",), "big5": ("cp950",), "gb2312": ("gbk", "gb18030"),
-              "gbk": ("gb18030",), "iso8859-1": ("cp1252",), "ascii": ("cp1252",)}  # fmt: skip
+# codec is tried first, then the superset servers send under its name (CP949 as "EUC-KR",
+# Windows-31J as "Shift_JIS", CP950 as "Big5"). "ISO-8859-1" is read as Windows-1252 first:
+# the two differ only where Latin-1 has control characters and Windows-1252 has “curly quotes”.
+_CANDIDATES = {"euc_kr": ("euc_kr", "cp949"), "shift_jis": ("shift_jis", "cp932"), "big5": ("big5", "cp950"),
+               "gb2312": ("gb2312", "gbk", "gb18030"), "gbk": ("gbk", "gb18030"),
+               "iso8859-1": ("cp1252", "iso8859-1"), "ascii": ("ascii", "cp1252")}  # fmt: skip
+# Codecs that decode almost any bytes, so decoding is no evidence for them: a document that is
+# valid UTF-8 (and not ASCII) is UTF-8 whichever of these it is labelled with.
+_SINGLE_BYTE = frozenset({"cp1252", "iso8859-1", "ascii"})
 # A feed's language says which legacy encodings it can be in, when a detector cannot tell from
 # a few short headlines (Big5 and Shift_JIS look alike in a handful of bytes).
 _LANGUAGE_CODECS = {"ko": ("cp949",), "ja": ("cp932", "euc_jp"), "zh-tw": ("cp950",), "zh-hk": ("cp950", "big5hkscs"),
@@ -168,7 +173,8 @@ def document_charset(content: bytes, *, declared: str | None = None, language: s
     A byte order mark, or '<?' in UTF-16, is the document's own word. Otherwise the charset
     declared in the HTTP header comes first and then the XML declaration's (RFC 7303), each
     with the superset servers send under its name; the first that decodes the whole document
-    cleanly wins. A document that declares none, or none that fits, is detected with
+    cleanly wins (a UTF-8 document labelled Latin-1 is UTF-8). A document that declares none,
+    or none that fits, is detected with
     charset-normalizer from its text content, among the encodings of its declared language
     when it names one."""
     for mark, codec in _BOMS + _UTF16_MARKERS:
@@ -177,6 +183,8 @@ def document_charset(content: bytes, *, declared: str | None = None, language: s
     in_document = _XML_ENCODING.match(content[:500])
     for label in (declared, in_document.group(1).decode("ascii") if in_document else None):
         for codec in _codec_family(label):
+            if codec in _SINGLE_BYTE and not content.isascii() and _decodes(content, "utf-8"):
+                return "utf-8"  # a server's default label on a UTF-8 feed
             if _decodes(content, codec):
                 return codec
     return _detected_charset(content, language)
@@ -190,7 +198,7 @@ def _codec_family(label: str | None) -> tuple[str, ...]:
         codec = codecs.lookup(label).name
     except LookupError:
         return ()
-    return (codec, *_SUPERSETS.get(codec, ()))
+    return _CANDIDATES.get(codec, (codec,))
 
 
 def _decodes(content: bytes, codec: str) -> bool:

@@ -104,26 +104,26 @@ def test_a_few_bytes_declared_nowhere_are_read_in_the_feeds_language(codec: str,
         assert article.title == headline
 
 
+_KO = "<rss><channel><language>ko</language><title>똠방각하 삼성전자</title></channel></rss>"
+
+
 @pytest.mark.parametrize(
-    ("declared", "codec", "expected"),
+    ("body", "declared", "expected"),
     [
-        ("EUC-KR", "cp949", "cp949"),  # CP949 sent as EUC-KR: the superset the label is used for
-        ("EUC-KR", "euc_kr", "euc_kr"),
-        ("ks_c_5601-1987", "cp949", "cp949"),
-        ("Shift_JIS", "shift_jis", "shift_jis"),
-        ("utf-8", "cp949", "cp949"),  # a header that lies: the bytes decide (language ko)
-        ("no-such-charset", "big5", "cp950"),
+        (_KO.encode("cp949"), "EUC-KR", "cp949"),  # CP949 sent as EUC-KR: the superset the label is used for
+        (_KO.replace("똠방각하", "한국").encode("euc_kr"), "EUC-KR", "euc_kr"),
+        (_KO.encode("cp949"), "ks_c_5601-1987", "cp949"),
+        ("<rss><title>トヨタ〜自動車</title></rss>".encode("shift_jis"), "Shift_JIS", "shift_jis"),  # its own 〜
+        ("<rss><title>トヨタ㈱</title></rss>".encode("cp932"), "Shift_JIS", "cp932"),
+        (_KO.encode("cp949"), "utf-8", "cp949"),  # a header that lies: the bytes decide, in the feed's language
+        ("<rss><language>zh-tw</language><title>台積電法說會</title></rss>".encode("big5"), "no-such-charset", "cp950"),
+        ("<rss><title>Apple’s “iPhone”</title></rss>".encode("cp1252"), "ISO-8859-1", "cp1252"),
+        ("<rss><title>Apple’s “iPhone”</title></rss>".encode(), "ISO-8859-1", "utf-8"),  # a server default
+        (b"<rss><title>Apple</title></rss>", "ISO-8859-1", "cp1252"),
     ],
-)
-def test_the_declared_charset_is_taken_when_the_bytes_decode_with_it(declared: str, codec: str, expected: str) -> None:
-    text = "<rss><channel><language>ko</language><title>똠방각하 삼성전자</title></channel></rss>"
-    if codec == "big5":
-        text = "<rss><channel><language>zh-tw</language><title>台積電法說會</title></channel></rss>"
-    elif codec == "shift_jis":
-        text = "<rss><channel><title>トヨタ自動車</title></channel></rss>"
-    if codec == "euc_kr":
-        text = text.replace("똠방각하", "한국")
-    assert document_charset(text.encode(codec), declared=declared) == expected
+)  # fmt: skip
+def test_the_declared_charset_is_taken_as_servers_mean_it(body: bytes, declared: str, expected: str) -> None:
+    assert document_charset(body, declared=declared) == expected
 
 
 def test_a_byte_order_mark_outranks_a_header_that_contradicts_it() -> None:
