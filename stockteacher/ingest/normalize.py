@@ -1,7 +1,8 @@
 """Normalisation and fingerprinting of raw articles.
 
 - times become aware UTC datetimes (naive times are taken as UTC);
-- HTML tags are stripped and entities decoded in title, description and body;
+- HTML tags are stripped and entities decoded in title, description and body (titles a second
+  time when the first pass leaves markup: HTML escaped twice, `strip_title`);
 - URLs are made canonical: scheme and host lower-cased, default ports, fragments, tracking
   parameters (`utm_*`, `fbclid`, `gclid`, ...) and trailing slashes dropped, remaining query
   parameters sorted;
@@ -32,6 +33,7 @@ __all__ = [
     "normalize_article",
     "parse_datetime",
     "strip_html",
+    "strip_title",
 ]
 
 _TRACKING_EXACT = frozenset(
@@ -132,6 +134,22 @@ def strip_html(text: str | None) -> str | None:
     return text or None
 
 
+# What a title still holds after one pass when its feed escaped the HTML twice: a tag, or an
+# entity reference with its semicolon (a bare `&` as in `AT&T` or `R&D` is neither).
+_MARKUP_LEFT = re.compile(r"<[A-Za-z/!][^<>]*>|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def strip_title(text: str | None) -> str | None:
+    """`strip_html`, and once more when what is left is still markup: feeds put entity-escaped
+    HTML inside CDATA (`<![CDATA[&lt;b&gt;삼성전자&lt;/b&gt; &amp;quot;…&amp;quot;]]>`). Only
+    titles get the second pass, as only headlines are written that way; a body that says
+    `&lt;b&gt;` once decoded means the characters."""
+    once = strip_html(text)
+    if once is not None and _MARKUP_LEFT.search(once):
+        return strip_html(once)
+    return once
+
+
 def canonical_url(url: str) -> str:
     """The URL that identifies an article, whatever tracking decorations it arrived with."""
     try:
@@ -205,7 +223,7 @@ def normalize_article(raw: RawArticle, *, ticker: str, source_type: str) -> Norm
 
 
 def _normalize(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedArticle:
-    title = strip_html(raw.title)
+    title = strip_title(raw.title)
     if not title:
         raise InvalidArticle("article without a title", reason="no_title")
     if not raw.url:

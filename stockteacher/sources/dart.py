@@ -27,8 +27,8 @@ article: its report name as the title, the DART viewer page as the URL, the rece
 midnight KST as the publication time, the company, filer and `rm` marks in words as the body,
 and only what sets the filing apart (another filer, 정정/철회/연결) as the description: words
 shared by all of a company's filings would make unrelated filings one story. A filing that
-cannot be an article (no receipt number, an unreadable date) is passed on as it is, for
-normalisation to drop with its reason.
+cannot be an article (no receipt number) is passed on as it is, for normalisation to drop with
+its reason; one with an unreadable date is kept, dated by its collection.
 """
 
 from __future__ import annotations
@@ -444,8 +444,8 @@ def _int(value: Any) -> int:
 
 def _receipt_date(value: Any) -> datetime | str | None:
     """Midnight KST of a `YYYYMMDD` receipt date. One that cannot be read goes on labelled
-    (`rcept_dt=…`, which no date parser reads: the normaliser drops the item as `bad_date`, and
-    its log line shows what came); a missing date goes on as None (kept without one)."""
+    (`rcept_dt=…`, which no date parser reads), a missing one as None: either way the filing is
+    kept, and collect dates it by its collection (flagged `published_at_estimated`)."""
     text = _text(value)
     if not text:
         return None

@@ -13,6 +13,7 @@ from stockteacher.ingest.normalize import (
     normalize_article,
     parse_datetime,
     strip_html,
+    strip_title,
 )
 from stockteacher.sources.base import RawArticle
 
@@ -191,6 +192,31 @@ def test_strip_html_leaves_plain_text_alone() -> None:
 
 def test_strip_html_decodes_entities_exactly_once() -> None:
     assert strip_html("Use &amp;lt;b&amp;gt; for bold") == "Use &lt;b&gt; for bold"
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("<b>삼성전자</b> 3분기 &quot;어닝 서프라이즈&quot;", '삼성전자 3분기 "어닝 서프라이즈"'),
+        ("&lt;b&gt;삼성전자&lt;/b&gt; 3분기 &amp;quot;어닝&amp;quot;", '삼성전자 3분기 "어닝"'),  # escaped twice
+        ("AT&T와 R&D 투자 확대", "AT&T와 R&D 투자 확대"),  # bare ampersands are text
+        ("AT&amp;T, P&amp;G and S&amp;P 500", "AT&T, P&G and S&P 500"),
+        ("Apple &amp;amp; Samsung", "Apple & Samsung"),
+        ("5 < 6 그리고 AT&T", "5 < 6 그리고 AT&T"),
+        ("삼성&nbsp;전자&#160;&#xAE30;&#xC0AC;", "삼성 전자 기사"),
+    ],
+)
+def test_strip_title_decodes_html_escaped_twice_but_leaves_literal_ampersands(title: str, expected: str) -> None:
+    assert strip_title(title) == expected
+
+
+def test_only_titles_get_the_second_pass() -> None:
+    raw = RawArticle(
+        title="&lt;b&gt;Apple&lt;/b&gt; Q3", url="https://example.com/a", description="Use &lt;b&gt; for bold"
+    )
+    article = normalize_article(raw, ticker="AAPL", source_type="rss")
+    assert article.title == "Apple Q3"
+    assert article.description == "Use <b> for bold"
 
 
 # --- parse_datetime --------------------------------------------------------------------------

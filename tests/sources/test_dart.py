@@ -222,7 +222,7 @@ def test_a_korean_ticker_missing_from_the_map_is_empty_with_a_warning(
 # --- bad filings -------------------------------------------------------------------------------
 
 
-def test_a_bad_filing_is_dropped_with_its_reason_and_the_rest_kept(
+def test_a_bad_filing_is_dropped_with_its_reason_and_an_undated_one_kept(
     dart: FakeDart, dart_settings: SettingsFactory
 ) -> None:
     dart.filings = [
@@ -237,12 +237,14 @@ def test_a_bad_filing_is_dropped_with_its_reason_and_the_rest_kept(
     assert len(raw) == 6
 
     prepared = prepare_articles(raw, lookup(SAMSUNG), source_type="dart")
-    assert prepared.invalid == 4
-    assert prepared.invalid_reasons == {"bad_url": 1, "bad_date": 1, "no_title": 2}
+    assert prepared.invalid == 3
+    assert prepared.invalid_reasons == {"bad_url": 1, "no_title": 2}
     assert prepared.irrelevant == 0
-    assert [a.title for a in prepared.articles] == ["주요사항보고서(자기주식취득결정)", "영업(잠정)실적(공정공시)"]
+    dates = {a.title: a.published_at for a in prepared.articles}
+    assert set(dates) == {"주요사항보고서(자기주식취득결정)", "날짜가 이상한 공시", "영업(잠정)실적(공정공시)"}
     assert all(a.url.startswith(VIEWER) and a.source == "DART" for a in prepared.articles)
-    assert prepared.articles[1].published_at is not None and prepared.articles[1].published_at.tzinfo is UTC
+    assert dates["날짜가 이상한 공시"] is None  # kept: collect dates it by its collection, flagged
+    assert dates["영업(잠정)실적(공정공시)"].tzinfo is UTC
 
 
 # --- the corp-code map -------------------------------------------------------------------------

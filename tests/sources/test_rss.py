@@ -10,6 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from stockteacher.ingest.collect import prepare_articles
+from stockteacher.ingest.normalize import normalize_article
 from stockteacher.settings import Settings
 from stockteacher.sources import build_source
 from stockteacher.sources.base import (
@@ -21,6 +22,7 @@ from stockteacher.sources.base import (
 )
 from stockteacher.sources.rss import parse_feed
 from stockteacher.tickers.registry import lookup
+from tests.factories.feeds import HTML_TITLES, MIXED_FEED_DATES, MIXED_FEED_DROPPED, ODD_DATES, mixed_feed
 from tests.servers.feeds import FakeFeedServer, FeedDocument, FeedItem, atom_document, rss_document
 
 KST = timezone(timedelta(hours=9))
@@ -280,52 +282,35 @@ def test_every_feed_broken_is_an_error(
 
 
 # --- one bad item among good ones ------------------------------------------------------------
-def _item(title: str, link: str, pub_date: str) -> str:
-    return f"<item><title>{title}</title><link>{link}</link><pubDate>{pub_date}</pubDate></item>"
-
-
-MIXED_FEED = (
-    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Wire</title>'
-    + _item("Apple opens a store in Seoul", "https://wire.example/apple-seoul", "Mon, 23 Nov 2026 09:30:00 +0900")
-    + _item("Apple at the end of time", "https://wire.example/apple-9999", "Fri, 31 Dec 9999 23:59:59 -0100")
-    + _item("Apple before time", "https://wire.example/apple-0001", "0001-01-01T00:30:00+01:00")
-    + _item("Apple behind a broken link", "http://[::1/item", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("Apple over FTP", "ftp://wire.example/apple", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("", "https://wire.example/untitled", "Mon, 23 Nov 2026 10:00:00 +0000")
-    + _item("Apple raises its dividend", "https://wire.example/apple-dividend", "Tue, 24 Nov 2026 08:00:00 +0000")
-    + "</channel></rss>"
-)
-
-
 def test_one_bad_item_of_each_kind_is_dropped_and_counted_and_the_rest_is_stored(
     make_settings: Callable[..., Settings], rss: FakeFeedServer, pg_dsn: str
 ) -> None:
-    """A malformed link, a link that is not http(s) and an item without a title are each dropped
-    with their reason and counted; items dated past either end of the calendar are kept, dated
-    by their collection and flagged; the batch goes on."""
+    """A malformed link, a link that is not http(s) (ftp:, javascript:), no link, no title and an
+    empty item are each dropped with their reason and counted; items whose date cannot be read
+    or lies past either end of the calendar are kept, dated by their collection and flagged;
+    the batch goes on."""
     from stockteacher.ingest.collect import collect
     from stockteacher.store.db import session_scope
     from stockteacher.store.models import Article, JobRun
 
-    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    rss.add("AAPL", mixed_feed())
     settings = rss_settings(
         make_settings, rss.template(), postgres_dsn=pg_dsn, ingestion_redis_url="redis://127.0.0.1:1/0"
     )
     outcome = collect("AAPL", "rss", settings=settings)
-    assert (outcome.fetched, outcome.saved, outcome.invalid) == (7, 4, 3)
+    dropped = sum(MIXED_FEED_DROPPED.values())
+    assert (outcome.fetched, outcome.saved, outcome.invalid) == (len(MIXED_FEED_DATES) + dropped, 5, 6)
     with session_scope(pg_dsn) as session:
         articles = list(session.query(Article))
         dated = {a.title: a.published_at for a in articles if not a.published_at_estimated}
         undated = {a.title for a in articles if a.published_at_estimated and a.published_at == a.collected_at}
         (run,) = session.query(JobRun).filter(JobRun.stage == "collect").all()
         assert run.status == "SUCCEEDED"
-        assert run.details["invalid"] == 3 and run.details["undated"] == 2
-        assert run.details["invalid_reasons"] == {"bad_url": 2, "no_title": 1}
-    assert dated == {
-        "Apple opens a store in Seoul": datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
-        "Apple raises its dividend": datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
-    }
-    assert undated == {"Apple at the end of time", "Apple before time"}
+        undated_count = sum(1 for d in MIXED_FEED_DATES.values() if d is None)
+        assert run.details["invalid"] == 6 and run.details["undated"] == undated_count == 3
+        assert run.details["invalid_reasons"] == MIXED_FEED_DROPPED == {"bad_url": 4, "no_title": 2}
+    assert dated == {title: d for title, d in MIXED_FEED_DATES.items() if d is not None}
+    assert undated == {title for title, d in MIXED_FEED_DATES.items() if d is None}
 
 
 def test_the_cli_reports_the_dropped_items(
@@ -336,13 +321,13 @@ def test_the_cli_reports_the_dropped_items(
 
     from stockteacher.cli import main
 
-    rss.add("AAPL", FeedDocument(MIXED_FEED.encode(), "application/rss+xml; charset=utf-8"))
+    rss.add("AAPL", mixed_feed())
     monkeypatch.setenv("POSTGRES_DSN", pg_dsn)
     monkeypatch.setenv("RSS_FEED_TEMPLATES", json.dumps([rss.template()]))
     monkeypatch.setenv("INGESTION_REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["collect", "AAPL", "--source", "rss", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out == {"fetched": 7, "unique": 4, "saved": 4, "invalid": 3}
+    assert out == {"fetched": 11, "unique": 5, "saved": 5, "invalid": 6}
 
 
 # --- feeds as they are published: charsets, relative links, dates ------------------------------
@@ -387,6 +372,16 @@ def test_shift_jis_feeds_are_read(headers: dict[str, str]) -> None:
     assert article.title == "トヨタ自動車の決算、営業利益が過去最高"
 
 
+@pytest.mark.parametrize(("written", "title"), list(HTML_TITLES.items()))
+def test_html_in_titles_is_stripped_however_the_feed_escaped_it(written: str, title: str) -> None:
+    document = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{written}</title><link>https://news.example.kr/1</link></item></channel></rss>"
+    )
+    (raw,) = parse_feed(document.encode(), url="https://news.example.kr/rss")
+    assert normalize_article(raw, ticker="005930.KS", source_type="rss").title == title
+
+
 def test_relative_links_resolve_against_xml_base_content_location_or_the_feed_url() -> None:
     atom = (
         '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://base.example/news/">'
@@ -400,19 +395,13 @@ def test_relative_links_resolve_against_xml_base_content_location_or_the_feed_ur
     assert parse_feed(rss, url="https://feeds.example/a/rss")[0].url == "https://feeds.example/news/1"
 
 
-@pytest.mark.parametrize(
-    ("written", "utc"),
-    [
-        ("Tue, 24 Nov 2026 08:00:00 PT", datetime(2026, 11, 24, 16, 0, tzinfo=UTC)),
-        ("Tue, 24 Nov 2026 08:00:00 MET", datetime(2026, 11, 24, 7, 0, tzinfo=UTC)),
-        ("2026-11-24T08:00:00-01:01", datetime(2026, 11, 24, 9, 1, tzinfo=UTC)),
-        ("Tue, 24 Nov 2026 08:00:00 +0900", datetime(2026, 11, 23, 23, 0, tzinfo=UTC)),
-        ("sometime soon", None),  # unreadable: the item is kept without a date
-    ],
-)
-def test_dates_are_feedparsers_reading_in_utc(written: str, utc: datetime | None) -> None:
-    (article,) = parse_feed(_korean_rss(date=written).encode(), url="https://news.example.kr/rss")
-    assert article.published_at == utc
+@pytest.mark.parametrize(("written", "utc"), list(ODD_DATES.items()), ids=list(ODD_DATES))
+def test_dates_keep_their_time_in_utc_and_an_unreadable_one_keeps_the_item(written: str, utc: datetime | None) -> None:
+    """Nate and OnBlog's Korean formats, zone names (PT, MET, KST), odd offsets, ISO with and
+    without an offset; a date past either end of the calendar or unreadable leaves None."""
+    (raw,) = parse_feed(_korean_rss(date=written).encode(), url="https://news.example.kr/rss")
+    assert raw.published_at == utc
+    assert normalize_article(raw, ticker="005930.KS", source_type="rss").published_at == utc
 
 
 def test_a_charset_sent_only_in_the_header_reaches_the_parser_through_the_source(
