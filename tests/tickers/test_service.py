@@ -140,31 +140,34 @@ def _cli(*args: str, dsn: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_tickers_cli_adds_lists_and_removes(pg_dsn: str, tmp_path: Path) -> None:
+def test_tickers_cli_adds_lists_and_removes_as_the_readme_shows(pg_dsn: str, tmp_path: Path) -> None:
     added = _cli(
-        "add", "999999.KQ", "--name-ko", "가나다바이오", "--name-en", "Ganada Bio", "--alias", "가나다",
-        "--alias", "GNDB", dsn=pg_dsn, cwd=tmp_path,
+        "add", "950130.KQ", "--name-ko", "엑세스바이오", "--name-en", "Access Bio", "--alias", "액세스바이오",
+        dsn=pg_dsn, cwd=tmp_path,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    assert added.stdout.strip() == (
-        "ticker 999999.KQ: 가나다바이오 / Ganada Bio (exchange KOSDAQ; aliases: GNDB, 가나다)"
-    )
-    listed = _cli("list", "가나다", "--json", dsn=pg_dsn, cwd=tmp_path)
+    assert added.stdout.strip() == "ticker 950130.KQ: 엑세스바이오 / Access Bio (exchange KOSDAQ; aliases: 액세스바이오)"
+    alias = _cli("add", "AAPL", "--alias", "애플컴퓨터", dsn=pg_dsn, cwd=tmp_path)
+    assert alias.returncode == 0 and alias.stdout.startswith("ticker AAPL: 애플 / Apple (exchange NASDAQ; aliases: ")
+    assert "애플컴퓨터" in alias.stdout
+    listed = _cli("list", "엑세스", "--json", dsn=pg_dsn, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout.strip().splitlines()[-1])
     assert rows[0] == {
-        "ticker": "999999.KQ",
-        "name_en": "Ganada Bio",
-        "name_ko": "가나다바이오",
+        "ticker": "950130.KQ",
+        "name_en": "Access Bio",
+        "name_ko": "엑세스바이오",
         "exchange": "KOSDAQ",
         "country": "KR",
-        "aliases": ["GNDB", "가나다"],
+        "aliases": ["액세스바이오"],
     }
-    assert [r["ticker"] for r in json.loads(_cli("list", "--added", "--json", dsn=pg_dsn, cwd=tmp_path).stdout)] == [
-        "999999.KQ"
-    ]
-    removed = _cli("remove", "999999.KQ", dsn=pg_dsn, cwd=tmp_path)
-    assert removed.returncode == 0 and "additions removed" in removed.stdout
+    plain = _cli("list", "엑세스", dsn=pg_dsn, cwd=tmp_path)
+    assert plain.stdout.splitlines()[0].split() == ["950130.KQ", "KOSDAQ", "엑세스바이오", "/", "Access", "Bio", "액세스바이오"]
+    additions = json.loads(_cli("list", "--added", "--json", dsn=pg_dsn, cwd=tmp_path).stdout)
+    assert [r["ticker"] for r in additions] == ["950130.KQ", "AAPL"]  # by symbol
+    removed = _cli("remove", "950130.KQ", dsn=pg_dsn, cwd=tmp_path)
+    assert removed.returncode == 0 and removed.stdout.strip() == "ticker 950130.KQ: additions removed"
+    assert json.loads(_cli("list", "엑세스", "--json", dsn=pg_dsn, cwd=tmp_path).stdout) == []
 
 
 def test_tickers_cli_refuses_bad_input_with_exit_2_and_one_line(pg_dsn: str, tmp_path: Path) -> None:
