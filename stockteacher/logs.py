@@ -123,6 +123,18 @@ def _configure_structlog(shared: list[Processor], level: int) -> None:
     )
 
 
+class _CurrentStderr:
+    """`sys.stderr` as it is at each write, not as it was when logging was configured: a
+    progress display that takes over stderr on a terminal (rich's `Live`) then prints log
+    lines above its own instead of through them."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     """Configure structlog and the standard library's logging from `settings`."""
     _known_secrets[:] = sorted({s for s in settings.secret_values() if len(s) >= 4}, key=len, reverse=True)
@@ -138,7 +150,7 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream or _CurrentStderr())
     handler.setFormatter(formatter)
     handler.set_name("stockteacher")
     root = logging.getLogger()

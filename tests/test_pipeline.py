@@ -48,10 +48,13 @@ def test_a_sweep_runs_every_stage_in_order_under_one_trace(
     }
     assert summary["notified"]["status"] == "ok" and summary["notified"]["trace_id"] == result.trace_id
     assert seen == [
+        ("sweep", "Planned"),
         ("collect", "Collected"),
         ("analyze", "Analyzed"),
+        ("publish", "Published"),
         ("collect", "Collected"),
         ("analyze", "Analyzed"),
+        ("publish", "Published"),
         ("notify", "Notified"),
     ]
     rows = runs(sqlite_dsn)

@@ -9,6 +9,11 @@ somewhere nobody looks:
 - no address on a machine where `ray start` runs a cluster (pass `--address auto`, or
   `--address local` for a separate, temporary Ray);
 - an address where no cluster answers.
+
+Workers' output (every task's and actor's log events) goes to files in the Ray session's logs
+directory (`/tmp/ray/session_latest/logs/worker-*.err` on each node), not to this driver's
+console, where it would bury the progress lines: `log_to_driver=True` (`--verbose`) streams it
+here as well.
 """
 
 from __future__ import annotations
@@ -21,10 +26,18 @@ import ray
 
 from stockteacher.core.errors import SetupError
 
-__all__ = ["NAMESPACE", "ClusterAddressError", "connect", "running_cluster_address", "wait_until_gone"]
+__all__ = [
+    "NAMESPACE",
+    "ClusterAddressError",
+    "connect",
+    "running_cluster_address",
+    "wait_until_gone",
+    "worker_logs_note",
+]
 
 NAMESPACE = "stockteacher"
 _started_local = False  # this process started the Ray it is connected to (a local instance)
+_logs: dict[str, Any] = {"dir": None, "to_driver": False}  # where this driver's workers log
 
 
 class ClusterAddressError(SetupError, RuntimeError):
@@ -50,16 +63,27 @@ def running_cluster_address() -> str | None:
 
 
 def connect(
-    address: str | None = None, *, num_cpus: int | None = None, require_cluster: bool = False, **kwargs: Any
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    require_cluster: bool = False,
+    log_to_driver: bool = False,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """Join the cluster at `address` (or `RAY_ADDRESS`, as `ray job submit` sets it; `auto` for
     a cluster started with `ray start` on this machine), else start a fresh local Ray
-    (`address="local"` asks for one explicitly). Returns Ray's context info (dashboard URL,
-    address, whether it is a local instance)."""
+    (`address="local"` asks for one explicitly). Workers' output stays in the session's log
+    files unless `log_to_driver`. Returns Ray's context info (dashboard URL, address, whether
+    it is a local instance, the logs directory)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     global _started_local
     if ray.is_initialized():
-        return {"address": ray.get_runtime_context().gcs_address, "dashboard_url": None, "local": _started_local}
+        return {
+            "address": ray.get_runtime_context().gcs_address,
+            "dashboard_url": None,
+            "local": _started_local,
+            "logs_dir": _logs["dir"],
+        }
     _started_local = False
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None and require_cluster:
@@ -74,7 +98,7 @@ def connect(
                 f"a Ray cluster started with `ray start` runs on this machine ({running}): pass --address auto "
                 "to use it, or --address local for a separate, temporary Ray"
             )
-    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True, **kwargs}
+    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": log_to_driver, **kwargs}
     if address and address != "local":
         try:
             context = ray.init(address=address, **options)
@@ -93,11 +117,22 @@ def connect(
             )
         context = ray.init(address="local", num_cpus=num_cpus, **options)
         local = _started_local = True
+    session_dir = context.address_info.get("session_dir")
+    _logs.update(dir=os.path.join(session_dir, "logs") if session_dir else None, to_driver=log_to_driver)
     return {
         "address": context.address_info.get("gcs_address"),
         "dashboard_url": context.dashboard_url,
         "local": local,
+        "logs_dir": _logs["dir"],
     }
+
+
+def worker_logs_note() -> str | None:
+    """One line saying where the workers' log events are, for the top of a progress display."""
+    if _logs["to_driver"]:
+        return None  # they are on the console already
+    where = f"{_logs['dir']}/worker-*.err" if _logs["dir"] else "the Ray session's logs directory"
+    return f"worker logs: {where} on each node (--verbose shows them here)"
 
 
 def wait_until_gone(name: str, *, timeout: float = 30.0) -> None:

@@ -4,6 +4,9 @@ The order of the stages is the `Sweep`'s; this module only runs them in parallel
 collector task per (ticker, source), at most `SCHEDULER_MAX_IN_FLIGHT` at once (`ray.wait`
 provides the backpressure), the analyses on the analyzer pool, one publish task per new
 analysis, and the notifier as a task at the end. A stage that fails fails its ticker only.
+
+Progress comes from the same loop: each result `ray.wait` hands back is recorded by the
+`Sweep`, which passes it to `on_progress` (`run_on_ray` shows it, one line per stage).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from ray.exceptions import RayError
 from stockteacher.cluster import metrics
 from stockteacher.cluster.actors import collect_options, collect_task, notify_task, publish_task
 from stockteacher.cluster.pool import AnalyzerPool
+from stockteacher.cluster.runtime import worker_logs_note
 from stockteacher.logs import pipeline_context
-from stockteacher.pipeline import STAGES, Collected, Progress, StageError, Sweep, SweepResult, print_progress
+from stockteacher.pipeline import STAGES, Collected, Progress, StageError, Sweep, SweepResult, sweep_progress
 from stockteacher.settings import Settings
 
 __all__ = ["SweepResult", "run_on_ray", "run_sweep"]
@@ -110,14 +114,17 @@ def run_on_ray(
     *,
     stages: Iterable[str] = STAGES,
     path: str | None = None,
-    on_progress: Progress | None = print_progress,
+    progress: bool = True,
 ) -> SweepResult:
     """One sweep with an analyzer pool of its own, shut down at the end (the jobs, `run-once`,
-    `backfill`, the demo); the scheduler keeps its pool and calls `run_sweep`."""
+    `backfill`, the demo); the scheduler keeps its pool and calls `run_sweep`. With `progress`,
+    one line per stage on stderr (in place on a terminal), after a line saying where the
+    workers' logs go."""
     stages = tuple(stages)
-    pool = AnalyzerPool(settings) if "analyze" in stages else None
-    try:
-        return run_sweep(settings, pairs, pool, stages=stages, path=path, on_progress=on_progress)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    with sweep_progress(enabled=progress, header=worker_logs_note() if progress else None) as on_progress:
+        pool = AnalyzerPool(settings) if "analyze" in stages else None
+        try:
+            return run_sweep(settings, pairs, pool, stages=stages, path=path, on_progress=on_progress)
+        finally:
+            if pool is not None:
+                pool.shutdown()

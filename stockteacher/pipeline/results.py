@@ -5,6 +5,7 @@
 - `Published` — the materializer's reports for some analyses;
 - `Notified`  — the notifier's outbox counts;
 - `StageError` — a stage that raised, for one ticker (or for the sweep, `ticker=None`);
+- `Planned`   — what a sweep is about to do (its first progress event);
 - `SweepResult` — all of one sweep's results under its one `trace_id`, and its JSON summary.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Analyzed", "Collected", "Notified", "Published", "StageError", "SweepResult"]
+__all__ = ["Analyzed", "Collected", "Notified", "Planned", "Published", "StageError", "SweepResult"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,15 @@ class StageError:
     def as_dict(self) -> dict[str, Any]:
         where = {"ticker": self.ticker, "source": self.source} if self.stage == "collect" else {"ticker": self.ticker}
         return {"stage": self.stage, **where, "error_code": self.error_code, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A sweep's stages and its (ticker, source) pairs, as it starts."""
+
+    trace_id: str
+    stages: tuple[str, ...]
+    pairs: tuple[tuple[str, str | None], ...]
 
 
 @dataclass

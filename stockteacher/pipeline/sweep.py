@@ -25,14 +25,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
-from stockteacher.pipeline.results import Analyzed, Collected, Notified, Published, StageError, SweepResult
+from stockteacher.pipeline.results import Analyzed, Collected, Notified, Planned, Published, StageError, SweepResult
 from stockteacher.pipeline.stages import STAGES, analyze_stage, collect_stage, notify_stage, publish_stage
 from stockteacher.settings import Settings
 
 __all__ = ["Progress", "Sweep", "run_pipeline"]
 
 log = get_logger(__name__)
-Progress = Callable[[str, Collected | Analyzed | Notified], None]
+# `on_progress(stage, event)`: ("sweep", Planned) first, then each stage's result as it ends —
+# failures (`StageError`) included, so that a display reaches N/N (see `pipeline.progress`).
+Progress = Callable[[str, Planned | Collected | Analyzed | Published | Notified | StageError], None]
 
 
 class Sweep:
@@ -76,6 +78,7 @@ class Sweep:
         """Log the start; the tickers to analyse at once (every ticker, when not collecting)."""
         self._started = time.perf_counter()
         log.info("sweep.start", pairs=len(self.pairs), stages=list(self.stages))
+        self._progress("sweep", Planned(self.trace_id, self.stages, tuple(self.pairs)))
         return [] if self.collects or "analyze" not in self.stages else list(self._collecting)
 
     def collected(self, ticker: str, source: str, outcome: Collected | StageError) -> list[str]:
@@ -85,7 +88,7 @@ class Sweep:
             self.result.errors.append(outcome)
         else:
             self.result.collected[f"{ticker}:{source}"] = outcome
-            self._progress("collect", outcome)
+        self._progress("collect", outcome)
         self._collecting[ticker] -= 1
         return [ticker] if self._collecting[ticker] == 0 and "analyze" in self.stages else []
 
@@ -106,13 +109,14 @@ class Sweep:
             self.result.errors.append(outcome)
         else:
             self.result.published.append(outcome)
+        self._progress("publish", outcome)
 
     def notified(self, outcome: Notified | StageError) -> None:
         if isinstance(outcome, StageError):
             self.result.errors.append(outcome)
         else:
             self.result.notified = outcome
-            self._progress("notify", outcome)
+        self._progress("notify", outcome)
 
     def finish(self) -> SweepResult:
         """Log the end; the result, with its duration."""
