@@ -19,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="sample", choices=SOURCES)
     parser.add_argument("--path", help="the file for --source file")
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--verbose", action="store_true", help="stream the Ray workers' logs to the console too")
     args = parser.parse_args(argv)
     from stockteacher.cluster.entrypoints import collect_job
 
-    return run(lambda: collect_job(args.tickers, source=args.source, path=args.path, address=args.address))
+    return run(
+        lambda: collect_job(
+            args.tickers, source=args.source, path=args.path, address=args.address, verbose=args.verbose
+        )
+    )
 
 
 if __name__ == "__main__":

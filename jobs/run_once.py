@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickers", help="comma-separated; default: the enabled COLLECTION_SCHEDULES tickers")
     parser.add_argument("--source", default="sample", choices=[s for s in SOURCES if s != "file"])
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--verbose", action="store_true", help="stream the Ray workers' logs to the console too")
     args = parser.parse_args(argv)
     from stockteacher.cluster.entrypoints import run_once_job
 
-    return run(lambda: run_once_job(args.tickers, source=args.source, address=args.address))
+    return run(lambda: run_once_job(args.tickers, source=args.source, address=args.address, verbose=args.verbose))
 
 
 if __name__ == "__main__":

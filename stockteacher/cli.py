@@ -6,7 +6,7 @@
     stockteacher dart refresh-corp-codes [--json]     (OpenDART's stock code → corp code map)
     stockteacher analyze TICKER [--reanalyze] [--json]
     stockteacher publish [--ticker T] [--json]
-    stockteacher run-once [--tickers A,B] [--source S] [--address RAY] [--json]
+    stockteacher run-once [--tickers A,B] [--source S] [--address RAY] [--json] [--verbose]
     stockteacher scheduler start|stop|status|run-now [--address RAY] [--json]
     stockteacher scale analyzers N [--address RAY] [--json]
     stockteacher users create NAME [--admin] | users add-key NAME | users revoke NAME | users list
@@ -14,7 +14,11 @@
     stockteacher tickers remove SYMBOL | tickers list [QUERY] [--added] [--limit N]
     stockteacher notify run-once [--json] | outbox list [--status S] | outbox retry [--id N]
     stockteacher serve [--host H] [--port P]          (the API + web page on plain uvicorn)
-    stockteacher demo [--once] [--port P]             (everything, locally, on Ray Serve)
+    stockteacher demo [--once] [--port P] [--verbose] (everything, locally, on Ray Serve)
+
+`run-once` and `demo` show one progress line per stage on stderr (in place on a terminal);
+`--json` prints nothing but the JSON; `--verbose` streams the Ray workers' logs to the
+console too (by default they stay in the Ray session's log files).
 
 Exit codes: 0 success, 1 the work failed (the reason is printed and recorded in `job_runs`),
 2 bad usage or configuration.
@@ -226,7 +230,14 @@ def cmd_run_once(args: argparse.Namespace) -> int:
     from stockteacher.cluster.entrypoints import run_once_job
 
     try:
-        summary = run_once_job(args.tickers, source=args.source, address=args.address, settings=load_settings())
+        summary = run_once_job(
+            args.tickers,
+            source=args.source,
+            address=args.address,
+            settings=load_settings(),
+            progress=not args.json,
+            verbose=args.verbose,
+        )
     except SetupError:
         raise
     except ValueError as exc:  # no tickers, or a ticker that cannot be one
@@ -343,7 +354,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from stockteacher.demo import run_demo
 
     settings = _settings_and_logging()
-    result = run_demo(settings, once=args.once, host=args.host, port=args.port, dashboard=not args.no_dashboard)
+    result = run_demo(
+        settings,
+        once=args.once,
+        host=args.host,
+        port=args.port,
+        dashboard=not args.no_dashboard,
+        quiet=args.json,
+        verbose=args.verbose,
+    )
     if args.json:
         _print_json(result)
     return 0 if result["status"] == "ok" else 1
@@ -445,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--tickers", help="comma-separated; default: the enabled COLLECTION_SCHEDULES tickers")
     p_run.add_argument("--source", default="sample", choices=SOURCE_NAMES)
     p_run.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
-    p_run.add_argument("--json", action="store_true")
+    p_run.add_argument("--json", action="store_true", help="print only the JSON summary (no progress)")
+    p_run.add_argument("--verbose", action="store_true", help="stream the Ray workers' logs to the console too")
     p_run.set_defaults(func=cmd_run_once)
 
     p_sched = sub.add_parser("scheduler", help="the cluster's scheduler actor")
@@ -520,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--host", default="127.0.0.1")
     p_demo.add_argument("--port", type=int, default=8000)
     p_demo.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
-    p_demo.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p_demo.add_argument("--json", action="store_true", help="print only a JSON summary (no progress)")
+    p_demo.add_argument("--verbose", action="store_true", help="stream the Ray workers' logs to the console too")
     p_demo.set_defaults(func=cmd_demo)
     return parser
 

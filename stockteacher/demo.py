@@ -4,6 +4,9 @@ Local Ray, SQLite under `./var` (migrated), the `sample` source, the offline ana
 `OPENAI_API_KEY` is set, one full pipeline sweep with progress, the scheduler left running,
 and Ray Serve on http://127.0.0.1:8000 with the web page. `--once` stops after the sweep,
 the start of Serve and a health check. Ctrl-C shuts everything down.
+
+`quiet` (`--json`) says nothing on the way: the caller prints the JSON summary, alone.
+`verbose` streams the Ray workers' logs to the console (else they stay in the session's files).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ SAMPLE_TICKERS = ("AAPL", "TSLA", "NVDA", "MSFT", "005930.KS", "000660.KS")
 APP_NAME = "stockteacher"
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _say(message: str, *, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _demo_settings(settings: Settings) -> Settings:
@@ -53,7 +57,7 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> dict[str, Any]:
 
 
 def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1", port: int = 8000,
-             dashboard: bool = True) -> dict[str, Any]:  # fmt: skip
+             dashboard: bool = True, quiet: bool = False, verbose: bool = False) -> dict[str, Any]:  # fmt: skip
     import ray
     from ray import serve
 
@@ -67,26 +71,27 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
     settings = _demo_settings(settings.model_copy(update={"api_host": host, "api_port": port}))
     require_loopback_for_single_user(settings)
     mode = "OpenAI" if settings.uses_openai else "offline analyzer (set OPENAI_API_KEY for the LLM)"
-    _say(f"[demo] database {settings.dsn}; analysis: {mode}")
-    info = connect("local", include_dashboard=dashboard, dashboard_host="127.0.0.1")
+    _say(f"[demo] database {settings.dsn}; analysis: {mode}", quiet=quiet)
+    info = connect("local", include_dashboard=dashboard, dashboard_host="127.0.0.1", log_to_driver=verbose)
     settings, _ = prepare(settings)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         tickers = list(dict.fromkeys(s.ticker for s in settings.collection_schedules if s.enabled))
         pairs = [(s.ticker, s.source) for s in settings.collection_schedules if s.enabled]
-        _say(f"[demo] one pipeline sweep over {len(tickers)} tickers: {', '.join(tickers)}")
-        summary = run_on_ray(settings, pairs).summary()
+        _say(f"[demo] one pipeline sweep over {len(tickers)} tickers: {', '.join(tickers)}", quiet=quiet)
+        summary = run_on_ray(settings, pairs, progress=not quiet).summary()
         _say(
             f"[demo] sweep {summary['status']}: saved {summary.get('saved', 0)} articles, "
-            f"published {len(summary.get('insight_ids', []))} reports"
+            f"published {len(summary.get('insight_ids', []))} reports",
+            quiet=quiet,
         )
         if not once:
             handle = scheduler_handle(settings)
             ray.get(handle.start.remote())
             status = ray.get(handle.status.remote())
             next_due = min(status["next_due"].values(), default="-")
-            _say(f"[demo] scheduler running: {status['schedules']} schedules, next due {next_due}")
+            _say(f"[demo] scheduler running: {status['schedules']} schedules, next due {next_due}", quiet=quiet)
         serve.start(http_options={"host": host, "port": port})
         serve.run(build_application(settings), name=APP_NAME, route_prefix="/", blocking=False)
         base = f"http://{host}:{port}"
@@ -99,15 +104,16 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
             "health": health,
             "sweep": summary,
         }
-        print(f"StockTeacher is up:\n  web page   {result['web']}\n  API docs   {result['api_docs']}")
-        if result["dashboard"]:
-            print(f"  dashboard  {result['dashboard']}")
-        sys.stdout.flush()
+        if not quiet:
+            print(f"StockTeacher is up:\n  web page   {result['web']}\n  API docs   {result['api_docs']}")
+            if result["dashboard"]:
+                print(f"  dashboard  {result['dashboard']}")
+            sys.stdout.flush()
         if not once:
-            _say("[demo] Ctrl-C to stop")
+            _say("[demo] Ctrl-C to stop", quiet=quiet)
             while not stop.wait(0.5):
                 pass
-            _say("[demo] shutting down")
+            _say("[demo] shutting down", quiet=quiet)
         return result
     finally:
         signal.signal(signal.SIGINT, previous)

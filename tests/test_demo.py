@@ -42,12 +42,13 @@ def test_demo_once_in_a_fresh_directory(tmp_path: Path, dotenv: bool) -> None:
         timeout=400,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    (line,) = done.stdout.strip().splitlines()  # --json: the summary alone
+    summary = json.loads(line)
     assert summary["status"] == "ok"
     assert summary["health"] == {"status": "ok"}
     assert summary["web"] == f"http://127.0.0.1:{port}/"
     assert summary["api_docs"] == f"http://127.0.0.1:{port}/docs"
-    assert "[demo] one pipeline sweep over 6 tickers" in done.stderr  # progress is shown
+    assert "[demo]" not in done.stderr and "[collect]" not in done.stderr  # --json: no progress
 
     database = tmp_path / "var" / "dev.db"
     assert database.is_file()

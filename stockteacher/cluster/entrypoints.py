@@ -1,6 +1,9 @@
 """What `jobs/*.py` and the Ray-facing CLI commands run. Each entry point connects to Ray
 (`--address`, `RAY_ADDRESS`, or a local instance), does its work, and returns a JSON-able
-summary whose `status` is "ok" on success."""
+summary whose `status` is "ok" on success.
+
+The sweeps show one progress line per stage on stderr (`progress=False` for `--json`), and
+keep the workers' logs in the Ray session's files (`verbose=True` streams them here too)."""
 
 from __future__ import annotations
 
@@ -30,9 +33,14 @@ __all__ = [
 
 
 def prepare(
-    settings: Settings | None = None, *, address: str | None = None, require_cluster: bool = False
+    settings: Settings | None = None,
+    *,
+    address: str | None = None,
+    require_cluster: bool = False,
+    verbose: bool = False,
 ) -> tuple[Settings, dict[str, Any]]:
-    """Settings for workers (absolute paths), logging, Ray, and a database that is ready.
+    """Settings for workers (absolute paths), logging, Ray (the workers' logs on this console
+    too when `verbose`), and a database that is ready.
 
     Raises `ClusterAddressError`, `SettingsError` or `DatabaseNotReady` with one line that says
     what to do (the jobs and the CLI exit 2 on them)."""
@@ -41,7 +49,7 @@ def prepare(
     embedded = normalise_dsn(settings.dsn).get_backend_name() == "sqlite"
     if not embedded:
         check_database(settings.dsn)  # before Ray starts: a wrong database fails in a second
-    ray_info = connect(address, require_cluster=require_cluster)
+    ray_info = connect(address, require_cluster=require_cluster, log_to_driver=verbose)
     _check_database_location(settings, ray_info)
     settings = settings.for_workers()
     if embedded:
@@ -88,12 +96,15 @@ def run_once_job(
     source: str = "sample",
     address: str | None = None,
     settings: Settings | None = None,
+    progress: bool = True,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """One full sweep (collect → analyze → publish → notify) over `tickers` from `source`."""
     from stockteacher.cluster.sweep import run_on_ray
 
-    settings, _ = prepare(settings, address=address)
-    return run_on_ray(settings, [(t, source) for t in _tickers(tickers, settings)]).summary()
+    settings, _ = prepare(settings, address=address, verbose=verbose)
+    pairs = [(t, source) for t in _tickers(tickers, settings)]
+    return run_on_ray(settings, pairs, progress=progress).summary()
 
 
 def collect_job(
@@ -103,11 +114,12 @@ def collect_job(
     path: str | None = None,
     address: str | None = None,
     settings: Settings | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Collection only, in parallel over tickers: the sweep's collect stage."""
     from stockteacher.cluster.sweep import run_on_ray
 
-    settings, _ = prepare(settings, address=address)
+    settings, _ = prepare(settings, address=address, verbose=verbose)
     pairs = [(t, source) for t in _tickers(tickers, settings)]
     result = run_on_ray(settings, pairs, stages=("collect",), path=path)
     summary = result.summary()
@@ -121,12 +133,16 @@ def collect_job(
 
 
 def analyze_job(
-    tickers: str | list[str] | None, *, address: str | None = None, settings: Settings | None = None
+    tickers: str | list[str] | None,
+    *,
+    address: str | None = None,
+    settings: Settings | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Analysis (and publishing) only, through the analyzer pool: the sweep without collecting."""
     from stockteacher.cluster.sweep import run_on_ray
 
-    settings, _ = prepare(settings, address=address)
+    settings, _ = prepare(settings, address=address, verbose=verbose)
     result = run_on_ray(settings, [(t, None) for t in _tickers(tickers, settings)], stages=("analyze", "publish"))
     failed = [a for a in result.analyzed.values() if a.status == "failed"]
     errors = [

@@ -72,7 +72,10 @@ def test_run_once_as_a_plain_script_on_local_ray(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = last_json(result.stdout)
     assert summary["status"] == "ok" and summary["published"] == 1
-    assert "[collect] MSFT from sample" in result.stderr  # progress is shown
+    # Progress is shown, one plain line per stage (stderr is no terminal here), and the
+    # workers' logs stay in their files.
+    assert "[collect] 1/1 tickers" in result.stderr and "[publish] 1/1 analyses" in result.stderr
+    assert "worker logs: " in result.stderr and "collect.saved" not in result.stderr
 
 
 def test_the_scheduler_job_without_a_cluster_says_where_to_point_it(tmp_path: Path) -> None:
