@@ -19,6 +19,7 @@ invent progress.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -204,7 +205,10 @@ class ProgressDisplay:
             from rich.live import Live
 
             console = Console(file=self.stream, stderr=self.stream is sys.stderr)
-            self._live = Live(_BoardView(self.board), console=console, refresh_per_second=4, transient=False)
+            # Other output to this terminal is printed above the lines; stdout is left alone
+            # when it is not this terminal (a pipe keeps its JSON).
+            self._live = Live(_BoardView(self.board), console=console, refresh_per_second=4, transient=False,
+                              redirect_stdout=_is_terminal(sys.stdout))  # fmt: skip
             self._live.start()
         return self
 
@@ -248,6 +252,9 @@ class ProgressDisplay:
 
 
 def _is_terminal(stream: TextIO) -> bool:
+    """A terminal that can redraw lines (not `TERM=dumb`, as in editors' shells)."""
+    if os.environ.get("TERM", "") in ("dumb", "unknown"):
+        return False
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or unusual stream: no terminal
