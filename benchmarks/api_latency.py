@@ -310,6 +310,8 @@ def app_from_env() -> Any:
     from stockteacher.api.app import create_app
 
     logging.disable(logging.INFO)
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # diagnosis: how much the GIL's hand-over costs
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     app = create_app(Settings(_env_file=None))
     folder = os.environ.get("BENCH_CACHE_STATS")
     if folder:
