@@ -1,20 +1,28 @@
 """Analyzer throughput under a provider's rate limit: the Ray analyzer pool behind the shared
-limiter, against two sequential workers (the original system's default concurrency).
+limiter, against plain threads calling `analyze_core` with no limiter.
 
     python benchmarks/analyzer_throughput.py [--limit-rpm 1200] [--tickers 60] [--per-ticker 10]
+                                             [--baseline-workers 2,32]
 
 Setup: a local OpenAI-protocol server that answers after 250 ms and answers 429 whenever more
 than L/60 requests arrived within the last second (providers enforce per-minute limits over
 short windows, so a burst of a whole minute's quota is refused). 60 tickers × 10 stories
-are collected into a fresh PostgreSQL database; the prompt budget admits one story, so each
-analysis covers one story and every ticker needs 10 analyses, one after another (each
-ticker's next analysis starts when its previous one is stored). 600 analyses in all.
+are collected into a fresh PostgreSQL database per run; the prompt budget admits one story, so
+each analysis covers one story and every ticker needs 10 analyses, one after another (a
+ticker's next analysis starts when its previous one is finished). 600 analyses in all.
 
 - pool: `ANALYZER_REPLICAS` Ray actors × `ANALYZER_CONCURRENCY`, `ANALYSIS_RPM_LIMIT = L`;
-- baseline: two threads calling `analyze_core` in turn, no limiter, on a second database.
+- baseline: W threads calling `analyze_core`, no limiter, each on its own database. W = 2 is
+  the original system's default worker concurrency; W = replicas × concurrency (32) is a
+  baseline as concurrent as the pool, so that the speed-up is not just 32 slots against 2.
 
-A = completed analyses per minute of wall time (first submit to last result). The last line
-is `analyzer: achieved_rpm=<A> limit_rpm=<L> utilisation=<A/L> http_429=<n> baseline_rpm=<B> speedup=<A/B>`.
+Both clocks start at the same point: workers up and warm (the pool's replicas have answered a
+ping and warmed their `openai` client; the baseline's process has warmed its shared client and
+database pool), first analysis handed over; both stop at the last result. The pool's start-up
+(spawning replicas) is printed separately. A = analyses saved per minute of wall time. The
+last line is `analyzer: achieved_rpm=<A> limit_rpm=<L> utilisation=<A/L> http_429=<n>
+baseline_rpm=<B> speedup=<A/B> baseline<W>_rpm=<B_W> speedup<W>=<A/B_W> ...` (`baseline_rpm`
+is the first W).
 """
 
 from __future__ import annotations
@@ -40,11 +48,13 @@ sys.path.insert(0, str(ROOT))
 import ray  # noqa: E402
 
 from benchmarks._pgdb import fresh_database  # noqa: E402
+from stockteacher.analysis.llm import shared_client  # noqa: E402
 from stockteacher.analysis.service import analyze_core  # noqa: E402
 from stockteacher.cluster.pool import AnalyzerPool  # noqa: E402
 from stockteacher.ingest.collect import collect_core  # noqa: E402
 from stockteacher.logs import configure_logging  # noqa: E402
 from stockteacher.settings import Settings  # noqa: E402
+from stockteacher.store.db import get_engine  # noqa: E402
 from tests.servers.openai_server import FakeOpenAI  # noqa: E402
 
 _STORY = re.compile(r"\[story id=(\d+)\]")
@@ -138,9 +148,12 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields), fields[3] + fields[4]
 
 
-def run_pool(settings: Settings, tickers: list[str], per_ticker: int) -> tuple[int, float]:
+def run_pool(settings: Settings, tickers: list[str], per_ticker: int) -> tuple[int, float, float]:
+    """(analyses saved, seconds from the first submit to the last result, start-up seconds)."""
+    spawned = time.perf_counter()
     pool = AnalyzerPool(settings)
-    ray.get([h.ping.remote() for h in pool.handles()])  # replicas up before the clock starts
+    ray.get([h.ping.remote() for h in pool.handles()])  # replicas up and warm before the clock starts
+    startup = time.perf_counter() - spawned
     remaining = dict.fromkeys(tickers, per_ticker)
     done = 0
     started = time.perf_counter()
@@ -158,43 +171,49 @@ def run_pool(settings: Settings, tickers: list[str], per_ticker: int) -> tuple[i
             remaining[outcome.ticker] -= 1
             if remaining[outcome.ticker]:
                 pool.submit(outcome.ticker, "bench")
-        return done, time.perf_counter() - started
+        return done, time.perf_counter() - started, startup
     finally:
         pool.shutdown()
 
 
-def run_baseline(settings: Settings, tickers: list[str], per_ticker: int, workers: int = 2) -> tuple[int, float]:
-    work: queue.Queue[str] = queue.Queue()
-    for _ in range(per_ticker):
-        for ticker in tickers:
-            work.put(ticker)
-    done = [0]
+def run_baseline(settings: Settings, tickers: list[str], per_ticker: int, workers: int) -> tuple[int, int, float]:
+    """(analyses saved, failed, seconds): `workers` threads, each ticker's analyses in turn."""
+    work: queue.Queue[str | None] = queue.Queue()
+    for ticker in tickers:
+        work.put(ticker)
+    remaining = dict.fromkeys(tickers, per_ticker)
+    outstanding = [len(tickers) * per_ticker]
+    saved, failed = [0], [0]
     lock = threading.Lock()
-    errors: list[BaseException] = []
 
     def worker() -> None:
-        while True:
+        while (ticker := work.get()) is not None:
             try:
-                ticker = work.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                if analyze_core(ticker, settings=settings)["status"] == "saved":
-                    with lock:
-                        done[0] += 1
-            except BaseException as exc:  # recorded and reported below
-                errors.append(exc)
-                return
+                ok = analyze_core(ticker, settings=settings)["status"] == "saved"
+            except Exception:  # counted: an unlimited baseline may exhaust its retries on 429s
+                ok = False
+            with lock:
+                saved[0] += ok
+                failed[0] += not ok
+                remaining[ticker] -= 1
+                outstanding[0] -= 1
+                if remaining[ticker]:
+                    work.put(ticker)
+                if not outstanding[0]:
+                    for _ in range(workers):
+                        work.put(None)
 
-    started = time.perf_counter()
+    # Warm as the pool's replicas are before its clock: the shared openai client, DB connections.
+    shared_client(settings)
+    with get_engine(settings.dsn).connect():
+        pass
     threads = [threading.Thread(target=worker) for _ in range(workers)]
+    started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise RuntimeError(f"baseline failed: {errors[0]!r}")
-    return done[0], time.perf_counter() - started
+    return saved[0], failed[0], time.perf_counter() - started
 
 
 def main() -> None:
@@ -206,6 +225,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline (for tuning the pool)")
+    parser.add_argument(
+        "--baseline-workers",
+        default="2,32",
+        help="comma-separated thread counts for the baseline (default: 2, the original system's, and 32)",
+    )
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -237,19 +261,26 @@ def main() -> None:
                 structlog_level="WARNING",
             ).for_workers()
 
+        baseline_workers = [] if args.no_baseline else [int(w) for w in args.baseline_workers.split(",")]
         pool_dsn, drop_pool = fresh_database(args.admin_dsn)
-        base_dsn, drop_base = fresh_database(args.admin_dsn)
+        drops = [drop_pool]
+        base_dsns = []
+        for _ in baseline_workers:
+            dsn, drop = fresh_database(args.admin_dsn)
+            base_dsns.append(dsn)
+            drops.append(drop)
+        baselines: list[tuple[int, float]] = []
         try:
-            pool_settings, base_settings = settings_for(pool_dsn), settings_for(base_dsn)
+            pool_settings = settings_for(pool_dsn)
             configure_logging(pool_settings)
-            seed(pool_settings, tickers, args.per_ticker, Path(tmp))
-            seed(base_settings, tickers, args.per_ticker, Path(tmp))
+            for settings in (pool_settings, *map(settings_for, base_dsns)):
+                seed(settings, tickers, args.per_ticker, Path(tmp))
             ray.init(
                 address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher", log_to_driver=False
             )
             server.ask("reset")
             cpu_before = _cpu_times()
-            done, seconds = run_pool(pool_settings, tickers, args.per_ticker)
+            done, seconds, startup = run_pool(pool_settings, tickers, args.per_ticker)
             cpu_after = _cpu_times()
             busy = 1 - (cpu_after[1] - cpu_before[1]) / max(1, cpu_after[0] - cpu_before[0])
             stats = server.ask("stats")
@@ -257,7 +288,8 @@ def main() -> None:
             achieved = done / seconds * 60
             print(
                 f"pool:     {done}/{total} analyses in {seconds:.1f}s  ({achieved:.0f}/min, "
-                f"{pool_calls} requests, {http_429} answered 429, machine CPU busy {busy:.0%})"
+                f"{pool_calls} requests, {http_429} answered 429, machine CPU busy {busy:.0%}; "
+                f"start-up before the clock {startup:.1f}s, {done / (seconds + startup) * 60:.0f}/min with it)"
             )
             ray.shutdown()
             if args.no_baseline:
@@ -266,22 +298,30 @@ def main() -> None:
                     f"utilisation={achieved / limit:.3f} http_429={http_429}"
                 )
                 return
-            server.ask("reset")
-            base_done, base_seconds = run_baseline(base_settings, tickers, args.per_ticker)
-            baseline = base_done / base_seconds * 60
-            print(
-                f"baseline: {base_done}/{total} analyses in {base_seconds:.1f}s  ({baseline:.0f}/min, "
-                f"{server.ask('stats')['count_429']} answered 429)"
-            )
+            for workers, dsn in zip(baseline_workers, base_dsns, strict=True):
+                server.ask("reset")
+                base_done, base_failed, base_seconds = run_baseline(
+                    settings_for(dsn), tickers, args.per_ticker, workers
+                )
+                stats = server.ask("stats")
+                rate = base_done / base_seconds * 60
+                baselines.append((workers, rate))
+                print(
+                    f"baseline: {workers:2d} threads: {base_done}/{total} analyses saved ({base_failed} failed) in "
+                    f"{base_seconds:.1f}s  ({rate:.0f}/min, {stats['calls']} requests, "
+                    f"{stats['count_429']} answered 429)",
+                    flush=True,
+                )
         finally:
             if ray.is_initialized():
                 ray.shutdown()
             server.stop()
-            drop_pool()
-            drop_base()
+            for drop in drops:
+                drop()
+    each = " ".join(f"baseline{w}_rpm={rate:.0f} speedup{w}={achieved / rate:.2f}" for w, rate in baselines)
     print(
         f"analyzer: achieved_rpm={achieved:.0f} limit_rpm={limit} utilisation={achieved / limit:.3f} "
-        f"http_429={http_429} baseline_rpm={baseline:.0f} speedup={achieved / baseline:.2f}"
+        f"http_429={http_429} baseline_rpm={baselines[0][1]:.0f} speedup={achieved / baselines[0][1]:.2f} {each}"
     )
 
 

@@ -1,31 +1,53 @@
-"""API throughput and latency: the same FastAPI app through Ray Serve and through plain uvicorn.
+"""API throughput and latency: the same FastAPI app through Ray Serve and through plain uvicorn,
+with as many uvicorn worker processes as Serve has API replicas.
 
     python benchmarks/api_latency.py [--reports 10000] [--clients 16] [--seconds 20]
+                                     [--api-replicas N] [--haproxy] [--cache-seconds S]
 
-Setup: a fresh PostgreSQL database seeded with `--reports` published reports over 60 tickers;
-one user with an API key (API-key mode, so every request authenticates). Each server runs the
-app once (one Serve replica behind the Serve proxy; one uvicorn process). A load generator in
-its own process (aiohttp) keeps `--clients` requests in flight for `--seconds`, alternating
-`GET /api/reports?limit=20` and `GET /api/reports/{id}` of random reports, after a warm-up.
+Setup: a fresh PostgreSQL database seeded with `--reports` published reports over 60 tickers,
+and `--articles` stored articles (with stories) of the first report's ticker, so that chat
+retrieval really indexes and searches them; one user with an API key (API-key mode, so every
+request authenticates). The load (wrk when installed, else aiohttp in its own process) keeps
+`--clients` requests in flight for `--seconds` after a 3 s warm-up, alternating
+`GET /api/reports?limit=20` and `GET /api/reports/{id}` of random reports.
+
+Three servers run the same `create_app`, one after another:
+- uvicorn, 1 process (the single-process figure);
+- uvicorn, `--workers N` (N = `--api-replicas`; `uvicorn --factory` on `app_from_env`), the
+  like-for-like comparison for Serve;
+- Ray Serve with N ingress replicas (+ the chat replica), behind Serve's Python proxy or, with
+  `--haproxy`, HAProxy in throughput-optimized mode.
+
+Which requests the report cache answers: each uvicorn process writes its `ReportCache` hit and
+miss counts when it exits (warm-up included), printed as `cache: hits=… misses=…`. The list
+page is one cache key; the detail of a random one of 10,000 reports is a hit only if some
+earlier request in the same process (within `API_CACHE_SECONDS`) fetched it.
 
 Then chat: time to first chunk of an SSE answer through Serve, against the local LLM server's
 own time to first token measured with the openai client directly (the server waits 200 ms
-before its first token); the difference is what our stack adds.
+before its first token); the difference is what our stack adds (session and message stored,
+retrieval over the ticker's articles, prompt, the chat deployment's handle).
 
-Last line: `api: serve_rps=<S> uvicorn_rps=<U> ratio=<S/U> serve_p99_ms=<P>` (the chat figures
-are on the line before it).
+Last line: `api: serve_rps=<S> uvicorn_rps=<U> ratio=<S/U> serve_p99_ms=<P> uvicorn1_rps=<U1>
+uvicorn1_p99_ms=<P1> workers=<N>` (U: uvicorn with N workers; the chat figures are on the line
+before it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import multiprocessing
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,6 +124,66 @@ def seed(settings: Settings, count: int) -> list[str]:
             session.execute(insert(Analysis), analyses[start : start + 2000])
             session.execute(insert(Report), reports[start : start + 2000])
     return ids
+
+
+def seed_articles(settings: Settings, ticker: str, count: int) -> None:
+    """`count` stored articles of `ticker` in stories of 3, through the bulk insert path."""
+    from sqlalchemy import insert
+
+    from stockteacher.ingest.repository import insert_articles
+    from stockteacher.store.db import session_scope
+    from stockteacher.store.models import Article, Story
+
+    rng = random.Random(5)
+    topics = ["EPS", "earnings per share", "guidance", "revenue", "dividend", "buyback", "margin", "supply chain"]
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(count):
+        topic = rng.choice(topics)
+        title = f"{ticker} {topic} update {i // 3}: analysts weigh the quarter"
+        rows.append(
+            dict(
+                fingerprint=f"{i:064x}",
+                ticker=ticker,
+                canonical_url=f"https://news.example/{ticker}/{i}",
+                url=f"https://news.example/{ticker}/{i}",
+                title=title,
+                description=f"{ticker} reported {topic} figures; outlet {i % 3} sums up what changed.",
+                body=" ".join(f"Sentence {j} on {topic} and what it means for {ticker} holders." for j in range(12)),
+                author=None,
+                source=f"Outlet {i % 3}",
+                source_type="file",
+                language="en",
+                published_at=now - timedelta(minutes=i),
+                published_at_estimated=False,
+                collected_at=now,
+                minhash=None,
+                trace_id="bench",
+            )  # fmt: skip
+        )
+    with session_scope(settings.dsn) as session:
+        inserted = insert_articles(session, rows)
+        stories = (
+            session.execute(
+                insert(Story).returning(Story.id, sort_by_parameter_order=True),
+                [
+                    dict(
+                        ticker=ticker,
+                        title=rows[i]["title"],
+                        representative_article_id=inserted[i][0],
+                        article_count=3,
+                        corroboration_count=3,
+                        created_at=now,
+                        updated_at=now,
+                    )  # fmt: skip
+                    for i in range(0, len(inserted), 3)
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        for n, (article_id, _) in enumerate(inserted):
+            session.execute(Article.__table__.update().where(Article.id == article_id).values(story_id=stories[n // 3]))
 
 
 # --- load generator (its own process) ------------------------------------------------------
@@ -220,24 +302,90 @@ def wait_ready(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} never became ready")
 
 
-def run_uvicorn(settings: Settings, port: int) -> multiprocessing.Process:
-    ctx = multiprocessing.get_context("spawn")
-    process = ctx.Process(target=_uvicorn_main, args=(settings, port), daemon=True)
-    process.start()
-    wait_ready(f"http://127.0.0.1:{port}/healthz")
-    return process
-
-
-def _uvicorn_main(settings: Settings, port: int) -> None:
+def app_from_env() -> Any:
+    """The app for `uvicorn --factory`: settings from the environment (what `settings_env`
+    sets); on exit, this process's report-cache counts go to `$BENCH_CACHE_STATS/<pid>.json`."""
     import logging
-
-    import uvicorn
 
     from stockteacher.api.app import create_app
 
     logging.disable(logging.INFO)
-    app = create_app(settings)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # diagnosis: how much the GIL's hand-over costs
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+    app = create_app(Settings(_env_file=None))
+    folder = os.environ.get("BENCH_CACHE_STATS")
+    if folder:
+        cache, serving = app.state.report_cache, app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Any]:
+            # uvicorn ends a worker by re-raising SIGTERM after shutdown: atexit never runs.
+            async with serving(app) as state:
+                yield state
+            counts = {"hits": cache.hits, "misses": cache.misses}
+            Path(folder, f"{os.getpid()}.json").write_text(json.dumps(counts))
+
+        app.router.lifespan_context = lifespan
+    return app
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as the environment variables `Settings(_env_file=None)` reads back."""
+    env = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        env[Settings.model_fields[name].alias or name.upper()] = str(value)
+    return env
+
+
+class Uvicorn:
+    """`uvicorn --workers N` on the app factory, in a subprocess; `stop()` returns the cache counts."""
+
+    def __init__(self, settings: Settings, port: int, workers: int) -> None:
+        self.stats = tempfile.mkdtemp(prefix="bench-cache-")
+        env = {**os.environ, **settings_env(settings), "BENCH_CACHE_STATS": self.stats, "PYTHONPATH": str(ROOT)}
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", "benchmarks.api_latency:app_from_env",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT)
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+
+    def stop(self) -> dict[str, int]:
+        import shutil
+
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        counts = {"hits": 0, "misses": 0, "processes": 0}
+        for path in Path(self.stats).glob("*.json"):
+            for name, value in json.loads(path.read_text()).items():
+                counts[name] += value
+            counts["processes"] += 1
+        shutil.rmtree(self.stats, ignore_errors=True)
+        return counts
+
+
+def measure_uvicorn(
+    settings: Settings, workers: int, key: str, ids: list[str], clients: int, seconds: float
+) -> dict[str, Any]:
+    port = free_port()
+    server = Uvicorn(settings, port, workers)
+    try:
+        result = measure(f"http://127.0.0.1:{port}", key, ids, clients, seconds)
+    finally:
+        cache = server.stop()
+    lookups = cache["hits"] + cache["misses"]
+    print(
+        f"uvicorn --workers {workers}: {result}\n"
+        f"  cache: hits={cache['hits']} misses={cache['misses']} "
+        f"({cache['hits'] / max(1, lookups):.0%} of look-ups, {cache['processes']} processes reported)",
+        flush=True,
+    )
+    return result
 
 
 # --- chat time to first chunk --------------------------------------------------------------
@@ -273,8 +421,9 @@ def chat_first_chunk(base: str, key: str, insight_id: str, llm_url: str, rounds:
                         through.append(time.perf_counter() - start)
                         break
     med_direct, med_through = statistics.median(direct), statistics.median(through)
+    # The first question builds the ticker's retrieval index; the median is of warm questions.
     return {"llm_ttft_ms": 1000 * med_direct, "chat_ttfc_ms": 1000 * med_through,
-            "overhead_ms": 1000 * (med_through - med_direct)}  # fmt: skip
+            "overhead_ms": 1000 * (med_through - med_direct), "first_ms": 1000 * through[0]}  # fmt: skip
 
 
 def serve_llm(conn: Any) -> None:
@@ -289,10 +438,13 @@ def serve_llm(conn: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--articles", type=int, default=300, help="stored articles of the chat report's ticker")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--chat-rounds", type=int, default=10)
-    parser.add_argument("--api-replicas", type=int, default=1, help="Serve ingress replicas (uvicorn: 1 process)")
+    parser.add_argument("--api-replicas", type=int, default=1, help="Serve ingress replicas = uvicorn workers")
+    parser.add_argument("--cache-seconds", type=float, default=None, help="API_CACHE_SECONDS (default: settings')")
+    parser.add_argument("--no-serve", action="store_true", help="uvicorn only (no Ray)")
     parser.add_argument(
         "--haproxy",
         action="store_true",
@@ -306,11 +458,7 @@ def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-    import ray
-    from ray import serve
-
     from stockteacher.accounts.service import create_user
-    from stockteacher.api.serve import build_application
 
     dsn, drop = fresh_database(ADMIN_DSN)
     ctx = multiprocessing.get_context("spawn")
@@ -319,26 +467,63 @@ def main() -> None:
     llm.start()
     llm_url = llm_parent.recv()
     try:
+        extra = {} if args.cache_seconds is None else {"api_cache_seconds": args.cache_seconds}
         settings = Settings(
             _env_file=None, postgres_dsn=dsn, auth_mode="api_key", analysis_provider="auto",
             openai_api_key="bench-key", openai_base_url=llm_url, structlog_level="WARNING",
-            local_storage_root=str(Path("var/bench-storage").resolve()),
+            local_storage_root=str(Path("var/bench-storage").resolve()), **extra,
         )  # fmt: skip
         started = time.perf_counter()
         ids = seed(settings, args.reports)
-        print(f"seeded {len(ids)} reports in {time.perf_counter() - started:.1f}s", flush=True)
+        chat_ticker = "T00"  # ids[0]'s ticker
+        seed_articles(settings, chat_ticker, args.articles)
+        print(
+            f"seeded {len(ids)} reports and {args.articles} {chat_ticker} articles "
+            f"in {time.perf_counter() - started:.1f}s; API_CACHE_SECONDS={settings.api_cache_seconds:g}",
+            flush=True,
+        )
         _, key = create_user(settings, "bench")
 
-        port = free_port()
-        process = run_uvicorn(settings, port)
-        try:
-            uvicorn_result = measure(f"http://127.0.0.1:{port}", key, ids, args.clients, args.seconds)
-        finally:
-            process.terminate()
-            process.join()
-        print(f"uvicorn: {uvicorn_result}", flush=True)
+        single = measure_uvicorn(settings, 1, key, ids, args.clients, args.seconds)
+        workers = args.api_replicas
+        many = single if workers == 1 else measure_uvicorn(settings, workers, key, ids, args.clients, args.seconds)
+        if args.no_serve:
+            print(
+                f"api: uvicorn_rps={many['rps']:.0f} uvicorn_p99_ms={many['p99_ms']:.0f} "
+                f"uvicorn1_rps={single['rps']:.0f} uvicorn1_p99_ms={single['p99_ms']:.0f} workers={workers}"
+            )
+            return
+        serve_result, chat = run_serve(settings, args, key, ids, llm_url)
+        print(
+            f"chat: llm_ttft_ms={chat['llm_ttft_ms']:.1f} chat_ttfc_ms={chat['chat_ttfc_ms']:.1f} "
+            f"overhead_ms={chat['overhead_ms']:.1f} first_question_ms={chat['first_ms']:.1f} "
+            f"({args.articles} {chat_ticker} articles indexed)",
+            flush=True,
+        )
+        ratio = serve_result["rps"] / many["rps"]
+        mode = "haproxy" if args.haproxy else "proxy"
+        print(f"serve mode={mode} api_replicas={workers} load={serve_result['load']}", flush=True)
+        print(
+            f"api: serve_rps={serve_result['rps']:.0f} uvicorn_rps={many['rps']:.0f} ratio={ratio:.2f} "
+            f"serve_p99_ms={serve_result['p99_ms']:.0f} uvicorn1_rps={single['rps']:.0f} "
+            f"uvicorn1_p99_ms={single['p99_ms']:.0f} workers={workers}"
+        )
+    finally:
+        llm_parent.send("stop")
+        llm.join(timeout=5)
+        drop()
 
-        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher-bench")
+
+def run_serve(
+    settings: Settings, args: argparse.Namespace, key: str, ids: list[str], llm_url: str
+) -> tuple[dict[str, Any], dict[str, float]]:
+    import ray
+    from ray import serve
+
+    from stockteacher.api.serve import build_application
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="stockteacher-bench")
+    try:
         serve_port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
         app = build_application(settings, api_replicas=args.api_replicas)
@@ -348,24 +533,10 @@ def main() -> None:
         serve_result = measure(base, key, ids, args.clients, args.seconds)
         print(f"serve: {serve_result}", flush=True)
         chat = chat_first_chunk(base, key, ids[0], llm_url, args.chat_rounds)
-        print(
-            f"chat: llm_ttft_ms={chat['llm_ttft_ms']:.1f} chat_ttfc_ms={chat['chat_ttfc_ms']:.1f} "
-            f"overhead_ms={chat['overhead_ms']:.1f}",
-            flush=True,
-        )
         serve.shutdown()
-        ray.shutdown()
-        ratio = serve_result["rps"] / uvicorn_result["rps"]
-        mode = "haproxy" if args.haproxy else "proxy"
-        print(f"serve mode={mode} api_replicas={args.api_replicas} load={serve_result['load']}", flush=True)
-        print(
-            f"api: serve_rps={serve_result['rps']:.0f} uvicorn_rps={uvicorn_result['rps']:.0f} ratio={ratio:.2f} "
-            f"serve_p99_ms={serve_result['p99_ms']:.0f}"
-        )
+        return serve_result, chat
     finally:
-        llm_parent.send("stop")
-        llm.join(timeout=5)
-        drop()
+        ray.shutdown()
 
 
 if __name__ == "__main__":

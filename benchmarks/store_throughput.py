@@ -6,10 +6,14 @@ Both paths get the same pre-normalised rows in the same order, in transactions o
 rows (as collectors write them):
 
 - bulk:    `insert_articles` — one `INSERT ... ON CONFLICT DO NOTHING RETURNING` per batch;
-- rowwise: `insert_articles_rowwise` — a SELECT for the fingerprint, then an INSERT, per row.
+- rowwise: one plain `INSERT ... ON CONFLICT (ticker, fingerprint) DO NOTHING` per row, sent
+  on the driver's cursor (psycopg prepares it server-side after a few runs): the cheapest
+  row-at-a-time write, with no ORM, no look-up first, and no SQLAlchemy per row.
 
-Each path runs against its own freshly migrated database. Articles/s counts every input row,
-duplicates included. The last line is `store: bulk=<N>/s rowwise=<M>/s ratio=<N/M>`.
+Every row carries the real MinHash signature of its text (`minhash_signature`, as collectors
+store it), computed before either clock starts. Each path runs against its own freshly
+migrated database. Articles/s counts every input row, duplicates included. The last line is
+`store: bulk=<N>/s rowwise=<M>/s ratio=<N/M>`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._pgdb import fresh_database  # noqa: E402
-from stockteacher.ingest.repository import insert_articles, insert_articles_rowwise  # noqa: E402
+from stockteacher.ingest.cluster import minhash_signature, to_bytes  # noqa: E402
+from stockteacher.ingest.repository import insert_articles  # noqa: E402
 from stockteacher.store.db import session_scope  # noqa: E402
 from stockteacher.store.models import Article  # noqa: E402
 
@@ -43,6 +48,7 @@ def make_rows(n: int, duplicate_share: float, seed: int = 42) -> list[dict[str, 
         ticker = TICKERS[i % len(TICKERS)]
         url = f"https://news{i % 37}.example/{ticker.lower()}/{i}"
         title = f"{ticker} headline number {i} about markets and earnings"
+        description = f"A synthetic description of news item {i} on {ticker}, about two sentences long. " * 2
         rows.append(
             {
                 "fingerprint": hashlib.sha256(f"{url}\n{title.lower()}".encode()).hexdigest(),
@@ -50,21 +56,43 @@ def make_rows(n: int, duplicate_share: float, seed: int = 42) -> list[dict[str, 
                 "canonical_url": url,
                 "url": url,
                 "title": title,
-                "description": "A synthetic description of the news item, about two sentences long. " * 2,
+                "description": description,
                 "body": "Body text. " * 40,
                 "author": None,
                 "source": f"Outlet {i % 37}",
                 "source_type": "file",
                 "language": "en",
                 "published_at": base + timedelta(minutes=i),
+                "published_at_estimated": False,
                 "collected_at": base,
-                "minhash": None,
+                # What `collect` stores: the signature of title + description, 64 × uint64.
+                "minhash": to_bytes(minhash_signature(f"{title}\n{description}")),
                 "trace_id": "bench",
             }
         )
     rows += [dict(rng.choice(rows)) for _ in range(n - distinct)]
     rng.shuffle(rows)
     return rows
+
+
+_COLUMNS = (
+    "fingerprint", "ticker", "canonical_url", "url", "title", "description", "body", "author", "source",
+    "source_type", "language", "published_at", "published_at_estimated", "collected_at", "minhash", "trace_id",
+)  # fmt: skip
+_ROW_INSERT = (
+    f"INSERT INTO articles ({', '.join(_COLUMNS)}) VALUES ({', '.join(f'%({c})s' for c in _COLUMNS)}) "
+    "ON CONFLICT (ticker, fingerprint) DO NOTHING"
+)
+
+
+def insert_rowwise(session: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """The row-by-row baseline: one plain `INSERT ... ON CONFLICT DO NOTHING` per row."""
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    saved = 0
+    for row in rows:
+        cursor.execute(_ROW_INSERT, row)
+        saved += cursor.rowcount
+    return saved
 
 
 def run(
@@ -92,13 +120,15 @@ def main() -> None:
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
+    started = time.perf_counter()
     rows = make_rows(args.articles, args.duplicates)
+    print(f"made rows with MinHash signatures in {time.perf_counter() - started:.1f}s")
     expected = len({(r["ticker"], r["fingerprint"]) for r in rows})
     print(f"rows={len(rows)} distinct={expected} batch={args.batch}")
 
     bulk_s, bulk_stored = run(args.admin_dsn, rows, args.batch, insert_articles)
     print(f"bulk:    {bulk_s:.2f}s stored={bulk_stored}")
-    row_s, row_stored = run(args.admin_dsn, rows, args.batch, insert_articles_rowwise)
+    row_s, row_stored = run(args.admin_dsn, rows, args.batch, insert_rowwise)
     print(f"rowwise: {row_s:.2f}s stored={row_stored}")
     assert bulk_stored == row_stored == expected, (bulk_stored, row_stored, expected)
 

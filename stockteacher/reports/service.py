@@ -6,9 +6,13 @@ A report is `published`, `draft` (kept back by the materializer's quality checks
 way of reaching a report (list, detail, related, search, sentiment series, favourites, chat)
 asks `may_see` / `visible`, so a report an admin hid is gone everywhere at once.
 
-Published reports do not change once written, so detail JSON and list pages are kept in a short
-per-process TTL cache (`ReportCache`, `API_CACHE_SECONDS`); the caller's `favorite` flags are
-looked up fresh on every request, and a status change clears the cache at once.
+Published reports do not change once written (only their status, by an admin), so each report
+and each list page is kept, already serialised to its API JSON, in a per-process TTL cache
+(`ReportCache`, `API_CACHE_SECONDS`). What is per caller is never cached: the `favorite` flags
+are looked up fresh on every request (one query) and spliced into the cached bytes, and a list
+of the caller's favourites is not cached at all. A status change clears this process's cache at
+once; other processes (uvicorn workers, Serve replicas) see it when their entries expire, within
+`API_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import bm25s
 from cachetools import TTLCache
-from sqlalchemy import Select, String, and_, cast, delete, func, or_, select
+from sqlalchemy import Select, String, and_, bindparam, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
@@ -31,7 +36,7 @@ from stockteacher.core.fields import EARLIEST, LATEST
 from stockteacher.core.text import tokenize
 from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
 from stockteacher.publish.materialize import report_to_dict
-from stockteacher.reports.models import Favorite, Report, ReportFilters
+from stockteacher.reports.models import Favorite, Report, ReportDetail, ReportFilters, ReportSummary
 from stockteacher.store.models import utcnow
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 
@@ -41,7 +46,9 @@ __all__ = [
     "ReportCache",
     "check_dates",
     "get_report",
+    "get_report_json",
     "list_reports",
+    "list_reports_json",
     "may_see",
     "related_reports",
     "search_reports",
@@ -80,10 +87,12 @@ def visible(stmt: Select[Any], *, is_admin: bool) -> Select[Any]:
 
 # --- cache -----------------------------------------------------------------------------------
 class ReportCache:
-    """Report JSON and list pages for `seconds` (0: no cache), one per app."""
+    """Report JSON and list pages for `seconds` (0: no cache), one per app. `hits` and `misses`
+    count look-ups (benchmarks report them: which requests the cache answered)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.hits = self.misses = 0
         self._items: TTLCache[Any, Any] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -91,8 +100,10 @@ class ReportCache:
             return make()
         with _lock:
             hit = self._items.get(key)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                self.hits += 1
+                return hit
+            self.misses += 1
         value = make()
         if value is not None:
             with _lock:
@@ -104,17 +115,41 @@ class ReportCache:
             self._items.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One report as the API shows it, without the caller's `favorite` flag: as a dict, and as
+    its JSON (validated and serialised once, by the response model the route declares)."""
+
+    data: dict[str, Any]
+    body: bytes  # a JSON object without "favorite"; its last byte is the closing brace
+
+    @classmethod
+    def of(cls, data: dict[str, Any], model: type[ReportSummary]) -> _Entry:
+        body = model.model_validate({**data, "favorite": False}).model_dump_json(exclude={"favorite"}).encode()
+        return cls(data, body)
+
+    def json(self, favorite: bool) -> bytes:
+        return self.body[:-1] + (b',"favorite":true}' if favorite else b',"favorite":false}')
+
+
 # --- helpers ---------------------------------------------------------------------------------
 def _summary(report: Report) -> dict[str, Any]:
     data = report_to_dict(report)
     return {field: data[field] for field in SUMMARY_FIELDS}
 
 
+_FAVORITES = Favorite.__table__
+# Built once: this runs on every request, and building the statement cost more CPU than running
+# it through the ORM session (measured: ~0.4 ms of ~0.9 ms per call).
+_FAVORITES_OF = select(_FAVORITES.c.insight_id).where(
+    _FAVORITES.c.user_id == bindparam("user_id"), _FAVORITES.c.insight_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def _favorites(db_session: Session, user_id: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    stmt = select(Favorite.insight_id).where(Favorite.user_id == user_id, Favorite.insight_id.in_(ids))
-    return {row.insight_id for row in db_session.execute(stmt)}
+    return set(db_session.connection().execute(_FAVORITES_OF, {"user_id": user_id, "ids": ids}).scalars())
 
 
 def _with_favorites(db_session: Session, user_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -211,6 +246,27 @@ def list_reports(
     f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
 ) -> list[dict[str, Any]]:
     """API.md's `GET /api/reports`: newest first, with the caller's favourite flags."""
+    entries = _list_entries(f, caller, db_session=db_session, cache=cache, max_page_size=max_page_size)
+    return _with_favorites(db_session, caller.user_id, [e.data for e in entries])
+
+
+def list_reports_json(
+    f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
+) -> bytes:
+    """`list_reports` as its JSON body (a `ReportSummary` list), from cached bytes."""
+    entries = _list_entries(f, caller, db_session=db_session, cache=cache, max_page_size=max_page_size)
+    return _json_list(db_session, caller.user_id, entries)
+
+
+def _json_list(db_session: Session, user_id: str, entries: Iterable[_Entry]) -> bytes:
+    entries = list(entries)
+    favs = _favorites(db_session, user_id, [e.data["insight_id"] for e in entries])
+    return b"[" + b",".join(e.json(e.data["insight_id"] in favs) for e in entries) + b"]"
+
+
+def _list_entries(
+    f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
+) -> tuple[_Entry, ...]:
     if f.limit > max_page_size:
         raise InvalidRequest(f"limit: at most {max_page_size} (API_MAX_PAGE_SIZE)")
     check_dates(date=f.date_, date_from=f.date_from, date_to=f.date_to)
@@ -222,36 +278,49 @@ def list_reports(
     words = [k.strip() for k in f.keywords or [] if k.strip()]
     term = (f.search or "").strip()
 
-    def query() -> list[dict[str, Any]]:
+    def query() -> tuple[_Entry, ...]:
         stmt = _filtered(f, caller, symbols, words, term)
-        return [_summary(row) for row in db_session.execute(stmt).scalars()]
+        return tuple(_Entry.of(_summary(row), ReportSummary) for row in db_session.execute(stmt).scalars())
 
     if f.favorites_only:
-        items = query()  # depends on this caller's favourites: never cached
-    else:
-        key = ("list", caller.is_admin, f.date_, f.date_from, f.date_to, tuple(symbols), tuple(words), f.urgent_only,
-               f.sentiment, term, f.status_, f.limit, f.offset)  # fmt: skip
-        items = cache.get(key, query)
-    return _with_favorites(db_session, caller.user_id, items)
+        return query()  # depends on this caller's favourites: never cached
+    key = ("list", caller.is_admin, f.date_, f.date_from, f.date_to, tuple(symbols), tuple(words), f.urgent_only,
+           f.sentiment, term, f.status_, f.limit, f.offset)  # fmt: skip
+    return cache.get(key, query)  # type: ignore[no-any-return]
 
 
 # --- one report ------------------------------------------------------------------------------
-def _detail(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
-    """The report's JSON; `NotFound` when it does not exist or the caller may not see it."""
+# A cache miss reads one row: a Core row has the attributes `report_to_dict` reads, without the
+# ORM's identity map and instance state (measured: 0.3 ms of CPU instead of 0.8 ms).
+_REPORT_BY_ID = select(Report.__table__).where(Report.__table__.c.insight_id == bindparam("insight_id"))
 
-    def load() -> dict[str, Any] | None:
-        row = db_session.get(Report, insight_id)
-        return None if row is None else report_to_dict(row)
 
-    data = cache.get(("detail", insight_id), load) if len(insight_id) <= 32 else None
-    if data is None or not may_see(data["status"], is_admin=caller.is_admin):
+def _detail_entry(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> _Entry:
+    """The report; `NotFound` when it does not exist or the caller may not see it."""
+
+    def load() -> _Entry | None:
+        row = db_session.connection().execute(_REPORT_BY_ID, {"insight_id": insight_id}).first()
+        return None if row is None else _Entry.of(report_to_dict(row), ReportDetail)  # type: ignore[arg-type]
+
+    entry = cache.get(("detail", insight_id), load) if len(insight_id) <= 32 else None
+    if entry is None or not may_see(entry.data["status"], is_admin=caller.is_admin):
         raise NotFound(f"report {insight_id!r} not found")
-    return data
+    return entry  # type: ignore[no-any-return]
+
+
+def _detail(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
+    return _detail_entry(insight_id, caller, db_session=db_session, cache=cache).data
 
 
 def get_report(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
     data = _detail(insight_id, caller, db_session=db_session, cache=cache)
     return {**data, "favorite": bool(_favorites(db_session, caller.user_id, [insight_id]))}
+
+
+def get_report_json(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> bytes:
+    """`get_report` as its JSON body (`ReportDetail`), from cached bytes."""
+    entry = _detail_entry(insight_id, caller, db_session=db_session, cache=cache)
+    return entry.json(bool(_favorites(db_session, caller.user_id, [insight_id])))
 
 
 def related_reports(

@@ -1,4 +1,9 @@
-"""Reports (API.md): parse, call `reports.service`, answer."""
+"""Reports (API.md): parse, call `reports.service`, answer.
+
+The list and the detail answer bytes the service keeps serialised (through the response model
+each route declares, so `/openapi.json` and the bodies agree): no validation and encoding of
+the same report on every request.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +29,17 @@ def _cache(request: Request) -> service.ReportCache:
 @router.get("/api/reports", response_model=list[ReportSummary], responses=documented(403, "only admins see drafts"))
 def list_reports(
     filters: Annotated[ReportFilters, Query()], request: Request, db: ReadDb, caller: Caller, settings: AppSettings
-) -> list[dict[str, Any]]:
-    return service.list_reports(
+) -> Response:
+    body = service.list_reports_json(
         filters, caller, db_session=db, cache=_cache(request), max_page_size=settings.api_max_page_size
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/api/reports/{insight_id}", response_model=ReportDetail, responses=NOT_FOUND)
-def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> dict[str, Any]:
-    return service.get_report(insight_id, caller, db_session=db, cache=_cache(request))
+def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> Response:
+    body = service.get_report_json(insight_id, caller, db_session=db, cache=_cache(request))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/api/reports/{insight_id}/related", response_model=list[ReportSummary], responses=NOT_FOUND)

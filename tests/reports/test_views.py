@@ -348,6 +348,64 @@ def test_favourites_are_idempotent_and_per_user(client: TestClient, users: ApiUs
     assert ids(client.get("/api/reports?favorites_only=true", headers=users.alice)) == []
 
 
+def test_cached_report_json_carries_each_callers_own_favourite_flag(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target, cache = catalogue["apple_down"], client.app.state.report_cache  # type: ignore[attr-defined]
+    detail, page = f"/api/reports/{target}", "/api/reports"
+    assert client.get(detail, headers=users.alice).json()["favorite"] is False  # fills the cache
+    assert target in ids(client.get(page, headers=users.alice))
+    hits = cache.hits
+
+    assert client.put(f"{detail}/favorite", headers=users.alice).status_code == 204
+    assert client.get(detail, headers=users.alice).json()["favorite"] is True
+    assert client.get(detail, headers=users.bob).json()["favorite"] is False
+    flags = {i["insight_id"]: i["favorite"] for i in client.get(page, headers=users.alice).json()}
+    assert flags[target] is True and sum(flags.values()) == 1
+    assert not any(i["favorite"] for i in client.get(page, headers=users.bob).json())
+    assert cache.hits >= hits + 4, "every one of those was answered from the cached JSON"
+
+    assert client.delete(f"{detail}/favorite", headers=users.alice).status_code == 204
+    assert client.get(detail, headers=users.alice).json()["favorite"] is False
+    assert not any(i["favorite"] for i in client.get(page, headers=users.alice).json())
+
+
+def test_a_status_change_replaces_the_cached_report_json(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target, cache = catalogue["apple_up"], client.app.state.report_cache  # type: ignore[attr-defined]
+    detail = f"/api/reports/{target}"
+    assert client.get(detail, headers=users.alice).json()["status"] == "published"
+    assert client.get(detail, headers=users.alice).status_code == 200 and cache.hits >= 1  # from the cache now
+    assert client.patch(f"{detail}/status", headers=users.admin, json={"status": "hidden"}).status_code == 200
+    error(client.get(detail, headers=users.alice), 404)
+    assert client.get(detail, headers=users.admin).json()["status"] == "hidden"
+    assert target not in ids(client.get("/api/reports", headers=users.alice))
+    assert client.patch(f"{detail}/status", headers=users.admin, json={"status": "draft"}).status_code == 200
+    assert client.get(detail, headers=users.admin).json()["status"] == "draft"
+    assert [
+        i["status"] for i in client.get("/api/reports", headers=users.admin).json() if i["insight_id"] == target
+    ] == ["draft"]
+
+
+def test_cached_report_json_is_what_the_uncached_app_answers(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target = catalogue["samsung"]
+    uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
+    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+        assert cached_client.put(f"/api/reports/{target}/favorite", headers=users.alice).status_code == 204
+        for url in (f"/api/reports/{target}", "/api/reports", "/api/reports?tickers=005930.KS"):
+            for _ in range(2):  # the second answer comes from the cache
+                cached, fresh = cached_client.get(url, headers=users.alice), fresh_client.get(url, headers=users.alice)
+                assert cached.status_code == fresh.status_code == 200
+                assert cached.headers["content-type"] == fresh.headers["content-type"] == "application/json"
+                assert cached.json() == fresh.json()
+        assert cached_client.app.state.report_cache.hits >= 3  # type: ignore[attr-defined]
+        assert fresh_client.app.state.report_cache.hits == 0  # type: ignore[attr-defined]
+    assert cached.json()[0]["headline"] == "삼성전자 반도체 수출 급증"
+
+
 def test_favourite_of_an_unknown_report_is_404(client: TestClient, users: ApiUsers) -> None:
     error(client.put("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
     error(client.delete("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
