@@ -111,13 +111,14 @@ def run_on_ray(
     stages: Iterable[str] = STAGES,
     path: str | None = None,
     on_progress: Progress | None = print_progress,
+    trace_id: str | None = None,
 ) -> SweepResult:
     """One sweep with an analyzer pool of its own, shut down at the end (the jobs, `run-once`,
     `backfill`, the demo); the scheduler keeps its pool and calls `run_sweep`."""
     stages = tuple(stages)
     pool = AnalyzerPool(settings) if "analyze" in stages else None
     try:
-        return run_sweep(settings, pairs, pool, stages=stages, path=path, on_progress=on_progress)
+        return run_sweep(settings, pairs, pool, stages=stages, trace_id=trace_id, path=path, on_progress=on_progress)
     finally:
         if pool is not None:
             pool.shutdown()

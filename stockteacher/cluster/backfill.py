@@ -1,0 +1,125 @@
+"""Backfills on Ray Data: the input read once, prepared in parallel blocks, stored per ticker.
+
+    read_parquet / read_text (JSON Lines) / read_csv   one dataset per format, unioned
+      → map_batches(prepare_block)                    Ray workers: the --tickers filter,
+                                                      normalising, relevance, in-block de-dup,
+                                                      MinHash signatures
+      → iter_batches on the driver → TickerBuffers → store_ticker, per ticker
+      (then `entrypoints.backfill_job` analyses and publishes per ticker on the analyzer pool)
+
+Every file is read once, by one read task, wherever Ray places it: a local path must be
+readable on every node that may run a read task (one node, or shared storage); a URI
+(`s3://…`) is read from wherever the task runs. Memory stays bounded: Ray Data streams blocks
+through its object store (backpressured), a worker holds one batch of `BATCH_ROWS` rows, and
+the driver at most `buffer_rows` articles waiting to be stored, the largest tickers' stored
+first when the buffer is full. The pure parts are in `stockteacher.ingest.backfill`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import ray
+
+from stockteacher.ingest.backfill import (
+    Inputs,
+    Tally,
+    TickerBuffers,
+    prepare_block,
+    read_block,
+    store_ticker,
+)
+from stockteacher.logs import get_logger, pipeline_context
+from stockteacher.settings import Settings
+from stockteacher.store.jobs import job_run
+
+__all__ = ["BATCH_ROWS", "BUFFER_ROWS", "print_backfill_progress", "read_dataset", "run_backfill"]
+
+log = get_logger(__name__)
+BATCH_ROWS = 4096  # rows a worker prepares at once
+BUFFER_ROWS = 100_000  # articles the driver keeps waiting to be stored, at most
+
+
+def read_dataset(inputs: Inputs, *, wanted: frozenset[str] | None, untagged: tuple[str, ...]) -> ray.data.Dataset:
+    """One dataset of prepared articles (`ingest.backfill.ARTICLES`) over every input file."""
+    datasets = []
+    for kind, paths in sorted(inputs.files.items()):
+        columns = inputs.columns.get(kind)
+        if kind == "parquet":
+            ds = ray.data.read_parquet(paths, filesystem=inputs.filesystem, columns=columns or None)
+        elif kind == "csv":
+            text = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns or ()})  # every column as text
+            ds = ray.data.read_csv(paths, filesystem=inputs.filesystem, convert_options=text)
+        else:  # JSON Lines as lines of text, parsed in the workers: a bad line is one bad row
+            ds = ray.data.read_text(paths, filesystem=inputs.filesystem)
+        datasets.append(
+            ds.map_batches(
+                prepare_block,
+                batch_format="pyarrow",
+                batch_size=BATCH_ROWS,
+                fn_kwargs={"kind": kind, "wanted": wanted, "untagged": untagged},
+            )
+        )
+    return datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
+
+
+def run_backfill(
+    settings: Settings,
+    inputs: Inputs,
+    *,
+    trace_id: str,
+    wanted: frozenset[str] | None = None,
+    untagged: tuple[str, ...] = (),
+    buffer_rows: int = BUFFER_ROWS,
+    on_progress: Callable[[Tally, float], None] | None = None,
+) -> Tally:
+    """Read, prepare and store the whole input; the counts (see `Tally.counts`). One
+    `job_runs` row (`stage=backfill`) records them, or the failure."""
+    tally = Tally()
+    buffers = TickerBuffers(buffer_rows)
+    started = time.perf_counter()
+    shown = started
+    progress = on_progress or (lambda _tally, _elapsed: None)
+
+    def store(down_to: int) -> None:
+        for ticker, items in buffers.take(down_to=down_to):
+            tally.add_saved(ticker, len(items), store_ticker(settings, ticker, items, trace_id=trace_id))
+
+    with (
+        pipeline_context(trace_id=trace_id, stage="backfill", source="file"),
+        job_run(settings.dsn, stage="backfill", trace_id=trace_id, source="file") as run,
+    ):
+        log.info("backfill.start", files=inputs.count, formats=sorted(inputs.files), tickers=sorted(wanted or ()))
+        dataset = read_dataset(inputs, wanted=wanted, untagged=untagged)
+        for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=2):
+            articles, drops = read_block(batch)
+            tally.add_block(drops)
+            for article, signature in articles:
+                if not buffers.add(article, signature):
+                    tally.drops["duplicate"] += 1
+            if buffers.full:
+                store(buffers.limit // 2)
+            if time.perf_counter() - shown >= 2:
+                shown = time.perf_counter()
+                progress(tally, shown - started)
+        store(0)
+        counts = tally.counts()
+        run.record(fetched=tally.rows, unique=tally.unique, saved=tally.saved, details=counts)
+        log.info("backfill.stored", **counts, seconds=round(time.perf_counter() - started, 1))
+    progress(tally, time.perf_counter() - started)
+    return tally
+
+
+def print_backfill_progress(tally: Tally, elapsed: float) -> None:
+    """One line on stderr: what was read and stored so far."""
+    rate = tally.rows / elapsed if elapsed > 0 else 0.0
+    print(
+        f"[backfill] read {tally.rows} rows ({rate:,.0f}/s), stored {tally.saved} articles of "
+        f"{len(tally.seen)} tickers, {sum(tally.invalid_reasons.values())} bad rows",
+        file=sys.stderr,
+        flush=True,
+    )
