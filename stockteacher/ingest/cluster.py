@@ -54,6 +54,7 @@ def minhash_signature(text: str) -> np.ndarray:
 
 
 _HASH_CACHE_LIMIT = 500_000
+_SLICE = 128  # texts per vectorised step: ~30,000 shingles × NUM_PERM stays in the CPU's cache
 _shingle_hashes: dict[bytes, int] = {}
 
 
@@ -86,22 +87,25 @@ def _sha1_32(gram: bytes) -> int:
 
 def minhash_signatures(texts: Sequence[str]) -> np.ndarray:
     """`minhash_signature` of each text, as rows of one (len(texts), NUM_PERM) uint64 array:
-    the same values, computed for a whole batch at once (a cache of shingle hashes, one
-    vectorised permutation and minimum), about ten times faster per text on a large batch."""
+    the same values, computed for a batch at once (a cache of shingle hashes, one vectorised
+    permutation and minimum per slice of the batch), several times faster per text."""
     a, b, empty = _permutations()
-    hashes: list[int] = []
-    starts: list[int] = []
-    for text in texts:
-        starts.append(len(hashes))
-        hashes.extend(_sha1_32(gram) for gram in shingles(text))
     out = np.tile(empty, (len(texts), 1))
-    if hashes:
+    for first in range(0, len(texts), _SLICE):
+        hashes: list[int] = []
+        starts: list[int] = []  # where each non-empty text's shingles start in `hashes`
+        rows: list[int] = []
+        for row, text in enumerate(texts[first : first + _SLICE], start=first):
+            grams = shingles(text)
+            if grams:
+                rows.append(row)
+                starts.append(len(hashes))
+                hashes.extend(map(_sha1_32, grams))
+        if not hashes:
+            continue
         with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as datasketch's does
             permuted = _fmix32(np.asarray(hashes, dtype=np.uint32))[:, None] * a + b
-        nonempty = [i for i in range(len(texts)) if starts[i] < (starts[i + 1] if i + 1 < len(texts) else len(hashes))]
-        if nonempty:
-            mins = np.minimum.reduceat(permuted, [starts[i] for i in nonempty], axis=0)
-            out[nonempty] = np.minimum(out[nonempty], mins)
+        out[rows] = np.minimum(out[rows], np.minimum.reduceat(permuted, starts, axis=0))
     return out.astype(np.uint64)
 
 
