@@ -243,11 +243,26 @@ def save_articles(
     members: dict[int, list[int]] = defaultdict(list)
     for (article_id, _, _), story in zip(new, assignments, strict=True):
         members[placeholder_ids.get(story, story)].append(article_id)
-    for story_id, ids in members.items():
-        session.execute(update(Article).where(Article.id.in_(ids)).values(story_id=story_id))
+    _set_stories(session, members)
     result.touched_stories = set(members)
     _refresh_story_counts(session, result.touched_stories, now)
     return result
+
+
+# Every new article's story in one statement, however many stories (a backfill's are mostly new).
+_PG_SET_STORIES = text(
+    "UPDATE articles SET story_id = v.story_id "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:story_ids AS bigint[])) AS v(id, story_id) WHERE articles.id = v.id"
+)
+
+
+def _set_stories(session: Session, members: dict[int, list[int]]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        pairs = [(article_id, story_id) for story_id, ids in members.items() for article_id in ids]
+        session.execute(_PG_SET_STORIES, {"ids": [a for a, _ in pairs], "story_ids": [s for _, s in pairs]})
+        return
+    for story_id, ids in members.items():
+        session.execute(update(Article).where(Article.id.in_(ids)).values(story_id=story_id))
 
 
 def _aware(value: datetime) -> datetime:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 
 from stockteacher.ingest.backfill import (
     InputError,
@@ -27,6 +28,8 @@ from stockteacher.ingest.backfill import (
 )
 from stockteacher.ingest.cluster import assign_clusters, minhash_signature, minhash_signatures
 from stockteacher.settings import Settings
+from stockteacher.store.db import session_scope
+from stockteacher.store.models import Article
 
 SettingsFactory = Callable[..., Settings]
 
@@ -140,10 +143,11 @@ def test_buffers_store_the_largest_tickers_first_and_drop_waiting_duplicates() -
     assert [(t, len(items)) for t, items in taken] == [("AAPL", 3)] and buffers.size == 1
 
 
+@pytest.mark.parametrize("database", ["pg_dsn", "sqlite_dsn"])
 def test_storing_per_ticker_is_idempotent_and_clusters_by_the_articles_dates(
-    make_settings: SettingsFactory, sqlite_dsn: str
+    make_settings: SettingsFactory, database: str, request: pytest.FixtureRequest
 ) -> None:
-    settings = make_settings(postgres_dsn=sqlite_dsn)
+    settings = make_settings(postgres_dsn=request.getfixturevalue(database))
     same = "Apple opens a flagship store in Seoul's Gangnam district"
     rows = [
         {"ticker": "AAPL", "title": same, "url": f"https://{host}.example/a", "published_at": date}
@@ -158,6 +162,9 @@ def test_storing_per_ticker_is_idempotent_and_clusters_by_the_articles_dates(
     first = store_ticker(settings, "AAPL", articles, trace_id="t1")  # type: ignore[arg-type]
     tally.add_saved("AAPL", len(articles), first)
     assert first.saved == 3 and first.new_stories == 2  # a year apart: not one story
+    with session_scope(settings.dsn) as session:
+        stories = session.execute(select(Article.story_id).order_by(Article.published_at)).scalars().all()
+    assert stories[0] == stories[1] != stories[2]
     again = store_ticker(settings, "AAPL", articles, trace_id="t2")  # type: ignore[arg-type]
     tally.add_saved("AAPL", len(articles), again)
     assert again.saved == 0 and tally.counts()["already_stored"] == 3
