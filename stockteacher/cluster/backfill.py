@@ -36,6 +36,7 @@ from stockteacher.ingest.backfill import (
 from stockteacher.logs import get_logger, pipeline_context
 from stockteacher.settings import Settings
 from stockteacher.store.jobs import job_run
+from stockteacher.tickers.registry import TickerInfo
 
 __all__ = ["BATCH_ROWS", "BUFFER_ROWS", "print_backfill_progress", "read_dataset", "run_backfill"]
 
@@ -44,8 +45,15 @@ BATCH_ROWS = 4096  # rows a worker prepares at once
 BUFFER_ROWS = 100_000  # articles the driver keeps waiting to be stored, at most
 
 
-def read_dataset(inputs: Inputs, *, wanted: frozenset[str] | None, untagged: tuple[str, ...]) -> ray.data.Dataset:
+def read_dataset(
+    inputs: Inputs,
+    *,
+    wanted: frozenset[str] | None,
+    untagged: tuple[str, ...],
+    added: tuple[TickerInfo, ...] = (),
+) -> ray.data.Dataset:
     """One dataset of prepared articles (`ingest.backfill.ARTICLES`) over every input file."""
+    ray.data.DataContext.get_current().enable_progress_bars = False  # our own line, every 2 s
     datasets = []
     for kind, paths in sorted(inputs.files.items()):
         columns = inputs.columns.get(kind)
@@ -61,7 +69,7 @@ def read_dataset(inputs: Inputs, *, wanted: frozenset[str] | None, untagged: tup
                 prepare_block,
                 batch_format="pyarrow",
                 batch_size=BATCH_ROWS,
-                fn_kwargs={"kind": kind, "wanted": wanted, "untagged": untagged},
+                fn_kwargs={"kind": kind, "wanted": wanted, "untagged": untagged, "added": added},
             )
         )
     return datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
@@ -74,11 +82,13 @@ def run_backfill(
     trace_id: str,
     wanted: frozenset[str] | None = None,
     untagged: tuple[str, ...] = (),
+    added: tuple[TickerInfo, ...] = (),
     buffer_rows: int = BUFFER_ROWS,
     on_progress: Callable[[Tally, float], None] | None = None,
 ) -> Tally:
     """Read, prepare and store the whole input; the counts (see `Tally.counts`). One
-    `job_runs` row (`stage=backfill`) records them, or the failure."""
+    `job_runs` row (`stage=backfill`) records them, or the failure. `added`: the operators'
+    tickers and aliases, which the workers cannot read from the database themselves."""
     tally = Tally()
     buffers = TickerBuffers(buffer_rows)
     started = time.perf_counter()
@@ -94,7 +104,7 @@ def run_backfill(
         job_run(settings.dsn, stage="backfill", trace_id=trace_id, source="file") as run,
     ):
         log.info("backfill.start", files=inputs.count, formats=sorted(inputs.files), tickers=sorted(wanted or ()))
-        dataset = read_dataset(inputs, wanted=wanted, untagged=untagged)
+        dataset = read_dataset(inputs, wanted=wanted, untagged=untagged, added=added)
         for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=2):
             articles, drops = read_block(batch)
             tally.add_block(drops)

@@ -178,9 +178,14 @@ def backfill_job(
     from stockteacher.cluster.sweep import run_on_ray
     from stockteacher.ingest.backfill import check_columns, find_inputs
     from stockteacher.logs import new_trace_id
+    from stockteacher.store.db import session_scope
+    from stockteacher.tickers import service as ticker_service
 
     inputs = check_columns(find_inputs(path), tickers_given=tickers is not None)
     settings, _ = prepare(settings, address=address)
+    with session_scope(settings.dsn) as db_session:
+        added = tuple(ticker_service.added(db_session=db_session))
+        ticker_service.refresh(db_session)
     wanted = _tickers(tickers, settings) if tickers is not None else None
     trace_id = new_trace_id()
     started = time.perf_counter()
@@ -190,6 +195,7 @@ def backfill_job(
         trace_id=trace_id,
         wanted=frozenset(wanted) if wanted is not None else None,
         untagged=tuple(wanted or ()),
+        added=added,
         buffer_rows=buffer_rows or BUFFER_ROWS,
         on_progress=print_backfill_progress,
     )

@@ -50,7 +50,7 @@ from stockteacher.ingest.repository import SaveResult, save_articles
 from stockteacher.settings import Settings
 from stockteacher.sources.files import ALIASES, FORMATS, REQUIRED, raw_article
 from stockteacher.store.db import session_scope
-from stockteacher.tickers.registry import TickerError, TickerInfo, lookup
+from stockteacher.tickers.registry import TickerError, TickerInfo, install_added, lookup
 
 __all__ = [
     "ARTICLES",
@@ -207,6 +207,18 @@ def check_columns(inputs: Inputs, *, tickers_given: bool) -> Inputs:
 # --- one block ------------------------------------------------------------------------------
 
 
+_installed: list[tuple[TickerInfo, ...]] = [()]
+
+
+def _use_registry(added: tuple[TickerInfo, ...]) -> None:
+    """The operators' tickers and aliases (read by the driver) in this worker's registry."""
+    if added != _installed[0]:
+        install_added(added)
+        _installed[0] = added
+        _symbol.cache_clear()
+        _info.cache_clear()
+
+
 @lru_cache(maxsize=100_000)
 def _symbol(value: str) -> str | None:
     try:
@@ -217,7 +229,7 @@ def _symbol(value: str) -> str | None:
 
 @lru_cache(maxsize=100_000)
 def _info(symbol: str) -> TickerInfo:
-    return lookup(symbol)
+    return lookup(symbol)  # one entry per ticker: its relevance patterns are compiled once
 
 
 def _rows(table: pa.Table, kind: str, drops: Counter[str]) -> list[dict[str, Any]]:
@@ -257,10 +269,17 @@ def _renamed(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare_block(
-    table: pa.Table, *, kind: str, wanted: frozenset[str] | None = None, untagged: tuple[str, ...] = ()
+    table: pa.Table,
+    *,
+    kind: str,
+    wanted: frozenset[str] | None = None,
+    untagged: tuple[str, ...] = (),
+    added: tuple[TickerInfo, ...] = (),
 ) -> pa.Table:
     """One block of input rows → articles (`ARTICLES`; see the module docstring). `wanted`:
-    the `--tickers`; `untagged`: the tickers a row without a ticker column is read for."""
+    the `--tickers`; `untagged`: the tickers a row without a ticker column is read for;
+    `added`: the operators' tickers and aliases, for the relevance check."""
+    _use_registry(added)
     drops: Counter[str] = Counter()
     read = table.num_rows
     if wanted is not None and kind != "jsonl" and "ticker" in table.column_names:

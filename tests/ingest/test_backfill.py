@@ -30,6 +30,7 @@ from stockteacher.ingest.cluster import assign_clusters, minhash_signature, minh
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article
+from stockteacher.tickers.registry import TickerInfo
 
 SettingsFactory = Callable[..., Settings]
 
@@ -181,3 +182,12 @@ def test_batch_minhash_equals_datasketch_and_windowed_clusters_respect_time() ->
         [sig, sig], [(sig, 7)], threshold=0.5, new_times=[0, 10 * day], existing_times=[0], window_seconds=3 * day
     )
     assert unwindowed == [7, 7] and windowed == [7, -1]
+
+
+def test_the_operators_tickers_reach_the_relevance_check_in_the_workers() -> None:
+    rows = [{"ticker": "ZZQ", "title": "Zeta Robotics opens a plant", "url": "https://news.example/zeta/1"}]
+    _, drops = prepared(rows)
+    assert drops["irrelevant"] == 1
+    articles, _ = prepared(rows, added=(TickerInfo(symbol="ZZQ", name_en="Zeta Robotics"),))
+    assert len(articles) == 1
+    prepared([], added=())  # back to the bundled registry for the other tests
