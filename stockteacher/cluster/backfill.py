@@ -43,6 +43,8 @@ __all__ = ["BATCH_ROWS", "BUFFER_ROWS", "print_backfill_progress", "read_dataset
 log = get_logger(__name__)
 BATCH_ROWS = 4096  # rows a worker prepares at once
 BUFFER_ROWS = 100_000  # articles the driver keeps waiting to be stored, at most
+BLOCK_BYTES = 16 * 1024 * 1024  # Ray Data blocks: small, so a worker's memory stays small
+READ_CPUS = 0.5
 
 
 def read_dataset(
@@ -53,22 +55,28 @@ def read_dataset(
     added: tuple[TickerInfo, ...] = (),
 ) -> ray.data.Dataset:
     """One dataset of prepared articles (`ingest.backfill.ARTICLES`) over every input file."""
-    ray.data.DataContext.get_current().enable_progress_bars = False  # our own line, every 2 s
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # our own line, every 2 s
+    context.target_max_block_size = BLOCK_BYTES
     datasets = []
+    # A file is one read task; asking less CPU of it than of the map keeps Ray Data from fusing
+    # the two, so that one big file's blocks are prepared by every worker, not by its reader.
+    reading = {"filesystem": inputs.filesystem, "num_cpus": READ_CPUS}
     for kind, paths in sorted(inputs.files.items()):
         columns = inputs.columns.get(kind)
         if kind == "parquet":
-            ds = ray.data.read_parquet(paths, filesystem=inputs.filesystem, columns=columns or None)
+            ds = ray.data.read_parquet(paths, columns=columns or None, **reading)
         elif kind == "csv":
             text = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns or ()})  # every column as text
-            ds = ray.data.read_csv(paths, filesystem=inputs.filesystem, convert_options=text)
+            ds = ray.data.read_csv(paths, convert_options=text, **reading)
         else:  # JSON Lines as lines of text, parsed in the workers: a bad line is one bad row
-            ds = ray.data.read_text(paths, filesystem=inputs.filesystem)
+            ds = ray.data.read_text(paths, **reading)
         datasets.append(
             ds.map_batches(
                 prepare_block,
                 batch_format="pyarrow",
                 batch_size=BATCH_ROWS,
+                num_cpus=1,
                 fn_kwargs={"kind": kind, "wanted": wanted, "untagged": untagged, "added": added},
             )
         )
