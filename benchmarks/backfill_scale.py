@@ -196,7 +196,6 @@ def main() -> None:
     parser.add_argument("--tickers", type=int, default=500)
     parser.add_argument("--keep", type=Path, help="write the file here and keep it (default: a temporary file)")
     parser.add_argument("--analyze", action="store_true", help="analyse every ticker after the clock stops")
-    parser.add_argument("--buffer-rows", type=int)
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -220,7 +219,7 @@ def main() -> None:
 
         with PeakMemory() as peak:
             began = time.perf_counter()
-            summary = backfill_job(str(path), settings=settings, analyze=False, buffer_rows=args.buffer_rows)
+            summary = backfill_job(str(path), settings=settings, analyze=False)
             seconds = time.perf_counter() - began
         counts = {k: summary[k] for k in ("rows", "invalid", "invalid_reasons", "duplicates", "saved", "new_stories")}
         print(f"summary: {counts} store_seconds={summary['store_seconds']}")

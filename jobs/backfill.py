@@ -24,9 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickers", help="comma-separated; default: every value of the files' ticker column")
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--no-analyze", action="store_true", help="store only; analyse later with jobs/analyze.py")
-    parser.add_argument(
-        "--buffer-rows", type=int, help="articles the driver keeps waiting to be stored, at most (default 100000)"
-    )
     args = parser.parse_args(argv)
     from stockteacher.cluster.entrypoints import backfill_job
 
@@ -36,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
             tickers=args.tickers,
             address=args.address,
             analyze=not args.no_analyze,
-            buffer_rows=args.buffer_rows,
         )
     )
 

@@ -166,7 +166,6 @@ def backfill_job(
     address: str | None = None,
     settings: Settings | None = None,
     analyze: bool = True,
-    buffer_rows: int | None = None,
 ) -> dict[str, Any]:
     """Import a file, a directory of files or a URI (Parquet, JSON Lines, CSV) on Ray Data,
     read once: every ticker in its `ticker` column (or only `--tickers`) is normalised,
@@ -174,7 +173,7 @@ def backfill_job(
 
     Bad rows are counted per reason (`invalid_reasons`), never fatal; a missing required
     column, no input files or an unknown format is bad input (exit 2), found before Ray starts."""
-    from stockteacher.cluster.backfill import BUFFER_ROWS, print_backfill_progress, run_backfill
+    from stockteacher.cluster.backfill import print_backfill_progress, run_backfill
     from stockteacher.cluster.sweep import run_on_ray
     from stockteacher.ingest.backfill import check_columns, find_inputs
     from stockteacher.logs import new_trace_id
@@ -196,7 +195,6 @@ def backfill_job(
         wanted=frozenset(wanted) if wanted is not None else None,
         untagged=tuple(wanted or ()),
         added=added,
-        buffer_rows=buffer_rows or BUFFER_ROWS,
         on_progress=print_backfill_progress,
     )
     stored_seconds = time.perf_counter() - started

@@ -2,7 +2,7 @@
 
 Plain Python and pyarrow, no Ray: `cluster.backfill` reads the input once with Ray Data, runs
 `prepare_block` over its blocks in parallel, and hands the articles, grouped per ticker by
-`TickerBuffers`, to `store_ticker`.
+`groupby("ticker")`, to `store_group`.
 
 - `find_inputs(path)`: the files of a local file, a directory or a URI (`s3://…`, `file://…`),
   by format (Parquet, JSON Lines, CSV; a directory may mix them); `check_columns` reads only
@@ -31,9 +31,9 @@ import csv
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -57,12 +57,13 @@ __all__ = [
     "INVALID_REASONS",
     "InputError",
     "Inputs",
-    "TickerBuffers",
+    "STORED",
     "Tally",
     "check_columns",
     "find_inputs",
     "prepare_block",
     "read_block",
+    "store_group",
     "store_ticker",
 ]
 
@@ -70,6 +71,7 @@ SOURCE_TYPE = "file"
 OPTIONAL = ("description", "content", "published_at", "source_name", "language", "author", "ticker")
 KNOWN = (*REQUIRED, *OPTIONAL)
 ROWS = "rows"  # the drop row that counts what a block read
+COUNTS = ""  # the "ticker" of the counting rows, which group together
 IRRELEVANT, DUPLICATE = "irrelevant", "duplicate"
 NOT_BAD = frozenset({ROWS, IRRELEVANT, DUPLICATE})
 INVALID_REASONS = ("no_ticker", "bad_ticker", "wrong_type", "malformed", "no_title", "bad_url", "bad_date")
@@ -88,7 +90,7 @@ ARTICLES = pa.schema(
         ("language", pa.string()),
         ("published_at", pa.timestamp("us", tz="UTC")),
         ("minhash", pa.binary()),
-        ("drop", pa.string()),  # set on the counting rows, whose other columns are null
+        ("drop", pa.string()),  # set on the counting rows (ticker ""), whose other columns are null
         ("n", pa.int64()),
     ]
 )
@@ -303,7 +305,7 @@ def prepare_block(
     columns["minhash"] = [s.astype("<u8").tobytes() for s in signatures]
     reasons = [(ROWS, read), *sorted(drops.items())]
     for name in [*_ARTICLE_FIELDS, "minhash"]:
-        columns[name] += [None] * len(reasons)
+        columns[name] += [COUNTS if name == "ticker" else None] * len(reasons)
     columns["drop"] = [None] * len(articles) + [r for r, _ in reasons]
     columns["n"] = [None] * len(articles) + [n for _, n in reasons]
     return pa.Table.from_pydict(columns, schema=ARTICLES)
@@ -374,36 +376,37 @@ def read_block(table: pa.Table) -> tuple[list[tuple[NormalizedArticle, np.ndarra
     return out, drops
 
 
-class TickerBuffers:
-    """Articles waiting to be stored, per ticker, de-duplicated by fingerprint; at most about
-    `limit` in all, so that memory stays bounded whatever the input's size: `full` says when
-    to `take` the largest tickers' articles and store them."""
+STORED = pa.schema(
+    [
+        ("ticker", pa.string()),
+        ("offered", pa.int64()),
+        ("saved", pa.int64()),
+        ("new_stories", pa.int64()),
+        ("drops", pa.string()),  # JSON: reason → count
+    ]
+)
+STORE_CHUNK = 5000  # articles of one ticker per transaction
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.size = 0
-        self._by_ticker: dict[str, dict[str, tuple[NormalizedArticle, np.ndarray]]] = defaultdict(dict)
 
-    def add(self, article: NormalizedArticle, signature: np.ndarray) -> bool:
-        """False for a fingerprint already waiting for this ticker (a duplicate)."""
-        waiting = self._by_ticker[article.ticker]
-        if article.fingerprint in waiting:
-            return False
-        waiting[article.fingerprint] = (article, signature)
-        self.size += 1
-        return True
-
-    @property
-    def full(self) -> bool:
-        return self.size >= self.limit
-
-    def take(self, *, down_to: int = 0) -> Iterator[tuple[str, list[tuple[NormalizedArticle, np.ndarray]]]]:
-        """The largest tickers' articles, until at most `down_to` are left waiting."""
-        while self.size > down_to and self._by_ticker:
-            ticker = max(self._by_ticker, key=lambda t: len(self._by_ticker[t]))
-            items = list(self._by_ticker.pop(ticker).values())
-            self.size -= len(items)
-            yield ticker, items
+def store_group(table: pa.Table, *, settings: Settings, trace_id: str) -> pa.Table:
+    """One ticker's prepared articles (or the counting rows, ticker ""): de-duplicated across
+    blocks, stored in chunks of `STORE_CHUNK`, clustered; one `STORED` row saying so."""
+    articles, drops = read_block(table)
+    ticker = table.column("ticker")[0].as_py() if table.num_rows else COUNTS
+    unique: dict[str, tuple[NormalizedArticle, np.ndarray]] = {}
+    for article, signature in articles:
+        if article.fingerprint in unique:
+            drops[DUPLICATE] += 1
+        else:
+            unique[article.fingerprint] = (article, signature)
+    items = sorted(unique.values(), key=lambda item: item[0].published_at or datetime.max.replace(tzinfo=UTC))
+    saved = new_stories = 0
+    for start in range(0, len(items), STORE_CHUNK):
+        result = store_ticker(settings, ticker, items[start : start + STORE_CHUNK], trace_id=trace_id)
+        saved += result.saved
+        new_stories += result.new_stories
+    row = {"ticker": ticker, "offered": len(items), "saved": saved, "new_stories": new_stories}
+    return pa.Table.from_pylist([{**row, "drops": json.dumps(dict(drops))}], schema=STORED)
 
 
 def store_ticker(
@@ -430,7 +433,6 @@ class Tally:
     """A backfill's counts so far, for its summary and its `job_runs` row."""
 
     rows: int = 0
-    blocks: int = 0
     drops: Counter[str] = field(default_factory=Counter)
     unique: int = 0
     saved: int = 0
@@ -438,17 +440,18 @@ class Tally:
     stored: Counter[str] = field(default_factory=Counter)  # saved per ticker
     seen: set[str] = field(default_factory=set)  # tickers with an article to store
 
-    def add_block(self, drops: Counter[str]) -> None:
-        self.blocks += 1
+    def add_stored(self, row: dict[str, Any]) -> None:
+        """One `store_group` row."""
+        drops = Counter(json.loads(row["drops"]))
         self.rows += drops.pop(ROWS, 0)
         self.drops.update(drops)
-
-    def add_saved(self, ticker: str, offered: int, result: SaveResult) -> None:
-        self.unique += offered
-        self.saved += result.saved
-        self.new_stories += result.new_stories
-        self.stored[ticker] += result.saved
-        self.seen.add(ticker)
+        if row["ticker"] == COUNTS:
+            return
+        self.unique += row["offered"]
+        self.saved += row["saved"]
+        self.new_stories += row["new_stories"]
+        self.stored[row["ticker"]] += row["saved"]
+        self.seen.add(row["ticker"])
 
     @property
     def invalid_reasons(self) -> dict[str, int]:
@@ -457,7 +460,6 @@ class Tally:
     def counts(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "blocks": self.blocks,
             "invalid": sum(self.invalid_reasons.values()),
             "invalid_reasons": self.invalid_reasons,
             "irrelevant": self.drops[IRRELEVANT],

@@ -1,6 +1,6 @@
 """The plain parts of a backfill (no Ray): finding and checking input files, one block's rows
-prepared into articles with bad rows counted by reason, the driver's per-ticker buffers,
-storing per ticker (a rerun stores nothing), the batch MinHash and date-windowed clustering."""
+prepared into articles with bad rows counted by reason, one ticker's group stored (and the
+counting rows summed), storing per ticker (a rerun stores nothing), the batch MinHash and date-windowed clustering."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
@@ -19,11 +20,11 @@ from sqlalchemy import select
 from stockteacher.ingest.backfill import (
     InputError,
     Tally,
-    TickerBuffers,
     check_columns,
     find_inputs,
     prepare_block,
     read_block,
+    store_group,
     store_ticker,
 )
 from stockteacher.ingest.cluster import assign_clusters, minhash_signature, minhash_signatures
@@ -134,14 +135,23 @@ def test_inputs_a_directory_may_mix_formats_and_a_missing_column_is_one_line(tmp
         check_columns(find_inputs(str(untagged)), tickers_given=False)
 
 
-def test_buffers_store_the_largest_tickers_first_and_drop_waiting_duplicates() -> None:
-    articles, _ = prepared([article_row(i) for i in range(3)] + [article_row(9, ticker="MSFT", name="Microsoft")])
-    buffers = TickerBuffers(limit=5)
-    assert all(buffers.add(a, s) for a, s in articles)  # type: ignore[misc]
-    assert not buffers.add(*articles[0])  # type: ignore[misc]
-    assert not buffers.full and buffers.size == 4
-    taken = list(buffers.take(down_to=1))
-    assert [(t, len(items)) for t, items in taken] == [("AAPL", 3)] and buffers.size == 1
+def test_a_group_of_blocks_is_stored_once_per_fingerprint_and_the_counting_rows_are_summed(
+    make_settings: SettingsFactory, sqlite_dsn: str
+) -> None:
+    settings = make_settings(postgres_dsn=sqlite_dsn)
+    blocks = [
+        prepare_block(pa.Table.from_pylist([article_row(i) for i in range(3)] + BAD_ROWS[:1]), kind="parquet"),
+        prepare_block(pa.Table.from_pylist([article_row(2), article_row(3)]), kind="parquet"),  # 2 again
+    ]
+    merged = pa.concat_tables(blocks)
+    tally = Tally()
+    for ticker in ("AAPL", ""):  # what groupby("ticker") hands to store_group
+        group = merged.filter(pc.equal(merged.column("ticker"), ticker))
+        for row in store_group(group, settings=settings, trace_id="t1").to_pylist():
+            tally.add_stored(row)
+    counts = tally.counts()
+    assert counts["rows"] == 6 and counts["invalid_reasons"] == {"no_title": 1}
+    assert counts["duplicates"] == 1 and counts["unique"] == counts["saved"] == 4 and counts["tickers"] == 1
 
 
 @pytest.mark.parametrize("database", ["pg_dsn", "sqlite_dsn"])
@@ -159,16 +169,13 @@ def test_storing_per_ticker_is_idempotent_and_clusters_by_the_articles_dates(
         )
     ]
     articles, _ = prepared(rows)
-    tally = Tally()
     first = store_ticker(settings, "AAPL", articles, trace_id="t1")  # type: ignore[arg-type]
-    tally.add_saved("AAPL", len(articles), first)
     assert first.saved == 3 and first.new_stories == 2  # a year apart: not one story
     with session_scope(settings.dsn) as session:
         stories = session.execute(select(Article.story_id).order_by(Article.published_at)).scalars().all()
     assert stories[0] == stories[1] != stories[2]
     again = store_ticker(settings, "AAPL", articles, trace_id="t2")  # type: ignore[arg-type]
-    tally.add_saved("AAPL", len(articles), again)
-    assert again.saved == 0 and tally.counts()["already_stored"] == 3
+    assert again.saved == 0
 
 
 def test_batch_minhash_equals_datasketch_and_windowed_clusters_respect_time() -> None:
