@@ -22,6 +22,7 @@ reason, rows read) group under the ticker "". The pure parts are in
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ log = get_logger(__name__)
 BATCH_ROWS = 4096  # rows a worker prepares at once
 BLOCK_BYTES = 16 * 1024 * 1024  # Ray Data blocks: small, so a worker's memory stays small
 READ_CPUS = 0.5
+PARTITION_BYTES = 16 * 1024 * 1024  # of input files, per shuffle partition
+MAX_PARTITIONS = 64
 
 
 def read_dataset(
@@ -67,7 +70,8 @@ def read_dataset(
     for kind, paths in sorted(inputs.files.items()):
         columns = inputs.columns.get(kind)
         if kind == "parquet":
-            ds = ray.data.read_parquet(paths, columns=columns or None, **reading)
+            ds = ray.data.read_parquet(paths, **reading)
+            ds = ds.select_columns(columns) if columns else ds  # pushed down into the read
         elif kind == "csv":
             text = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns or ()})  # every column as text
             ds = ray.data.read_csv(paths, convert_options=text, **reading)
@@ -83,6 +87,12 @@ def read_dataset(
             )
         )
     return datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
+
+
+def partitions(inputs: Inputs) -> int:
+    """Shuffle partitions for grouping per ticker: about one per `PARTITION_BYTES` of input
+    (Ray Data's default, 200, costs a test of a few rows half a minute)."""
+    return max(2, min(MAX_PARTITIONS, math.ceil(inputs.size_bytes / PARTITION_BYTES)))
 
 
 def run_backfill(
@@ -108,7 +118,7 @@ def run_backfill(
     ):
         log.info("backfill.start", files=inputs.count, formats=sorted(inputs.files), tickers=sorted(wanted or ()))
         prepared = read_dataset(inputs, wanted=wanted, untagged=untagged, added=added)
-        stored = prepared.groupby("ticker").map_groups(
+        stored = prepared.groupby("ticker", num_partitions=partitions(inputs)).map_groups(
             store_group,
             batch_format="pyarrow",
             fn_kwargs={"settings": settings, "trace_id": trace_id},

@@ -115,6 +115,7 @@ class Inputs:
     files: dict[str, list[str]]
     skipped: list[str] = field(default_factory=list)  # files of a directory in no format we read
     columns: dict[str, list[str]] = field(default_factory=dict)  # per format: the columns we use
+    size_bytes: int = 0
 
     @property
     def count(self) -> int:
@@ -143,18 +144,20 @@ def find_inputs(path: str) -> Inputs:
     if info.type != pafs.FileType.Directory:
         if _kind(root) is None:
             raise InputError(f"{path}: unsupported file type (use .parquet, .jsonl or .csv)")
-        return Inputs(filesystem, {_kind(root) or "": [root]})
+        return Inputs(filesystem, {_kind(root) or "": [root]}, size_bytes=info.size or 0)
     files: dict[str, list[str]] = defaultdict(list)
     skipped: list[str] = []
+    size = 0
     for entry in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):
         name = PurePosixPath(entry.path).name
         if entry.type != pafs.FileType.File or name.startswith((".", "_")):
             continue
         kind = _kind(entry.path)
         (files[kind] if kind else skipped).append(entry.path)
+        size += (entry.size or 0) if kind else 0
     if not files:
         raise InputError(f"{path}: no .parquet, .jsonl or .csv files in this directory")
-    return Inputs(filesystem, {k: sorted(v) for k, v in files.items()}, sorted(skipped))
+    return Inputs(filesystem, {k: sorted(v) for k, v in files.items()}, sorted(skipped), size_bytes=size)
 
 
 def _head(filesystem: pafs.FileSystem, path: str, size: int = 1 << 16) -> str:
@@ -203,7 +206,8 @@ def check_columns(inputs: Inputs, *, tickers_given: bool) -> Inputs:
             common = ours if common is None else common & ours
         if kind == "parquet":  # read as one dataset: only the columns every file has
             used[kind] = common or set()
-    return Inputs(inputs.filesystem, inputs.files, inputs.skipped, {k: sorted(v) for k, v in used.items()})
+    columns = {k: sorted(v) for k, v in used.items()}
+    return Inputs(inputs.filesystem, inputs.files, inputs.skipped, columns, inputs.size_bytes)
 
 
 # --- one block ------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_the_backfill_job_as_the_readme_runs_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = last_json(result.stdout)
     assert summary["status"] == "ok" and summary["saved"] == 10 and summary["published"] == 1
-    assert "[backfill] read" in result.stderr  # progress is shown
+    assert "[backfill] 1 tickers stored: 10 articles" in result.stderr  # progress is shown
 
     (data / "bad.csv").write_text("ticker,headline\nAAPL,x\n")
     refused = subprocess.run(
