@@ -30,6 +30,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import ray
+from ray.data.context import ShuffleStrategy
 
 from stockteacher.ingest.backfill import (
     Inputs,
@@ -63,6 +64,9 @@ def read_dataset(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own line, every 2 s
     context.target_max_block_size = BLOCK_BYTES
+    # Grouping per ticker by a sort through the object store (spilled to disk when full), not
+    # by hash-shuffle actors that hold their partitions in their heap and take ~20 s to start.
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     datasets = []
     # A file is one read task; asking less CPU of it than of the map keeps Ray Data from fusing
     # the two, so that one big file's blocks are prepared by every worker, not by its reader.
