@@ -17,9 +17,10 @@ A bad row never stops the block it is in. Bad rows (`invalid`, counted per reaso
 `no_ticker`, `bad_ticker` (not a symbol), `wrong_type` (a title or URL that is not text),
 `malformed` (a JSON line that is not an object), and normalisation's own (`no_title`,
 `bad_url`, …). Not bad, but not stored: `irrelevant` (does not mention the ticker) and
-`duplicate` (the same (ticker, fingerprint) earlier in the block, or in the ticker's buffer).
+`duplicate` (the same (ticker, fingerprint) earlier in the block, or in another block of
+the ticker's group, `store_group`).
 
-De-duplication across blocks and across runs is the database's unique constraint on (ticker,
+De-duplication across runs (and between concurrent backfills) is the database's unique constraint on (ticker,
 fingerprint) (`INSERT … ON CONFLICT DO NOTHING`): a rerun stores nothing, and `saved` counts
 only rows really inserted. The keystore is not used: it is there to keep live collectors of
 one ticker from doing one another's work, and a backfill has nobody to race but itself.
@@ -349,7 +350,7 @@ def _article(row: dict[str, Any], symbol: str, drops: Counter[str]) -> Normalize
     return article
 
 
-# --- the driver's side ----------------------------------------------------------------------
+# --- one ticker's group ----------------------------------------------------------------------
 
 
 def read_block(table: pa.Table) -> tuple[list[tuple[NormalizedArticle, np.ndarray]], Counter[str]]:
