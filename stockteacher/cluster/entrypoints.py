@@ -7,10 +7,8 @@ keep the workers' logs in the Ray session's files (`verbose=True` streams them h
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 from typing import Any
-
-import polars as pl
 
 from stockteacher.cluster.runtime import connect, wait_until_gone
 from stockteacher.cluster.scheduler import SCHEDULER_NAME
@@ -178,24 +176,64 @@ def publish_job(
 
 
 def backfill_job(
-    path: str, *, tickers: str | None = None, address: str | None = None, settings: Settings | None = None
+    path: str,
+    *,
+    tickers: str | None = None,
+    address: str | None = None,
+    settings: Settings | None = None,
+    analyze: bool = True,
 ) -> dict[str, Any]:
-    """Import a JSONL/CSV/Parquet file: every ticker in its `ticker` column (or `--tickers`)
-    is collected from the file and analysed in parallel, with progress on stderr."""
-    file = Path(path).resolve()
-    if not file.is_file():
-        raise FileNotFoundError(f"no such file: {file}")
-    if tickers is None:
-        from stockteacher.sources.files import _read_frame
+    """Import a file, a directory of files or a URI (Parquet, JSON Lines, CSV) on Ray Data,
+    read once: every ticker in its `ticker` column (or only `--tickers`) is normalised,
+    de-duplicated and stored, then analysed and published, with progress on stderr.
 
-        frame = _read_frame(file, source="file")
-        if "ticker" not in frame.columns:
-            raise ValueError(f"{file.name} has no 'ticker' column; pass --tickers")
-        tickers = ",".join(sorted({str(t) for t in frame.get_column("ticker").cast(pl.Utf8).drop_nulls()}))
+    Bad rows are counted per reason (`invalid_reasons`), never fatal; a missing required
+    column, no input files or an unknown format is bad input (exit 2), found before Ray starts."""
+    from stockteacher.cluster.backfill import print_backfill_progress, run_backfill
     from stockteacher.cluster.sweep import run_on_ray
+    from stockteacher.ingest.backfill import check_columns, find_inputs
+    from stockteacher.logs import new_trace_id
+    from stockteacher.store.db import session_scope
+    from stockteacher.tickers import service as ticker_service
 
+    inputs = check_columns(find_inputs(path), tickers_given=tickers is not None)
     settings, _ = prepare(settings, address=address)
-    return run_on_ray(settings, [(t, "file") for t in _tickers(tickers, settings)], path=str(file)).summary()
+    with session_scope(settings.dsn) as db_session:
+        added = tuple(ticker_service.added(db_session=db_session))
+        ticker_service.refresh(db_session)
+    wanted = _tickers(tickers, settings) if tickers is not None else None
+    trace_id = new_trace_id()
+    started = time.perf_counter()
+    tally = run_backfill(
+        settings,
+        inputs,
+        trace_id=trace_id,
+        wanted=frozenset(wanted) if wanted is not None else None,
+        untagged=tuple(wanted or ()),
+        added=added,
+        on_progress=print_backfill_progress,
+    )
+    stored_seconds = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        "status": "ok",
+        "trace_id": trace_id,
+        "files": inputs.count,
+        "formats": sorted(inputs.files),
+        "skipped_files": inputs.skipped,
+        **tally.counts(),
+        "store_seconds": round(stored_seconds, 2),
+    }
+    if not analyze or not tally.seen:
+        return {**summary, "analyses": 0, "published": 0, "insight_ids": [], "errors": []}
+    result = run_on_ray(
+        settings, [(t, None) for t in sorted(tally.seen)], stages=("analyze", "publish"), trace_id=trace_id
+    ).summary()
+    return {
+        **summary,
+        "status": result["status"],
+        **{k: result[k] for k in ("analyses", "published", "insight_ids", "errors")},
+        "duration_seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def scheduler_command(action: str, *, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:

@@ -115,6 +115,7 @@ def run_on_ray(
     stages: Iterable[str] = STAGES,
     path: str | None = None,
     progress: bool = True,
+    trace_id: str | None = None,
 ) -> SweepResult:
     """One sweep with an analyzer pool of its own, shut down at the end (the jobs, `run-once`,
     `backfill`, the demo); the scheduler keeps its pool and calls `run_sweep`. With `progress`,
@@ -124,7 +125,9 @@ def run_on_ray(
     with sweep_progress(enabled=progress, header=worker_logs_note() if progress else None) as on_progress:
         pool = AnalyzerPool(settings) if "analyze" in stages else None
         try:
-            return run_sweep(settings, pairs, pool, stages=stages, path=path, on_progress=on_progress)
+            return run_sweep(
+                settings, pairs, pool, stages=stages, trace_id=trace_id, path=path, on_progress=on_progress
+            )
         finally:
             if pool is not None:
                 pool.shutdown()

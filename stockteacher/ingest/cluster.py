@@ -15,14 +15,16 @@ English and Korean, while distinct stories about the same company stay below 0.2
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from datasketch import MinHash
 
-__all__ = ["NUM_PERM", "assign_clusters", "minhash_signature", "shingles", "similarity"]
+__all__ = ["NUM_PERM", "assign_clusters", "minhash_signature", "minhash_signatures", "shingles", "similarity"]
 
 NUM_PERM = 64
 SHINGLE = 4
@@ -51,6 +53,62 @@ def minhash_signature(text: str) -> np.ndarray:
     return np.asarray(m.hashvalues, dtype=np.uint64)
 
 
+_HASH_CACHE_LIMIT = 500_000
+_SLICE = 128  # texts per vectorised step: ~30,000 shingles × NUM_PERM stays in the CPU's cache
+_shingle_hashes: dict[bytes, int] = {}
+
+
+@cache
+def _permutations() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """datasketch's permutation parameters (a, b) for our seed, and its empty signature."""
+    template = MinHash(num_perm=NUM_PERM, seed=_SEED)
+    a, b = template.permutations
+    return a, b, template.hashvalues.copy()
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    # datasketch's pre-mix for its default (affine32) scheme: the MurmurHash3 finaliser.
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def _sha1_32(gram: bytes) -> int:
+    value = _shingle_hashes.get(gram)
+    if value is None:
+        if len(_shingle_hashes) >= _HASH_CACHE_LIMIT:
+            _shingle_hashes.clear()
+        value = int.from_bytes(hashlib.sha1(gram).digest()[:4], "little")  # datasketch's sha1_hash32
+        _shingle_hashes[gram] = value
+    return value
+
+
+def minhash_signatures(texts: Sequence[str]) -> np.ndarray:
+    """`minhash_signature` of each text, as rows of one (len(texts), NUM_PERM) uint64 array:
+    the same values, computed for a batch at once (a cache of shingle hashes, one vectorised
+    permutation and minimum per slice of the batch), several times faster per text."""
+    a, b, empty = _permutations()
+    out = np.tile(empty, (len(texts), 1))
+    for first in range(0, len(texts), _SLICE):
+        hashes: list[int] = []
+        starts: list[int] = []  # where each non-empty text's shingles start in `hashes`
+        rows: list[int] = []
+        for row, text in enumerate(texts[first : first + _SLICE], start=first):
+            grams = shingles(text)
+            if grams:
+                rows.append(row)
+                starts.append(len(hashes))
+                hashes.extend(map(_sha1_32, grams))
+        if not hashes:
+            continue
+        with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as datasketch's does
+            permuted = _fmix32(np.asarray(hashes, dtype=np.uint32))[:, None] * a + b
+        out[rows] = np.minimum(out[rows], np.minimum.reduceat(permuted, starts, axis=0))
+    return out.astype(np.uint64)
+
+
 def to_bytes(signature: np.ndarray) -> bytes:
     return signature.astype("<u8").tobytes()
 
@@ -69,35 +127,51 @@ def assign_clusters(
     existing: Sequence[tuple[np.ndarray, int]],
     *,
     threshold: float,
+    new_times: Sequence[float] | None = None,
+    existing_times: Sequence[float] | None = None,
+    window_seconds: float | None = None,
 ) -> list[int]:
     """For each new signature, the story it joins: an existing story id, or a negative
     placeholder (-1, -2, ...) for a new story, shared by the new articles that belong to it.
 
-    `existing` pairs a recent article's signature with its story id.
+    `existing` pairs a recent article's signature with its story id. With `window_seconds`
+    (backfills, whose articles span years), an article is compared only with those published
+    within that time of its own: `new_times` and `existing_times` (epoch seconds) must then be
+    given and sorted, `new` and `existing` in their order.
     """
     known = np.stack([sig for sig, _ in existing]) if existing else np.empty((0, NUM_PERM), np.uint64)
     known_ids = [story for _, story in existing]
+    windowed = window_seconds is not None
+    if windowed and (new_times is None or existing_times is None):
+        raise ValueError("a window needs the times of the new and the existing articles")
+    new_t = np.asarray(new_times if windowed else [], dtype=float)
+    known_t = np.asarray(existing_times if windowed else [], dtype=float)
     result: list[int] = []
-    batch: list[np.ndarray] = []
+    batch = np.empty((len(new), NUM_PERM), np.uint64)  # the new signatures seen so far, in order
     batch_ids: list[int] = []
     next_placeholder = -1
-    for sig in new:
+    for n, sig in enumerate(new):
         best_id: int | None = None
         best = threshold
-        if len(known):
-            scores = (known == sig).mean(axis=1)
+        lo, hi, first = 0, len(known), 0
+        if windowed:
+            t, w = new_t[n], float(window_seconds or 0)
+            lo, hi = int(np.searchsorted(known_t, t - w, "left")), int(np.searchsorted(known_t, t + w, "right"))
+            first = int(np.searchsorted(new_t[:n], t - w, "left"))
+        if hi > lo:
+            scores = (known[lo:hi] == sig).mean(axis=1)
             i = int(scores.argmax())
             if scores[i] >= best:
-                best_id, best = known_ids[i], float(scores[i])
-        if batch:
-            scores = (np.stack(batch) == sig).mean(axis=1)
+                best_id, best = known_ids[lo + i], float(scores[i])
+        if n > first:
+            scores = (batch[first:n] == sig).mean(axis=1)
             i = int(scores.argmax())
             if scores[i] >= best and (best_id is None or scores[i] > best):
-                best_id, best = batch_ids[i], float(scores[i])
+                best_id, best = batch_ids[first + i], float(scores[i])
         if best_id is None:
             best_id = next_placeholder
             next_placeholder -= 1
         result.append(best_id)
-        batch.append(sig)
+        batch[n] = sig
         batch_ids.append(best_id)
     return result

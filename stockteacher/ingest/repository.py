@@ -4,6 +4,10 @@
 advisory lock, so that concurrent collectors of one ticker cluster one after another and two
 near-duplicates never found two stories; on SQLite the first insert takes the database's write
 lock, which does the same.
+
+A backfill (`by_published_date=True`) clusters by the articles' own dates: an article joins
+a story of the articles published within `window_hours` of it, not of the last `window_hours`
+(a backfill's articles span years, and were all collected now).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -159,8 +163,9 @@ def save_articles(
     trace_id: str | None,
     threshold: float,
     window_hours: int,
+    by_published_date: bool = False,
 ) -> SaveResult:
-    """Insert new articles of one ticker and join each to a story."""
+    """Insert new articles of one ticker and join each to a story (see the module docstring)."""
     result = SaveResult()
     if not articles:
         return result
@@ -177,17 +182,39 @@ def save_articles(
         ((article_id, *by_fp[fp]) for article_id, fp in inserted),
         key=lambda t: (t[1].published_at is None, t[1].published_at or now, t[0]),
     )
-    cutoff = now - timedelta(hours=window_hours)
-    recent = session.execute(
-        select(Article.minhash, Article.story_id).where(
-            Article.ticker == ticker,
-            Article.story_id.is_not(None),
-            Article.minhash.is_not(None),
-            or_(Article.published_at >= cutoff, Article.collected_at >= cutoff),
+    window = timedelta(hours=window_hours)
+    if by_published_date:
+        dates = [a.published_at or now for _, a, _ in new]
+        recent = session.execute(
+            select(Article.minhash, Article.story_id, Article.published_at)
+            .where(
+                Article.ticker == ticker,
+                Article.story_id.is_not(None),
+                Article.minhash.is_not(None),
+                Article.published_at.between(min(dates) - window, max(dates) + window),
+            )
+            .order_by(Article.published_at, Article.id)
+        ).all()
+        assignments = assign_clusters(
+            [sig for _, _, sig in new],
+            [(from_bytes(m), sid) for m, sid, _ in recent],
+            threshold=threshold,
+            new_times=[d.timestamp() for d in dates],
+            existing_times=[_aware(p).timestamp() for _, _, p in recent],
+            window_seconds=window.total_seconds(),
         )
-    ).all()
-    existing = [(from_bytes(m), sid) for m, sid in recent]
-    assignments = assign_clusters([sig for _, _, sig in new], existing, threshold=threshold)
+    else:
+        cutoff = now - window
+        recent = session.execute(
+            select(Article.minhash, Article.story_id).where(
+                Article.ticker == ticker,
+                Article.story_id.is_not(None),
+                Article.minhash.is_not(None),
+                or_(Article.published_at >= cutoff, Article.collected_at >= cutoff),
+            )
+        ).all()
+        existing = [(from_bytes(m), sid) for m, sid in recent]
+        assignments = assign_clusters([sig for _, _, sig in new], existing, threshold=threshold)
 
     # Create one story per placeholder, titled after its earliest article.
     founders: dict[int, tuple[int, NormalizedArticle]] = {}
@@ -216,11 +243,31 @@ def save_articles(
     members: dict[int, list[int]] = defaultdict(list)
     for (article_id, _, _), story in zip(new, assignments, strict=True):
         members[placeholder_ids.get(story, story)].append(article_id)
-    for story_id, ids in members.items():
-        session.execute(update(Article).where(Article.id.in_(ids)).values(story_id=story_id))
+    _set_stories(session, members)
     result.touched_stories = set(members)
     _refresh_story_counts(session, result.touched_stories, now)
     return result
+
+
+# Every new article's story in one statement, however many stories (a backfill's are mostly new).
+_PG_SET_STORIES = text(
+    "UPDATE articles SET story_id = v.story_id "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:story_ids AS bigint[])) AS v(id, story_id) WHERE articles.id = v.id"
+)
+
+
+def _set_stories(session: Session, members: dict[int, list[int]]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        pairs = [(article_id, story_id) for story_id, ids in members.items() for article_id in ids]
+        session.execute(_PG_SET_STORIES, {"ids": [a for a, _ in pairs], "story_ids": [s for _, s in pairs]})
+        return
+    for story_id, ids in members.items():
+        session.execute(update(Article).where(Article.id.in_(ids)).values(story_id=story_id))
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were stored as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _refresh_story_counts(session: Session, story_ids: set[int], now: Any) -> None:

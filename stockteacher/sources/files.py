@@ -16,7 +16,7 @@ import polars as pl
 from stockteacher.sources.base import MalformedResponseError, RawArticle, SourceConfigError
 from stockteacher.tickers.registry import TickerInfo, normalise_symbol
 
-__all__ = ["FileSource", "read_articles"]
+__all__ = ["ALIASES", "FORMATS", "REQUIRED", "FileSource", "raw_article", "read_articles"]
 
 REQUIRED = ("title", "url")
 ALIASES = {
@@ -68,7 +68,7 @@ def read_articles(path: Path, *, ticker: TickerInfo | None, source: str = "file"
         wanted = [_safe_normalise(s) == ticker.symbol for s in symbols.to_list()]
         frame = frame.filter(pl.Series(wanted, dtype=pl.Boolean))
     rows = frame.to_dicts()
-    return [_to_raw(row) for row in rows]
+    return [raw_article(row) for row in rows]
 
 
 def _safe_normalise(value: Any) -> str | None:
@@ -84,7 +84,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _to_raw(row: dict[str, Any]) -> RawArticle:
+def raw_article(row: dict[str, Any]) -> RawArticle:
+    """One row (columns already renamed by `ALIASES`) as the `RawArticle` it stands for."""
     published = row.get("published_at")
     return RawArticle(
         title=_text(row.get("title")),
