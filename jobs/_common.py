@@ -26,6 +26,9 @@ def run(work: Callable[[], dict[str, Any]]) -> int:
     """Run `work`; print its JSON summary as the last line; 0 only if its status is "ok"."""
     from stockteacher.cli import refusal
 
+    # The summary is stdout's last line: anything else printed there from now to the exit
+    # (Ray's driver prints the raylet's warnings on stdout, even after the summary) goes to stderr.
+    stdout, sys.stdout = sys.stdout, sys.stderr
     refused: dict[str, Any] | None = None
     try:
         summary = work()
@@ -36,8 +39,7 @@ def run(work: Callable[[], dict[str, Any]]) -> int:
         else:
             summary = refused
             print(f"error: {summary['error']}", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    print(json.dumps(summary, ensure_ascii=False, default=str), flush=True)
+    print(json.dumps(summary, ensure_ascii=False, default=str), file=stdout, flush=True)
     if summary.get("status") == "ok":
         return 0
     return 2 if refused is not None else 1

@@ -30,7 +30,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from stockteacher.core.errors import SetupError
 from stockteacher.settings import SOURCE_NAMES, Settings, SettingsError, load_settings, masked_settings
@@ -38,8 +38,18 @@ from stockteacher.settings import SOURCE_NAMES, Settings, SettingsError, load_se
 __all__ = ["main", "refusal"]
 
 
-def _print_json(payload: Any) -> None:
-    print(json.dumps(payload, ensure_ascii=False, default=str))
+def _print_json(payload: Any, *, file: TextIO | None = None) -> None:
+    print(json.dumps(payload, ensure_ascii=False, default=str), file=file or sys.stdout, flush=True)
+
+
+def _stdout_for_json_only() -> TextIO:
+    """For `--json` on Ray: the real stdout, kept for the summary, while anything else printed
+    to `sys.stdout` from now to the exit goes to stderr. Ray's driver prints the raylet's
+    warnings ("N PYTHON worker processes have been started …") on stdout even with
+    `log_to_driver=False`, before and after the summary."""
+    real = sys.stdout
+    sys.stdout = sys.stderr
+    return real
 
 
 def _settings_and_logging(*, database: bool = False) -> Settings:
@@ -218,9 +228,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ray_result(summary: dict[str, Any], as_json: bool) -> int:
+def _ray_result(summary: dict[str, Any], as_json: bool, *, stdout: TextIO | None = None) -> int:
     if as_json:
-        _print_json(summary)
+        _print_json(summary, file=stdout)
     else:
         print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     return 0 if summary.get("status") == "ok" else 1
@@ -229,6 +239,7 @@ def _ray_result(summary: dict[str, Any], as_json: bool) -> int:
 def cmd_run_once(args: argparse.Namespace) -> int:
     from stockteacher.cluster.entrypoints import run_once_job
 
+    stdout = args.json_stdout
     try:
         summary = run_once_job(
             args.tickers,
@@ -243,9 +254,9 @@ def cmd_run_once(args: argparse.Namespace) -> int:
     except ValueError as exc:  # no tickers, or a ticker that cannot be one
         print(f"error: {exc}", file=sys.stderr)
         if args.json:
-            _print_json(refusal(exc))
+            _print_json(refusal(exc), file=stdout)
         return 2
-    return _ray_result(summary, args.json)
+    return _ray_result(summary, args.json, stdout=stdout)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -354,6 +365,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from stockteacher.demo import run_demo
 
     settings = _settings_and_logging()
+    stdout = args.json_stdout
     result = run_demo(
         settings,
         once=args.once,
@@ -364,7 +376,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     if args.json:
-        _print_json(result)
+        _print_json(result, file=stdout)
     return 0 if result["status"] == "ok" else 1
 
 
@@ -549,17 +561,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    on_ray = args.func in (cmd_run_once, cmd_demo)
+    args.json_stdout = _stdout_for_json_only() if on_ray and args.json else sys.stdout
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         if getattr(args, "json", False):
-            _print_json(refusal(exc))
+            _print_json(refusal(exc), file=args.json_stdout)
         return 2
     except SetupError as exc:  # the Ray address, a database that is unreachable or not migrated
         print(f"error: {exc}", file=sys.stderr)
         if getattr(args, "json", False):
-            _print_json(refusal(exc))
+            _print_json(refusal(exc), file=args.json_stdout)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,0 +1,234 @@
+"""What a sweep costs per ticker, measured from outside: `stockteacher run-once` over N tickers.
+
+Setup (issue #13): a NewsAPI-protocol server answering each query in 150 ms with 20 new
+articles about the ticker it names, an OpenAI-protocol server answering in 600 ms with a
+valid report, the rate limit out of the way (RPM/TPM and budgets far above what the run
+uses), PostgreSQL (a fresh database per run, so every article is new) and Redis. Each N runs
+as a fresh command, `stockteacher run-once --tickers … --source news_api --json`, on its own
+local Ray, with the default analyzer pool (`ANALYZER_REPLICAS` × `ANALYZER_CONCURRENCY` = 8
+slots) and `SCHEDULER_MAX_IN_FLIGHT`. Tickers are synthetic (`SA0001`, …), new in every run.
+
+    python benchmarks/sweep_scaling.py [--n 10,100,600] [--profile DIR] [--verbose]
+
+- seconds: the command's wall time, start to exit;
+- startup_s: from the command's start to the first NewsAPI request (the first collector
+  running), the mean over the runs;
+- marginal_ms_per_ticker: the least-squares slope of seconds over N;
+- llm_bound_s: what the LLM calls alone need at the largest N (N × 600 ms / slots).
+
+`--profile DIR` runs each command under `py-spy record --subprocesses` (the driver, Ray's
+Python daemons and every worker: CPU samples, 50 per second), writes the collapsed stacks to
+DIR/sweep-N.txt and prints where the CPU went: per process kind, and the heaviest functions
+(inclusive) of each.
+
+`--verbose` passes `--verbose` on: the workers' log events stream through the driver to its
+console, as every run did before the progress work of #13.
+
+The last line is `sweep: n=… seconds=… marginal_ms_per_ticker=… startup_s=… llm_bound_s=…`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+from pytest_httpserver import HTTPServer  # noqa: E402
+
+from benchmarks._pgdb import fresh_database  # noqa: E402
+from tests.factories.cluster import citing_responder  # noqa: E402
+from tests.servers.newsapi import PerCompanyNewsApi  # noqa: E402
+from tests.servers.openai_server import FakeOpenAI  # noqa: E402
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_DB = 9  # flushed before each run
+NEWS_LATENCY, LLM_LATENCY, PER_TICKER = 0.15, 0.6, 20
+CLI = Path(sys.executable).with_name("stockteacher")
+PROFILE_RATE = 50  # samples per second per process
+
+
+def tickers_for(run: int, n: int) -> list[str]:
+    prefix = "S" + string.ascii_uppercase[run % 26]
+    return [f"{prefix}{i:04d}" for i in range(n)]
+
+
+def run_env(dsn: str, news_endpoint: str, llm_url: str, storage: Path) -> dict[str, str]:
+    """A clean environment: only what the run needs (no `.env`, no developer settings)."""
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "RAY_AUTH_MODE", "TMPDIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "disabled"),
+        POSTGRES_DSN=dsn,
+        INGESTION_REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
+        LOCAL_STORAGE_ROOT=str(storage),
+        NEWS_API_KEY="bench",
+        NEWS_API_ENDPOINT=news_endpoint,
+        NEWS_API_LANG="en",
+        NEWS_API_TIMEOUT_SECONDS="30",
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=llm_url,
+        ANALYSIS_REQUEST_TIMEOUT_SECONDS="60",
+        ANALYSIS_RPM_LIMIT="1000000",
+        ANALYSIS_TPM_LIMIT="1000000000",
+        ANALYSIS_DAILY_BUDGET_USD="100000",
+        DEFAULT_LOCALE="en_US",
+    )
+    return env
+
+
+def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeOpenAI,
+            profile: Path | None, *, verbose: bool = False) -> dict[str, Any]:  # fmt: skip
+    tickers = tickers_for(run, n)
+    news.names = {t: t for t in tickers}
+    dsn, drop = fresh_database(ADMIN_DSN)
+    redis.Redis(db=REDIS_DB).flushdb()
+    try:
+        with tempfile.TemporaryDirectory(prefix="sweep-") as tmp:
+            env = run_env(dsn.replace("postgresql+psycopg://", "postgresql://", 1), endpoint, llm.base_url,
+                          Path(tmp) / "storage")  # fmt: skip
+            command = [str(CLI), "run-once", "--tickers", ",".join(tickers), "--source", "news_api", "--json"]
+            if verbose:
+                command.append("--verbose")
+            if profile is not None:
+                out = profile / f"sweep-{n}.txt"
+                py_spy = str(Path(sys.executable).with_name("py-spy"))
+                command = [py_spy, "record", "--subprocesses", "--format", "raw", "--rate", str(PROFILE_RATE),
+                           "-o", str(out), "--", *command]  # fmt: skip
+            before = len(news.requests)
+            started = time.monotonic()
+            done = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=1800)
+            seconds = time.monotonic() - started
+        first_request = min((r.at for r in news.requests[before:]), default=None)
+        if done.returncode != 0:
+            raise RuntimeError(f"run-once n={n} exited {done.returncode}: {done.stderr[-3000:]}")
+        lines = done.stdout.strip().splitlines()
+        if not lines:
+            raise RuntimeError(f"run-once n={n} printed no summary: {done.stderr[-3000:]}")
+        try:
+            summary = json.loads(lines[-1])
+        except ValueError:
+            raise RuntimeError(f"run-once n={n} did not end with its JSON: {done.stdout[-2000:]!r}") from None
+    finally:
+        drop()
+    return {
+        "n": n,
+        "seconds": round(seconds, 2),
+        "startup_s": round(first_request - started, 2) if first_request else None,
+        "status": summary["status"],
+        "saved": summary["saved"],
+        "published": summary["published"],
+        "errors": len(summary["errors"]),
+    }
+
+
+_FRAME = re.compile(r"\((?:[^():]*/)?(?P<file>[^/():]+):\d+\)$")  # `f (/a/b/c.py:12)` → `f (c.py)`
+
+
+def process_kind(header: str) -> str:
+    """`ray::collect_task`, `driver`, `ray-daemon:log_monitor`… from py-spy's `process N:"cmdline"`."""
+    cmdline = header.split(":", 1)[1].strip('"') if ":" in header else header
+    first = cmdline.split()[0] if cmdline.split() else cmdline
+    if first.startswith("ray::"):
+        return first
+    if "stockteacher" in cmdline and "run-once" in cmdline:
+        return "driver"
+    for daemon in ("log_monitor", "dashboard", "monitor.py", "runtime_env", "agent", "client_server"):
+        if daemon in cmdline:
+            return f"ray-daemon:{daemon}"
+    return first.rsplit("/", 1)[-1][:40]
+
+
+def summarise_profile(path: Path, n: int, *, top: int = 12) -> str:
+    """CPU seconds per process kind and the heaviest functions (inclusive) per kind."""
+    from collections import Counter, defaultdict
+
+    per_kind: Counter[str] = Counter()
+    frames: dict[str, Counter[str]] = defaultdict(Counter)
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        header, *calls = stack.split(";")
+        kind = process_kind(header)
+        per_kind[kind] += int(count)
+        for name in dict.fromkeys(_FRAME.sub(lambda m: f"({m['file']})", call) for call in calls):
+            frames[kind][name] += int(count)
+    out = [f"profile n={n}: CPU seconds by process kind (total {sum(per_kind.values()) / PROFILE_RATE:.1f} s)"]
+    for kind, samples in per_kind.most_common():
+        out.append(f"  {samples / PROFILE_RATE:7.1f} s  {kind}")
+    for kind, _ in per_kind.most_common(4):
+        out.append(f"  heaviest in {kind} (inclusive CPU s):")
+        out.extend(f"    {c / PROFILE_RATE:7.2f}  {name}" for name, c in frames[kind].most_common(top))
+    return "\n".join(out)
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares seconds per ticker."""
+    mean_n = sum(n for n, _ in points) / len(points)
+    mean_s = sum(s for _, s in points) / len(points)
+    den = sum((n - mean_n) ** 2 for n, _ in points)
+    return sum((n - mean_n) * (s - mean_s) for n, s in points) / den if den else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="10,100,600", help="comma-separated ticker counts (e.g. 5,20 for a quick run)")
+    parser.add_argument("--profile", type=Path, help="py-spy every run; collapsed stacks into this directory")
+    parser.add_argument(
+        "--verbose", action="store_true", help="the workers' logs through the driver (as before #13's progress work)"
+    )
+    args = parser.parse_args()
+    counts = [int(x) for x in args.n.split(",") if x.strip()]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per NewsAPI request
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    news_server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    news_server.start()
+    news = PerCompanyNewsApi(news_server, api_key="bench", tickers=[], per_ticker=PER_TICKER)
+    news.latency = NEWS_LATENCY
+    llm = FakeOpenAI(api_key="test-key")
+    llm.responder = citing_responder
+    llm.default_delay = LLM_LATENCY
+    llm.start()
+    results = []
+    try:
+        for run, n in enumerate(counts):
+            result = one_run(
+                run, n, news, news_server.url_for("/v2/everything"), llm, args.profile, verbose=args.verbose
+            )
+            print(f"[n={n}] {result}", file=sys.stderr, flush=True)
+            if args.profile:
+                print(summarise_profile(args.profile / f"sweep-{n}.txt", n), file=sys.stderr, flush=True)
+            results.append(result)
+    finally:
+        llm.stop()
+        news.close()
+        news_server.stop()
+    slots = 2 * 4  # ANALYZER_REPLICAS × ANALYZER_CONCURRENCY, the defaults
+    marginal = slope([(r["n"], r["seconds"]) for r in results]) * 1000 if len(results) > 1 else float("nan")
+    startups = [r["startup_s"] for r in results if r["startup_s"] is not None]
+    print(
+        f"sweep: n={','.join(str(r['n']) for r in results)} "
+        f"seconds={','.join(str(r['seconds']) for r in results)} "
+        f"marginal_ms_per_ticker={marginal:.0f} "
+        f"startup_s={sum(startups) / len(startups):.1f} "
+        f"llm_bound_s={max(counts) * LLM_LATENCY / slots:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
