@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python benchmarks/prompt_tokens.py
 	$(BIN)/python benchmarks/analyzer_throughput.py
 	$(BIN)/python benchmarks/api_latency.py
+	$(BIN)/python benchmarks/capacity.py
 	$(BIN)/python benchmarks/feed_intake.py
 
 clean:
