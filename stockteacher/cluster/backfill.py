@@ -32,7 +32,9 @@ import pyarrow.csv as pacsv
 import ray
 from ray.data.context import ShuffleStrategy
 
+from stockteacher.cluster import metrics
 from stockteacher.ingest.backfill import (
+    COUNTS,
     Inputs,
     Tally,
     prepare_block,
@@ -131,6 +133,9 @@ def run_backfill(
         for batch in stored.iter_batches(batch_format="pyarrow", batch_size=None):
             for row in batch.to_pylist():
                 tally.add_stored(row)
+                if row["ticker"] != COUNTS:  # the same counters as a sweep's collectors
+                    metrics.inc("articles_saved", row["saved"], ticker=row["ticker"], source="file")
+                    metrics.inc("stories", row["new_stories"], ticker=row["ticker"])
             if time.perf_counter() - shown >= 2:
                 shown = time.perf_counter()
                 progress(tally, shown - started)

@@ -18,7 +18,7 @@ from stockteacher.cluster.entrypoints import backfill_job
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun, Story
-from tests.cluster.test_jobs import ROOT, job_env, last_json
+from tests.factories.cluster import ROOT, job_env, last_json
 
 COMPANIES = {"AAPL": "Apple", "MSFT": "Microsoft", "TSLA": "Tesla"}
 

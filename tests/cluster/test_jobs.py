@@ -3,31 +3,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.factories.cluster import ROOT, job_env, last_json
+
 JOBS = ["run_once", "collect", "analyze", "publish", "backfill", "start_scheduler"]
-
-
-def job_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "POSTGRES_DSN", "DATABASE_URL"))}
-    env.update(
-        PATH=f"{BIN}:{env.get('PATH', '')}",
-        RAY_USAGE_STATS_ENABLED="0",
-        RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "disabled"),
-    )
-    return env
-
-
-def last_json(text: str) -> dict[str, object]:
-    return json.loads([line for line in text.strip().splitlines() if line.startswith("{")][-1])
 
 
 @pytest.mark.parametrize("job", JOBS)

@@ -6,11 +6,32 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
-__all__ = ["citing_responder", "start_local_ray", "stop_local_ray"]
+__all__ = ["ROOT", "citing_responder", "job_env", "last_json", "start_local_ray", "stop_local_ray"]
 
 _STORY = re.compile(r"\[story id=(\d+)\]")
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def job_env(tmp_path: Path) -> dict[str, str]:
+    """The environment a job script runs in: this venv first on PATH, no Ray address or
+    database of the developer's, usage stats off, an explicit auth mode."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "POSTGRES_DSN", "DATABASE_URL"))}
+    env.update(
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "disabled"),
+    )
+    return env
+
+
+def last_json(text: str) -> dict[str, object]:
+    """The last JSON line a job printed."""
+    return json.loads([line for line in text.strip().splitlines() if line.startswith("{")][-1])
 
 
 def start_local_ray() -> None:
