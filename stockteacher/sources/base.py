@@ -117,6 +117,17 @@ class HttpPolicy:
     backoff_seconds: float = 0.5
     max_retry_wait_seconds: float = 30.0
 
+    @classmethod
+    def of(cls, settings: Any, source: str) -> HttpPolicy:
+        """The policy `settings` give `source`: its `<source>_timeout_seconds` and
+        `<source>_max_retries`, and the shared back-off."""
+        return cls(
+            timeout_seconds=getattr(settings, f"{source}_timeout_seconds"),
+            max_retries=getattr(settings, f"{source}_max_retries"),
+            backoff_seconds=settings.source_backoff_seconds,
+            max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
+        )
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""

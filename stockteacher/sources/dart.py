@@ -139,12 +139,7 @@ def dart_error(status: str, message: str, *, what: str = "list.json") -> SourceE
 
 
 def _policy(settings: Settings) -> HttpPolicy:
-    return HttpPolicy(
-        timeout_seconds=settings.dart_timeout_seconds,
-        max_retries=settings.dart_max_retries,
-        backoff_seconds=settings.source_backoff_seconds,
-        max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
-    )
+    return HttpPolicy.of(settings, "dart")
 
 
 def _api_key(settings: Settings) -> str:

@@ -41,12 +41,7 @@ class NaverNewsSource:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
-        self.policy = HttpPolicy(
-            timeout_seconds=settings.naver_timeout_seconds,
-            max_retries=settings.naver_max_retries,
-            backoff_seconds=settings.source_backoff_seconds,
-            max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
-        )
+        self.policy = HttpPolicy.of(settings, "naver")
 
     async def fetch(self, ticker: TickerInfo) -> list[RawArticle]:
         client_id, secret = self.settings.naver_client_id, self.settings.naver_client_secret

@@ -59,12 +59,7 @@ class NewsApiSource:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
-        self.policy = HttpPolicy(
-            timeout_seconds=settings.news_api_timeout_seconds,
-            max_retries=settings.news_api_max_retries,
-            backoff_seconds=settings.source_backoff_seconds,
-            max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
-        )
+        self.policy = HttpPolicy.of(settings, "news_api")
 
     def _language(self) -> dict[str, str]:
         """NewsAPI's `language` filter, when NEWS_API_LANG is one NewsAPI has. It has no Korean

@@ -61,12 +61,7 @@ class RssSource:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
-        self.policy = HttpPolicy(
-            timeout_seconds=settings.rss_timeout_seconds,
-            max_retries=settings.rss_max_retries,
-            backoff_seconds=settings.source_backoff_seconds,
-            max_retry_wait_seconds=settings.source_max_retry_wait_seconds,
-        )
+        self.policy = HttpPolicy.of(settings, "rss")
 
     def urls_for(self, ticker: TickerInfo) -> list[str]:
         urls = []
