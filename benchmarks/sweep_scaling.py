@@ -91,7 +91,8 @@ def run_env(dsn: str, news_endpoint: str, llm_url: str, storage: Path) -> dict[s
 
 
 def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeOpenAI,
-            profile: Path | None, *, verbose: bool = False) -> dict[str, Any]:  # fmt: skip
+            profile: Path | None, *, verbose: bool = False, driver_only: bool = False,
+            extra_env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     tickers = tickers_for(run, n)
     news.names = {t: t for t in tickers}
     dsn, drop = fresh_database(ADMIN_DSN)
@@ -100,13 +101,16 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
         with tempfile.TemporaryDirectory(prefix="sweep-") as tmp:
             env = run_env(dsn.replace("postgresql+psycopg://", "postgresql://", 1), endpoint, llm.base_url,
                           Path(tmp) / "storage")  # fmt: skip
+            env.update(extra_env or {})
             command = [str(CLI), "run-once", "--tickers", ",".join(tickers), "--source", "news_api", "--json"]
             if verbose:
                 command.append("--verbose")
             if profile is not None:
                 out = profile / f"sweep-{n}.txt"
                 py_spy = str(Path(sys.executable).with_name("py-spy"))
-                command = [py_spy, "record", "--subprocesses", "--format", "raw", "--rate", str(PROFILE_RATE),
+                # The whole tree's CPU, or (driver_only) the driver's wall clock, waits included.
+                how = ["--idle"] if driver_only else ["--subprocesses"]
+                command = [py_spy, "record", *how, "--format", "raw", "--rate", str(PROFILE_RATE),
                            "-o", str(out), "--", *command]  # fmt: skip
             before = len(news.requests)
             started = time.monotonic()
@@ -115,13 +119,11 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
         first_request = min((r.at for r in news.requests[before:]), default=None)
         if done.returncode != 0:
             raise RuntimeError(f"run-once n={n} exited {done.returncode}: {done.stderr[-3000:]}")
-        lines = done.stdout.strip().splitlines()
+        # The summary is the command's one JSON line; under --profile, py-spy writes its own lines too.
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
-            raise RuntimeError(f"run-once n={n} printed no summary: {done.stderr[-3000:]}")
-        try:
-            summary = json.loads(lines[-1])
-        except ValueError:
-            raise RuntimeError(f"run-once n={n} did not end with its JSON: {done.stdout[-2000:]!r}") from None
+            raise RuntimeError(f"run-once n={n} printed no summary: {done.stdout[-2000:]!r} {done.stderr[-2000:]}")
+        summary = json.loads(lines[-1])
     finally:
         drop()
     return {
@@ -138,39 +140,68 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
 _FRAME = re.compile(r"\((?:[^():]*/)?(?P<file>[^/():]+):\d+\)$")  # `f (/a/b/c.py:12)` → `f (c.py)`
 
 
+# What a Ray worker process ran, told by its frames (py-spy sees the command line a worker
+# started with, not the `ray::…` title it sets): the first marker found in any of its stacks.
+_WORKER_ROLES = (
+    ("collect_task", "worker:collect_task"),
+    ("AnalyzerWorker", "worker:AnalyzerWorker"),
+    ("publish_task", "worker:publish_task"),
+    ("notify_task", "worker:notify_task"),
+    ("LimiterActor", "worker:LimiterActor"),
+)
+
+
 def process_kind(header: str) -> str:
-    """`ray::collect_task`, `driver`, `ray-daemon:log_monitor`… from py-spy's `process N:"cmdline"`."""
+    """`driver`, `worker`, `raylet`, `ray-daemon:dashboard`… from py-spy's `process N:"cmdline"`."""
     cmdline = header.split(":", 1)[1].strip('"') if ":" in header else header
-    first = cmdline.split()[0] if cmdline.split() else cmdline
-    if first.startswith("ray::"):
-        return first
+    words = cmdline.split()
+    if "default_worker.py" in cmdline:
+        return "worker"
     if "stockteacher" in cmdline and "run-once" in cmdline:
         return "driver"
-    for daemon in ("log_monitor", "dashboard", "monitor.py", "runtime_env", "agent", "client_server"):
-        if daemon in cmdline:
-            return f"ray-daemon:{daemon}"
-    return first.rsplit("/", 1)[-1][:40]
+    script = next((w.rsplit("/", 1)[-1] for w in words[1:] if w.endswith(".py")), "")
+    name = script.removesuffix(".py") or (words[0].rsplit("/", 1)[-1] if words else cmdline)
+    return f"ray-daemon:{name}"[:60]
 
 
 def summarise_profile(path: Path, n: int, *, top: int = 12) -> str:
-    """CPU seconds per process kind and the heaviest functions (inclusive) per kind."""
+    """CPU seconds per process kind (workers by what they ran: collectors, analyzer replicas, …;
+    `worker:other` for those that only started or idled) and the heaviest functions per kind."""
     from collections import Counter, defaultdict
 
-    per_kind: Counter[str] = Counter()
-    frames: dict[str, Counter[str]] = defaultdict(Counter)
+    stacks: list[tuple[str, str, list[str], int]] = []  # (pid header, kind, frames, samples)
+    roles: dict[str, str] = {}
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        header, *calls = stack.split(";")
+        # py-spy --subprocesses nests each process under its parents: `process A:…;process B:…;frames`.
+        parts = stack.split(";")
+        last = max(i for i, part in enumerate(parts) if i == 0 or part.startswith("process "))
+        header, calls = parts[last], parts[last + 1 :]
         kind = process_kind(header)
-        per_kind[kind] += int(count)
+        pid = header.split(":", 1)[0]
+        if kind == "worker" and pid not in roles:
+            joined = ";".join(calls)
+            for marker, role in _WORKER_ROLES:
+                if marker in joined:
+                    roles[pid] = role
+                    break
+        stacks.append((pid, kind, calls, int(count)))
+    per_kind: Counter[str] = Counter()
+    frames: dict[str, Counter[str]] = defaultdict(Counter)
+    processes: dict[str, set[str]] = defaultdict(set)
+    for pid, kind, calls, count in stacks:
+        if kind == "worker":
+            kind = roles.get(pid, "worker:other")
+        per_kind[kind] += count
+        processes[kind].add(pid)
         for name in dict.fromkeys(_FRAME.sub(lambda m: f"({m['file']})", call) for call in calls):
-            frames[kind][name] += int(count)
+            frames[kind][name] += count
     out = [f"profile n={n}: CPU seconds by process kind (total {sum(per_kind.values()) / PROFILE_RATE:.1f} s)"]
     for kind, samples in per_kind.most_common():
-        out.append(f"  {samples / PROFILE_RATE:7.1f} s  {kind}")
-    for kind, _ in per_kind.most_common(4):
+        out.append(f"  {samples / PROFILE_RATE:7.1f} s  {kind} ({len(processes[kind])} processes)")
+    for kind, _ in per_kind.most_common(5):
         out.append(f"  heaviest in {kind} (inclusive CPU s):")
         out.extend(f"    {c / PROFILE_RATE:7.2f}  {name}" for name, c in frames[kind].most_common(top))
     return "\n".join(out)
@@ -188,6 +219,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", default="10,100,600", help="comma-separated ticker counts (e.g. 5,20 for a quick run)")
     parser.add_argument("--profile", type=Path, help="py-spy every run; collapsed stacks into this directory")
+    parser.add_argument(
+        "--driver-only", action="store_true", help="with --profile: the driver alone, wall clock (waits included)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the runs (repeatable)"
+    )
     parser.add_argument(
         "--verbose", action="store_true", help="the workers' logs through the driver (as before #13's progress work)"
     )
@@ -208,7 +245,8 @@ def main() -> None:
     try:
         for run, n in enumerate(counts):
             result = one_run(
-                run, n, news, news_server.url_for("/v2/everything"), llm, args.profile, verbose=args.verbose
+                run, n, news, news_server.url_for("/v2/everything"), llm, args.profile, verbose=args.verbose,
+                driver_only=args.driver_only, extra_env=dict(e.split("=", 1) for e in args.env),
             )
             print(f"[n={n}] {result}", file=sys.stderr, flush=True)
             if args.profile:

@@ -26,7 +26,7 @@ from stockteacher.cluster.limiter import LIMITER_NAME, BudgetExhausted, RateLimi
 from stockteacher.cluster.placement import COLLECTOR, node_info, role_resources, scheduler_resources
 from stockteacher.cluster.runtime import NAMESPACE, wait_until_gone
 from stockteacher.logs import configure_logging, get_logger
-from stockteacher.pipeline import Analyzed, Collected, Notified, Published
+from stockteacher.pipeline import Analyzed, Collected, Notified, Published, StageError
 from stockteacher.pipeline.stages import analyze_stage, collect_stage, notify_stage, publish_stage
 from stockteacher.settings import Settings
 from stockteacher.sources.base import TransientSourceError
@@ -198,12 +198,26 @@ class AnalyzerWorker:
             shared_client(settings)
         self.running = 0
 
-    async def analyze(self, ticker: str, trace_id: str) -> Analyzed:
+    async def analyze(self, ticker: str, trace_id: str, publish: bool = False) -> Analyzed:
+        """Analyse `ticker`; with `publish`, publish a new analysis here too, in the same thread:
+        a sweep's publish step costs no task and no worker process of its own (issue #13's
+        profile: every extra process paid ~3 s of imports on a 2-core node)."""
         self.running += 1
         try:
-            return await asyncio.to_thread(self._analyze, ticker, trace_id)
+            return await asyncio.to_thread(self._analyze_and_publish, ticker, trace_id, publish)
         finally:
             self.running -= 1
+
+    def _analyze_and_publish(self, ticker: str, trace_id: str, publish: bool) -> Analyzed:
+        outcome = self._analyze(ticker, trace_id)
+        if not publish or outcome.status != "saved" or outcome.analysis_id is None:
+            return outcome
+        published: Published | StageError
+        try:
+            published = publish_stage(self.settings, [outcome.analysis_id], trace_id=trace_id, ticker=ticker)
+        except Exception as exc:  # in job_runs already; recorded for this ticker by the sweep
+            published = StageError.of("publish", exc, ticker=ticker)
+        return replace(outcome, published=published)
 
     def _analyze(self, ticker: str, trace_id: str) -> Analyzed:
         started = time.perf_counter()

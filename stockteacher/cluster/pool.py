@@ -57,6 +57,7 @@ class _Replica:
 class Job:
     ticker: str
     trace_id: str
+    publish: bool = False
     attempts: int = 0
     replica: _Replica | None = field(default=None, repr=False)
 
@@ -123,10 +124,11 @@ class AnalyzerPool:
         return [r.handle for r in self._replicas if not r.retiring]
 
     # -- work -----------------------------------------------------------------------------
-    def submit(self, ticker: str, trace_id: str) -> None:
-        """Queue an analysis; it starts as soon as a replica has room."""
+    def submit(self, ticker: str, trace_id: str, *, publish: bool = False) -> None:
+        """Queue an analysis; it starts as soon as a replica has room. With `publish`, the
+        replica also publishes a new analysis (`Analyzed.published`)."""
         with self._lock:
-            self._waiting.append(Job(ticker, trace_id))
+            self._waiting.append(Job(ticker, trace_id, publish=publish))
             self._dispatch()
 
     def _refresh(self) -> None:
@@ -151,7 +153,7 @@ class AnalyzerPool:
             job.attempts += 1
             job.replica = replica
             replica.running += 1
-            self._jobs[replica.handle.analyze.remote(job.ticker, job.trace_id)] = job
+            self._jobs[replica.handle.analyze.remote(job.ticker, job.trace_id, job.publish)] = job
         metrics.set_gauge("queue_depth", len(self._waiting))
         metrics.set_gauge("in_flight", len(self._jobs))
 

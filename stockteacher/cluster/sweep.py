@@ -2,8 +2,9 @@
 
 The order of the stages is the `Sweep`'s; this module only runs them in parallel: one
 collector task per (ticker, source), at most `SCHEDULER_MAX_IN_FLIGHT` at once (`ray.wait`
-provides the backpressure), the analyses on the analyzer pool, one publish task per new
-analysis, and the notifier as a task at the end. A stage that fails fails its ticker only.
+provides the backpressure), the analyses on the analyzer pool, whose replica publishes each
+new analysis in the same call (no task or worker process per report), and the notifier as a
+task at the end. A stage that fails fails its ticker only.
 
 Progress comes from the same loop: each result `ray.wait` hands back is recorded by the
 `Sweep`, which passes it to `on_progress` (`run_on_ray` shows it, one line per stage).
@@ -19,7 +20,7 @@ import ray
 from ray.exceptions import RayError
 
 from stockteacher.cluster import metrics
-from stockteacher.cluster.actors import collect_options, collect_task, notify_task, publish_task
+from stockteacher.cluster.actors import collect_options, collect_task, notify_task
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.runtime import worker_logs_note
 from stockteacher.logs import pipeline_context
@@ -48,22 +49,21 @@ def run_sweep(
         raise ValueError("a sweep that analyses needs an analyzer pool")
     todo = [(t, s) for t, s in sweep.pairs if s is not None] if sweep.collects else []  # the Sweep checks sources
     collecting: dict[Any, tuple[str, str]] = {}
-    publishing: dict[Any, str] = {}
     options = collect_options(settings)
 
     def analyse(tickers: list[str]) -> None:
         for ticker in tickers:
             if pool is not None:  # there is one whenever the sweep analyses
-                pool.submit(ticker, sweep.trace_id)
+                pool.submit(ticker, sweep.trace_id, publish="publish" in sweep.stages)
 
     with pipeline_context(trace_id=sweep.trace_id, stage="sweep"):
         analyse(sweep.start())
-        while todo or collecting or (pool is not None and pool.busy) or publishing:
+        while todo or collecting or (pool is not None and pool.busy):
             while todo and len(collecting) < settings.scheduler_max_in_flight:
                 ticker, source = todo.pop(0)
                 ref = collect_task.options(**options).remote(settings, ticker, source, sweep.trace_id, path)
                 collecting[ref] = (ticker, source)
-            waiting = [*collecting, *(pool.pending_refs() if pool is not None else []), *publishing]
+            waiting = [*collecting, *(pool.pending_refs() if pool is not None else [])]
             if not waiting:  # only queued analyses, no replica free yet
                 time.sleep(0.05)
                 continue
@@ -72,17 +72,14 @@ def run_sweep(
                 if ref in collecting:
                     ticker, source = collecting.pop(ref)
                     analyse(sweep.collected(ticker, source, _collected(ref, ticker, source, on_collected)))
-                elif ref in publishing:
-                    ticker = publishing.pop(ref)
-                    sweep.published(_get(ref, "publish", ticker=ticker))
                 elif pool is not None:
                     outcome = pool.done(ref)
                     if outcome is None:  # the pool's own business, or resubmitted after a replica died
                         continue
-                    analysis_ids = sweep.analyzed(outcome)
-                    if analysis_ids:
-                        publish = publish_task.remote(settings, analysis_ids, sweep.trace_id, outcome.ticker)
-                        publishing[publish] = outcome.ticker
+                    # A new analysis comes back published (or with its publish failure) when
+                    # the sweep publishes: the replica ran the publish stage too.
+                    if sweep.analyzed(outcome) and outcome.published is not None:
+                        sweep.published(outcome.published)
         if sweep.notifies:
             sweep.notified(_get(notify_task.remote(settings, sweep.trace_id), "notify"))
         result = sweep.finish()

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from stockteacher.ingest.cluster import minhash_signature
+from stockteacher.ingest.cluster import minhash_signatures
 from stockteacher.ingest.dedupe import FallbackKeystore, Keystore, dedupe_key
 from stockteacher.ingest.normalize import InvalidArticle, NormalizedArticle, normalize_article
 from stockteacher.ingest.repository import save_articles
@@ -177,7 +177,7 @@ def collect(
         new_articles = [a for a, ok in zip(prepared.articles, fresh, strict=True) if ok]
         claimed = [k for k, ok in zip(keys, fresh, strict=True) if ok]
         run.record(unique=len(new_articles))
-        signatures = [minhash_signature(a.as_text()) for a in new_articles]
+        signatures = list(minhash_signatures([a.as_text() for a in new_articles]))  # one batch: the same values
         try:
             with session_scope(settings.dsn) as session:
                 result = save_articles(

@@ -66,6 +66,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from stockteacher.core.tls import tls_context
 from stockteacher.core.vocabulary import is_transient_status
 from stockteacher.logs import get_logger
 from stockteacher.notify.render import Rendered
@@ -286,7 +287,7 @@ def public_only_client(timeout: float) -> httpx.Client:
     """An httpx client whose every connection goes to a public address checked at connect time."""
     transport = httpx.HTTPTransport(trust_env=False)
     transport._pool = httpcore.ConnectionPool(  # the same pool httpx builds, with our network backend
-        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_PublicOnlyBackend()
+        ssl_context=tls_context(trust_env=False), network_backend=_PublicOnlyBackend()
     )
     return httpx.Client(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout)
 
@@ -315,7 +316,9 @@ def _post_signed(
     if client is not None:
         http = client
     elif allow_private:
-        http = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout)
+        http = httpx.Client(
+            trust_env=False, verify=tls_context(trust_env=False), follow_redirects=False, timeout=timeout
+        )
     else:
         http = public_only_client(timeout)
     try:

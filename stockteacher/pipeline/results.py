@@ -49,6 +49,9 @@ class Analyzed:
     replica: int | None = None  # the analyzer replica and node, when it ran on Ray
     node_id: str | None = None
     node_ip: str | None = None
+    # The report of a `saved` analysis, when the replica that made it published it too (a
+    # sweep's analyses on Ray): the publish stage's result, or its failure.
+    published: Published | StageError | None = None
 
     @classmethod
     def failed(

@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from stockteacher.core.tls import tls_context
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -278,7 +279,7 @@ async def refresh_corp_codes(
     key = _api_key(settings)
     policy = _policy(settings)
     if client is None:
-        async with httpx.AsyncClient(timeout=policy.timeout_seconds, transport=transport) as own:
+        async with httpx.AsyncClient(timeout=policy.timeout_seconds, transport=transport, verify=tls_context()) as own:
             return await refresh_corp_codes(settings, client=own, clock=clock)
     by_stock_code = await with_retries(lambda: _download_corp_codes(client, settings, key), source=NAME, policy=policy)
     if not by_stock_code:
@@ -312,7 +313,9 @@ class DartSource:
             log.info("dart.not_korean", reason="DART lists Korean companies only")
             return []
         key = _api_key(self.settings)
-        async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, transport=self.transport) as client:
+        async with httpx.AsyncClient(
+            timeout=self.policy.timeout_seconds, transport=self.transport, verify=tls_context()
+        ) as client:
             corp_code = await self._corp_code(client, ticker.base_symbol)
             if corp_code is None:
                 log.warning(

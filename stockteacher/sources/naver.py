@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from stockteacher.core.tls import tls_context
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -60,7 +61,9 @@ class NaverNewsSource:
         cap = self.settings.naver_max_results
         articles: list[RawArticle] = []
         start = 1
-        async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, transport=self.transport) as client:
+        async with httpx.AsyncClient(
+            timeout=self.policy.timeout_seconds, transport=self.transport, verify=tls_context()
+        ) as client:
             while start <= MAX_START and len(articles) < cap:
                 params = {
                     "query": query,

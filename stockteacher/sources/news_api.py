@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from stockteacher.core.tls import tls_context
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -83,7 +84,9 @@ class NewsApiSource:
         cap = self.settings.news_api_max_results
         articles: list[RawArticle] = []
         seen = 0
-        async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, transport=self.transport) as client:
+        async with httpx.AsyncClient(
+            timeout=self.policy.timeout_seconds, transport=self.transport, verify=tls_context()
+        ) as client:
             page = 1
             while seen < cap:
                 params = {

@@ -33,6 +33,7 @@ import feedparser
 import httpx
 from charset_normalizer import from_bytes
 
+from stockteacher.core.tls import tls_context
 from stockteacher.logs import get_logger
 from stockteacher.settings import Settings
 from stockteacher.sources.base import (
@@ -81,6 +82,7 @@ class RssSource:
         async with httpx.AsyncClient(
             timeout=self.policy.timeout_seconds,
             transport=self.transport,
+            verify=tls_context(),
             follow_redirects=True,
             headers={
                 "User-Agent": "StockTeacher/0.1",
