@@ -15,12 +15,11 @@ import asyncio
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from stockteacher.analysis.errors import CostLimitError
-from stockteacher.analysis.llm import RateLimitInfo
 from stockteacher.cluster import metrics
 from stockteacher.cluster.limiter import LIMITER_NAME, BudgetExhausted, RateLimiter
 from stockteacher.cluster.placement import COLLECTOR, node_info, role_resources, scheduler_resources
@@ -42,6 +41,9 @@ __all__ = [
     "notify_task",
     "publish_task",
 ]
+
+if TYPE_CHECKING:  # the openai client's import (~1 s) is for the analyzer replicas alone
+    from stockteacher.analysis.llm import RateLimitInfo
 
 log = get_logger(__name__)
 

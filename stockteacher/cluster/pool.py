@@ -64,8 +64,19 @@ class Job:
 
 class AnalyzerPool:
     def __init__(
-        self, settings: Settings, size: int | None = None, *, max_attempts: int = 3, max_start_failures: int = 5
+        self,
+        settings: Settings,
+        size: int | None = None,
+        *,
+        max_attempts: int = 3,
+        max_start_failures: int = 5,
+        background: bool = False,
     ) -> None:
+        """Set the cluster's rate limits (`ensure_limiter`) and start `size` replicas. With
+        `background`, that happens in a thread and the constructor returns at once: work
+        submitted meanwhile waits in the queue (a sweep's collectors start while the limiter
+        and the replicas come up, instead of after; a failure to start fails the queued work
+        with its reason)."""
         self.settings = settings
         self.concurrency = settings.analyzer_concurrency
         self.max_attempts = max_attempts
@@ -76,9 +87,28 @@ class AnalyzerPool:
         self._jobs: dict[Any, Job] = {}  # ObjectRef → job
         self._waiting: deque[Job] = deque()
         self._lock = threading.RLock()
-        if settings.uses_openai:
-            ensure_limiter(settings)  # the pool's owner sets the cluster's limits; replicas only ask
-        self.resize(size or settings.analyzer_replicas)
+        self._started = threading.Event()
+        self._start_error: str | None = None
+        size = size or settings.analyzer_replicas
+        if background:
+            threading.Thread(target=self._start, args=(size,), name="analyzer-pool-start", daemon=True).start()
+        else:
+            self._start(size, raise_errors=True)
+
+    def _start(self, size: int, *, raise_errors: bool = False) -> None:
+        try:
+            if self.settings.uses_openai:
+                ensure_limiter(self.settings)  # the pool's owner sets the cluster's limits; replicas only ask
+            self.resize(size)
+        except Exception as exc:
+            if raise_errors:
+                raise
+            log.error("analyzers.start_failed", error=f"{type(exc).__name__}: {exc}")
+            self._start_error = f"the analyzer pool did not start: {type(exc).__name__}: {str(exc)[:300]}"
+        finally:
+            self._started.set()
+        with self._lock:
+            self._dispatch()  # what was submitted while starting
 
     # -- replicas -------------------------------------------------------------------------
     def _spawn(self) -> _Replica:
@@ -141,6 +171,11 @@ class AnalyzerPool:
             self._came_up(ref, refreshing=True)
 
     def _dispatch(self) -> None:
+        if not self._started.is_set():
+            return  # queued until the limiter and the replicas are there (`_start` dispatches then)
+        if self._start_error is not None:
+            self._fail_waiting(self._start_error)
+            return
         if self._waiting:
             self._refresh()
         while self._waiting:
@@ -268,6 +303,7 @@ class AnalyzerPool:
         return out
 
     def shutdown(self) -> None:
+        self._started.wait(timeout=120)  # a pool still starting in the background: its replicas too
         with self._lock:
             for replica in self._replicas:
                 ray.kill(replica.handle)

@@ -120,7 +120,9 @@ def run_on_ray(
     workers' logs go."""
     stages = tuple(stages)
     with sweep_progress(enabled=progress, header=worker_logs_note() if progress else None) as on_progress:
-        pool = AnalyzerPool(settings) if "analyze" in stages else None
+        # Started in the background: the first collectors run while the limiter and the
+        # replicas come up (start-up, issue #13).
+        pool = AnalyzerPool(settings, background=True) if "analyze" in stages else None
         try:
             return run_sweep(
                 settings, pairs, pool, stages=stages, trace_id=trace_id, path=path, on_progress=on_progress
