@@ -295,11 +295,14 @@ def _repair_missing_files(settings: Settings, ticker: str | None) -> int:
     root = Path(settings.local_storage_root) / "reports"
     repaired = 0
     with session_scope(settings.dsn) as session:
-        query = select(Report)
+        # Names first, whole rows only for the missing: every publish checks all the ticker's
+        # reports, and loading each one's body made that grow with the ticker's history.
+        query = select(Report.ticker, Report.insight_id)
         if ticker:
             query = query.where(Report.ticker == ticker)
-        for report in session.scalars(query):
-            if not (root / report.ticker / f"{report.insight_id}.json").exists():
+        missing = [iid for tkr, iid in session.execute(query) if not (root / tkr / f"{iid}.json").exists()]
+        for start in range(0, len(missing), 500):
+            for report in session.scalars(select(Report).where(Report.insight_id.in_(missing[start : start + 500]))):
                 write_report_files(settings.local_storage_root, report)
                 repaired += 1
     return repaired
