@@ -14,17 +14,27 @@ slots) and `SCHEDULER_MAX_IN_FLIGHT`. Tickers are synthetic (`SA0001`, …), new
 - startup_s: from the command's start to the first NewsAPI request (the first collector
   running), the mean over the runs;
 - marginal_ms_per_ticker: the least-squares slope of seconds over N;
-- llm_bound_s: what the LLM calls alone need at the largest N (N × 600 ms / slots).
+- llm_bound_s: what the LLM calls alone need at the largest N (N × 600 ms / slots);
+- cpu_s per run / marginal_cpu_ms_per_ticker: the machine's busy CPU-seconds during the run
+  (`/proc/stat`: the command, Ray, PostgreSQL, Redis and the protocol servers, of which the
+  servers' own share is `servers_cpu_s`), and its slope over N. With 2 cores, a marginal wall
+  time near half the marginal CPU time means the sweep is CPU-bound.
 
 `--profile DIR` runs each command under `py-spy record --subprocesses` (the driver, Ray's
 Python daemons and every worker: CPU samples, 50 per second), writes the collapsed stacks to
 DIR/sweep-N.txt and prints where the CPU went: per process kind, and the heaviest functions
 (inclusive) of each.
 
+`--profile DIR --driver-only` samples the driver alone, wall clock (`py-spy --idle`): where
+the command waits (Ray's start, the limiter, `ray.wait`).
+
+`--env KEY=VALUE` (repeatable) sets a setting for the runs, e.g. `ANALYZER_CONCURRENCY=16`.
+
 `--verbose` passes `--verbose` on: the workers' log events stream through the driver to its
 console, as every run did before the progress work of #13.
 
-The last line is `sweep: n=… seconds=… marginal_ms_per_ticker=… startup_s=… llm_bound_s=…`.
+The last line is `sweep: n=… seconds=… marginal_ms_per_ticker=… startup_s=… llm_bound_s=…
+marginal_cpu_ms_per_ticker=… load_before=…`.
 """
 
 from __future__ import annotations
@@ -113,9 +123,12 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
                 command = [py_spy, "record", *how, "--format", "raw", "--rate", str(PROFILE_RATE),
                            "-o", str(out), "--", *command]  # fmt: skip
             before = len(news.requests)
+            busy_before, own_before = machine_busy_seconds(), time.process_time()
             started = time.monotonic()
             done = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=1800)
             seconds = time.monotonic() - started
+            busy = machine_busy_seconds() - busy_before
+            servers = time.process_time() - own_before  # this process: the protocol servers
         first_request = min((r.at for r in news.requests[before:]), default=None)
         if done.returncode != 0:
             raise RuntimeError(f"run-once n={n} exited {done.returncode}: {done.stderr[-3000:]}")
@@ -134,7 +147,18 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
         "saved": summary["saved"],
         "published": summary["published"],
         "errors": len(summary["errors"]),
+        "cpu_s": round(busy, 1),  # every core's busy time on the machine during the run
+        "servers_cpu_s": round(servers, 1),
     }
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds every core of this machine has spent busy since boot (`/proc/stat`): the
+    run's command, Ray's processes, PostgreSQL, Redis, the protocol servers, and anything else
+    running (the load average says how quiet the machine was)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 _FRAME = re.compile(r"\((?:[^():]*/)?(?P<file>[^/():]+):\d+\)$")  # `f (/a/b/c.py:12)` → `f (c.py)`
@@ -242,11 +266,19 @@ def main() -> None:
     llm.default_delay = LLM_LATENCY
     llm.start()
     results = []
+    load_before = os.getloadavg()[0]
     try:
         for run, n in enumerate(counts):
             result = one_run(
-                run, n, news, news_server.url_for("/v2/everything"), llm, args.profile, verbose=args.verbose,
-                driver_only=args.driver_only, extra_env=dict(e.split("=", 1) for e in args.env),
+                run,
+                n,
+                news,
+                news_server.url_for("/v2/everything"),
+                llm,
+                args.profile,
+                verbose=args.verbose,
+                driver_only=args.driver_only,
+                extra_env=dict(e.split("=", 1) for e in args.env),
             )
             print(f"[n={n}] {result}", file=sys.stderr, flush=True)
             if args.profile:
@@ -258,13 +290,16 @@ def main() -> None:
         news_server.stop()
     slots = 2 * 4  # ANALYZER_REPLICAS × ANALYZER_CONCURRENCY, the defaults
     marginal = slope([(r["n"], r["seconds"]) for r in results]) * 1000 if len(results) > 1 else float("nan")
+    cpu_marginal = slope([(r["n"], r["cpu_s"]) for r in results]) * 1000 if len(results) > 1 else float("nan")
     startups = [r["startup_s"] for r in results if r["startup_s"] is not None]
     print(
         f"sweep: n={','.join(str(r['n']) for r in results)} "
         f"seconds={','.join(str(r['seconds']) for r in results)} "
         f"marginal_ms_per_ticker={marginal:.0f} "
         f"startup_s={sum(startups) / len(startups):.1f} "
-        f"llm_bound_s={max(counts) * LLM_LATENCY / slots:.1f}"
+        f"llm_bound_s={max(counts) * LLM_LATENCY / slots:.1f} "
+        f"marginal_cpu_ms_per_ticker={cpu_marginal:.0f} "
+        f"load_before={load_before:.1f}"
     )
 
 
