@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import JobRun, utcnow
@@ -60,6 +61,14 @@ def mark_lost_runs(
     dsn: str, *, trace_id: str, stage: str, ticker: str | None, source: str | None = None, reason: str
 ) -> int:
     """Close the `RUNNING` rows of (trace, stage, ticker[, source]) as lost; returns how many."""
+
+    with session_scope(dsn) as session:
+        return _mark_lost(session, trace_id=trace_id, stage=stage, ticker=ticker, source=source, reason=reason)
+
+
+def _mark_lost(
+    session: Session, *, trace_id: str, stage: str, ticker: str | None, source: str | None, reason: str
+) -> int:
     from stockteacher.store.models import utcnow as now
 
     query = update(JobRun).where(
@@ -67,11 +76,10 @@ def mark_lost_runs(
     )
     if source is not None:
         query = query.where(JobRun.source == source)
-    with session_scope(dsn) as session:
-        result = session.execute(
-            query.values(status=FAILED, finished_at=now(), error_code=ATTEMPT_LOST, error_message=reason[:2000])
-        )
-        return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for an UPDATE
+    result = session.execute(
+        query.values(status=FAILED, finished_at=now(), error_code=ATTEMPT_LOST, error_message=reason[:2000])
+    )
+    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for an UPDATE
 
 
 def start_job_run(
@@ -85,18 +93,36 @@ def start_job_run(
     supersede: bool = False,
 ) -> int:
     """Open a run. With `supersede`, this run is a retry of any still-`RUNNING` one of the same
-    trace, stage, ticker and source, whose process died: that one is closed as lost."""
-    if supersede:
-        mark_lost_runs(
-            dsn,
-            trace_id=trace_id,
-            stage=stage,
-            ticker=ticker,
-            source=source,
-            reason="superseded by a retry: the process or node running this attempt died",
-        )
+    trace, stage, ticker and source, whose process died: that one is closed as lost (in the
+    same transaction as the new row)."""
+    run_id, _ = _open_run(
+        dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, details=details, supersede=supersede
+    )
+    return run_id
+
+
+def _open_run(
+    dsn: str,
+    *,
+    stage: str,
+    trace_id: str,
+    ticker: str | None = None,
+    source: str | None = None,
+    details: dict[str, Any] | None = None,
+    supersede: bool = False,
+) -> tuple[int, dict[str, Any]]:
+    """`start_job_run`, also returning the details the row was opened with."""
     details = {"worker": _worker(), **(details or {})}
     with session_scope(dsn) as session:
+        if supersede:
+            _mark_lost(
+                session,
+                trace_id=trace_id,
+                stage=stage,
+                ticker=ticker,
+                source=source,
+                reason="superseded by a retry: the process or node running this attempt died",
+            )
         run = JobRun(
             stage=stage,
             status=RUNNING,
@@ -108,7 +134,7 @@ def start_job_run(
         )
         session.add(run)
         session.flush()
-        return run.id
+        return run.id, details
 
 
 def finish_job_run(
@@ -118,10 +144,12 @@ def finish_job_run(
     status: str,
     error_code: str | None = None,
     error_message: str | None = None,
+    started_details: dict[str, Any] | None = None,
     **fields: Any,
 ) -> None:
     """Close a run: its status, counts (`fetched`, `unique`, `saved`, tokens, cost), error.
-    `details` are added to those the run started with."""
+    `details` are added to those the run started with: `started_details` when the caller
+    knows them (`job_run` does), else read back from the row."""
     allowed = {"fetched", "unique", "saved", "prompt_tokens", "completion_tokens", "cost_usd", "details"}
     unknown = set(fields) - allowed
     if unknown:
@@ -137,7 +165,9 @@ def finish_job_run(
     }
     with session_scope(dsn) as session:
         if "details" in values:
-            started = session.execute(select(JobRun.details).where(JobRun.id == run_id)).scalar_one_or_none()
+            started = started_details
+            if started is None:
+                started = session.execute(select(JobRun.details).where(JobRun.id == run_id)).scalar_one_or_none()
             values["details"] = {**(started or {}), **(values["details"] or {})}
         session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
 
@@ -187,18 +217,25 @@ def job_run(
     `open_at_start=False` the row is written only when the body ends — not at all after
     `discard()` — for runs that usually find nothing to do (the scheduler's idle notify)."""
 
+    started: dict[str, Any] = {}  # the details the row was opened with: merged at the end without reading them back
+
     def start() -> int:
-        return start_job_run(dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, supersede=supersede)
+        run_id, details = _open_run(
+            dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, supersede=supersede
+        )
+        started.update(details)
+        return run_id
 
     run = JobRunRecord(id=start() if open_at_start else None)
     try:
         yield run
     except BaseException as exc:
         failed = {**run.fields, **on_error(exc)}
-        finish_job_run(dsn, run.id if run.id is not None else start(), status=FAILED, **failed)
+        run_id = run.id if run.id is not None else start()
+        finish_job_run(dsn, run_id, status=FAILED, started_details=started, **failed)
         raise
     if run.id is None:
         if run.discarded:
             return
         run.id = start()
-    finish_job_run(dsn, run.id, status=SUCCEEDED, **run.fields)
+    finish_job_run(dsn, run.id, status=SUCCEEDED, started_details=started, **run.fields)
