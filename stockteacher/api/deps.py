@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -14,7 +14,9 @@ from stockteacher.api.auth import current_user, require_admin
 from stockteacher.settings import Settings
 from stockteacher.store.db import get_engine, reader_sessionmaker, sessionmaker_for
 
-__all__ = ["Admin", "AppSettings", "Caller", "Db", "ReadDb", "get_settings"]
+__all__ = ["Admin", "AppSettings", "Caller", "Db", "ReadDb", "get_settings", "in_read_session"]
+
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -52,6 +54,19 @@ async def get_read_db(request: Request) -> AsyncIterator[Session]:
             session.close()
         else:
             await run_in_threadpool(session.close)
+
+
+async def in_read_session(request: Request, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`call(*args, db_session=<a read-only session>, **kwargs)` in the thread pool, the session
+    opened and closed there: for an async route that needs the database only sometimes (a cache
+    miss), so a hit pays neither a session nor the thread-pool hop (`ReadDb` would)."""
+    maker = reader_sessionmaker(request.app.state.settings.dsn)
+
+    def run() -> T:
+        with maker() as session:
+            return call(*args, db_session=session, **kwargs)
+
+    return await run_in_threadpool(run)
 
 
 def _end(session: Session, commit: bool) -> None:

@@ -2,7 +2,8 @@
 
 The list and the detail answer bytes the service keeps serialised (through the response model
 each route declares, so `/openapi.json` and the bodies agree): no validation and encoding of
-the same report on every request.
+the same report on every request. They are async: a cache hit is answered on the event loop
+with no database session; only a miss goes to the thread pool (`in_read_session`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
+from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb, in_read_session
 from stockteacher.api.errors import documented
 from stockteacher.core.errors import InvalidRequest
 from stockteacher.core.fields import TickerText
@@ -27,18 +28,24 @@ def _cache(request: Request) -> service.ReportCache:
 
 
 @router.get("/api/reports", response_model=list[ReportSummary], responses=documented(403, "only admins see drafts"))
-def list_reports(
-    filters: Annotated[ReportFilters, Query()], request: Request, db: ReadDb, caller: Caller, settings: AppSettings
+async def list_reports(
+    filters: Annotated[ReportFilters, Query()], request: Request, caller: Caller, settings: AppSettings
 ) -> Response:
-    body = service.list_reports_json(
-        filters, caller, db_session=db, cache=_cache(request), max_page_size=settings.api_max_page_size
-    )
+    cache, size = _cache(request), settings.api_max_page_size
+    body = service.cached_list_json(filters, caller, cache=cache, max_page_size=size)
+    if body is None:
+        body = await in_read_session(
+            request, service.list_reports_json, filters, caller, cache=cache, max_page_size=size
+        )
     return Response(body, media_type="application/json")
 
 
 @router.get("/api/reports/{insight_id}", response_model=ReportDetail, responses=NOT_FOUND)
-def get_report(insight_id: str, request: Request, db: ReadDb, caller: Caller) -> Response:
-    body = service.get_report_json(insight_id, caller, db_session=db, cache=_cache(request))
+async def get_report(insight_id: str, request: Request, caller: Caller) -> Response:
+    cache = _cache(request)
+    body = service.cached_report_json(insight_id, caller, cache=cache)
+    if body is None:
+        body = await in_read_session(request, service.get_report_json, insight_id, caller, cache=cache)
     return Response(body, media_type="application/json")
 
 

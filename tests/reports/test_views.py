@@ -406,6 +406,84 @@ def test_cached_report_json_is_what_the_uncached_app_answers(
     assert cached.json()[0]["headline"] == "삼성전자 반도체 수출 급증"
 
 
+def test_a_cache_hit_opens_no_database_session(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockteacher.api import deps
+
+    detail, page, draft = (f"/api/reports/{catalogue['apple_up']}", "/api/reports",
+                           f"/api/reports/{catalogue['microsoft_draft']}")  # fmt: skip
+    warm = {url: client.get(url, headers=users.alice).json() for url in (detail, page)}  # reports and favourites
+    assert client.get(draft, headers=users.admin).json()["status"] == "draft"
+
+    def no_session(_dsn: str) -> None:
+        raise AssertionError("a cache hit asked for a database session")
+
+    monkeypatch.setattr(deps, "reader_sessionmaker", no_session)
+    for url, body in warm.items():
+        assert client.get(url, headers=users.alice).json() == body
+    error(client.get(draft, headers=users.alice), 404)  # a cached draft is still no reader's business
+    assert client.get(draft, headers=users.admin).json()["status"] == "draft"
+    error(client.get("/api/reports?status=draft", headers=users.alice), 403)
+
+
+def test_cached_favourites_follow_the_callers_own_changes_at_once(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target, cache = catalogue["tesla_recall"], client.app.state.report_cache  # type: ignore[attr-defined]
+    detail = f"/api/reports/{target}"
+    assert client.get(detail, headers=users.alice).json()["favorite"] is False
+    assert client.get(detail, headers=users.bob).json()["favorite"] is False  # both users' sets cached
+    for on in (True, False, True):
+        assert (client.put if on else client.delete)(f"{detail}/favorite", headers=users.alice).status_code == 204
+        assert client.get(detail, headers=users.alice).json()["favorite"] is on
+        flags = {i["insight_id"]: i["favorite"] for i in client.get("/api/reports", headers=users.alice).json()}
+        assert flags[target] is on
+        assert client.get(detail, headers=users.bob).json()["favorite"] is False
+    hits = cache.hits
+    assert client.get(detail, headers=users.alice).json()["favorite"] is True
+    assert cache.hits == hits + 1
+
+
+def test_a_favourites_read_that_raced_a_change_is_not_kept() -> None:
+    from stockteacher.reports.service import ReportCache
+
+    favorites = ReportCache(30).favorites
+    before = favorites.generation("alice")  # a read starts: it may see the rows before the change
+    favorites.forget("alice")  # the change commits
+    favorites.put("alice", frozenset(), generation=before)
+    assert favorites.get("alice") is None, "the stale set would have hidden the new favourite"
+    favorites.put("alice", frozenset({"ins_1"}), generation=favorites.generation("alice"))
+    assert favorites.get("alice") == {"ins_1"}
+    assert ReportCache(0).favorites.get("alice") is None
+
+
+def test_other_processes_see_status_and_favourite_changes_within_the_cache_time(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """Two apps on one database stand for two processes: a change made through one reaches the
+    other when the other's entries expire, within `API_CACHE_SECONDS` (README), not at once."""
+    import time
+
+    target, seconds = catalogue["apple_late"], 1.0
+    short = api_settings.model_copy(update={"api_cache_seconds": seconds})
+    detail = f"/api/reports/{target}"
+    with TestClient(create_app(short)) as here, TestClient(create_app(short)) as there:
+        assert there.get(detail, headers=users.alice).json()["favorite"] is False  # cached there
+        assert here.put(f"{detail}/favorite", headers=users.alice).status_code == 204
+        assert here.patch(f"{detail}/status", headers=users.admin, json={"status": "hidden"}).status_code == 200
+        error(here.get(detail, headers=users.alice), 404)  # this process: at once
+        changed = time.monotonic() + seconds + 0.2
+        while there.get(detail, headers=users.alice).status_code == 200:
+            assert time.monotonic() < changed, "the other process still shows a hidden report"
+            time.sleep(0.05)
+        error(there.get(detail, headers=users.alice), 404)
+        assert there.get(detail, headers=users.admin).json()["favorite"] is False  # the admin's own flag
+        assert here.patch(f"{detail}/status", headers=users.admin, json={"status": "published"}).status_code == 200
+        time.sleep(seconds + 0.1)
+        assert there.get(detail, headers=users.alice).json()["favorite"] is True
+
+
 def test_favourite_of_an_unknown_report_is_404(client: TestClient, users: ApiUsers) -> None:
     error(client.put("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
     error(client.delete("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
