@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
@@ -18,10 +19,13 @@ __all__ = [
     "get_engine",
     "instance_id",
     "normalise_dsn",
-    "session_scope",
+    "read_retrying",
     "reader_sessionmaker",
+    "session_scope",
     "sessionmaker_for",
 ]
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -83,8 +87,12 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        for engine in _retrying_engines.values():
+            engine.dispose()
+        _retrying_engines.clear()
         _instance_ids.clear()
         _readers.clear()
+        _retrying_readers.clear()
 
 
 _instance_ids: dict[str, str] = {}
@@ -124,6 +132,47 @@ def reader_sessionmaker(dsn: str) -> sessionmaker[Session]:
             engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
         maker = _readers[dsn] = sessionmaker(engine, expire_on_commit=False)
     return maker
+
+
+_retrying_engines: dict[str, Engine] = {}
+_retrying_readers: dict[str, sessionmaker[Session]] = {}
+# Its own pool: the API's cache misses, up to one per in-flight request; kept open rather than
+# opened and closed per request past `pool_size` (PostgreSQL starts a process per connection).
+RETRYING_POOL = {"pool_size": 16, "max_overflow": 8}
+
+
+def _retrying_reader(dsn: str) -> sessionmaker[Session]:
+    maker = _retrying_readers.get(dsn)
+    if maker is None:
+        engine = get_engine(dsn)
+        if engine.dialect.name == "postgresql":
+            with _lock:
+                engine = _retrying_engines.get(dsn) or create_engine(
+                    engine.url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}, **RETRYING_POOL
+                )
+                _retrying_engines[dsn] = engine
+            maker = sessionmaker(engine, expire_on_commit=False)
+        else:
+            maker = reader_sessionmaker(dsn)
+        _retrying_readers[dsn] = maker
+    return maker
+
+
+def read_retrying(dsn: str, call: Callable[[Session], T]) -> T:
+    """`call(session)` for a read that may run twice (it changes nothing), on an autocommit
+    session of a pool without pre-ping: `get_engine`'s pre-ping is a `SELECT 1` round trip on
+    every checkout, as much as a cache miss's own query. A connection the server has dropped
+    (a restart) fails instead; SQLAlchemy then discards it and every connection older than it,
+    and the read runs once more on a fresh one, so the caller sees no error either way."""
+    maker = _retrying_reader(dsn)
+    try:
+        with maker() as session:
+            return call(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with maker() as session:
+        return call(session)
 
 
 @contextmanager

@@ -416,15 +416,62 @@ def test_a_cache_hit_opens_no_database_session(
     warm = {url: client.get(url, headers=users.alice).json() for url in (detail, page)}  # reports and favourites
     assert client.get(draft, headers=users.admin).json()["status"] == "draft"
 
-    def no_session(_dsn: str) -> None:
+    def no_session(*_args: object) -> None:
         raise AssertionError("a cache hit asked for a database session")
 
-    monkeypatch.setattr(deps, "reader_sessionmaker", no_session)
+    monkeypatch.setattr(deps, "read_retrying", no_session)
     for url, body in warm.items():
         assert client.get(url, headers=users.alice).json() == body
     error(client.get(draft, headers=users.alice), 404)  # a cached draft is still no reader's business
     assert client.get(draft, headers=users.admin).json()["status"] == "draft"
     error(client.get("/api/reports?status=draft", headers=users.alice), 403)
+
+
+def _front(client: TestClient) -> Any:
+    from stockteacher.reports.views import CachedReports
+
+    node = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, CachedReports):
+        node = node.app
+    return node
+
+
+def test_hits_answered_before_routing_are_what_the_routes_answer(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """`CachedReports` answers plain pages and reports from the cache; every other request,
+    however close, reaches the route, and both give the same status, headers and body."""
+    target, draft = catalogue["apple_up"], catalogue["microsoft_draft"]
+    answered = [
+        "/api/reports", "/api/reports?limit=3", "/api/reports?offset=2", "/api/reports?limit=2&offset=1",
+        "/api/reports?offset=1&limit=2", f"/api/reports/{target}", f"/api/reports/{draft}",
+    ]  # fmt: skip
+    passed_on = [
+        "/api/reports?limit=0", "/api/reports?limit=5000", "/api/reports?limit=01", "/api/reports?limit=2&limit=3",
+        "/api/reports?limit=2&x=1", "/api/reports?status=draft", "/api/reports?favorites_only=true",
+        "/api/reports?limit=", f"/api/reports/{target}?x=1", "/api/reports/" + "x" * 40,
+        "/api/reports/ins_0000000000000000", f"/api/reports/{target}/related", "/api/reports/",
+    ]  # fmt: skip
+    uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
+    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+        assert cached_client.put(f"/api/reports/{target}/favorite", headers=users.alice).status_code == 204
+        for url in answered + passed_on:
+            cached_client.get(url, headers=users.alice)  # fills the cache
+            cached_client.get(url, headers=users.admin)
+        front = _front(cached_client)
+        for url in answered + passed_on:
+            for caller in (users.alice, users.admin, {"Authorization": "Bearer stk_unknown"}, {}):
+                before = front.answered
+                cached = cached_client.get(url, headers=caller, follow_redirects=False)
+                fresh = fresh_client.get(url, headers=caller, follow_redirects=False)
+                assert (cached.status_code, cached.content) == (fresh.status_code, fresh.content), url
+                assert cached.headers.items() == fresh.headers.items(), url
+                # a reader's draft is refused by the route (404), an admin's answered
+                known = "Authorization" in caller and "stk_unknown" not in caller["Authorization"]
+                expected = url in answered and known and (caller is users.admin or draft not in url)
+                assert front.answered == before + expected, (url, caller)
+        assert any(i["favorite"] for i in cached_client.get("/api/reports", headers=users.alice).json())
+    assert front.answered > len(answered)
 
 
 def test_cached_favourites_follow_the_callers_own_changes_at_once(
@@ -549,3 +596,29 @@ def test_ticker_sentiment_errors_and_empty_series(
     for bad in ("AA%20PL", "%24AAPL", "A" * 16):
         error(client.get(f"/api/tickers/{bad}/sentiment", headers=users.alice), 422)
     error(client.get("/api/tickers/AAPL/sentiment?days=0", headers=users.alice), 422)
+
+
+def test_a_cache_miss_survives_the_server_dropping_its_pooled_connections(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], api_settings: Settings
+) -> None:
+    """Misses read through a pool without pre-ping (`read_retrying`): a connection PostgreSQL
+    dropped (a restart) fails its statement, and the read runs again on a fresh one."""
+    from sqlalchemy import create_engine, text
+
+    from stockteacher.store.db import normalise_dsn
+
+    assert client.get(f"/api/reports/{catalogue['apple_up']}", headers=users.alice).status_code == 200
+    killer = create_engine(normalise_dsn(api_settings.dsn), poolclass=None)
+    with killer.connect() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    killer.dispose()
+    assert dropped
+    for name in ("apple_down", "samsung"):  # misses, on the pool's dead connections
+        assert (
+            client.get(f"/api/reports/{catalogue[name]}", headers=users.alice).json()["insight_id"] == catalogue[name]
+        )
