@@ -11,8 +11,9 @@ and each list page is kept, already serialised to its API JSON, in a per-process
 (`ReportCache`, `API_CACHE_SECONDS`). The `favorite` flags are per caller: the cached bytes never
 carry them; each caller's set of favourite ids is kept beside them (for the same time) and
 spliced into the bytes per request, so a cache hit needs no database at all
-(`cached_report_json`, `cached_list_json`: the routes answer those on the event loop). A list of
-the caller's favourites only is never cached.
+(`cached_report_json`, `cached_list_json`: answered on the event loop), and a report not cached
+yet is one query on the event loop (`fetch_report_json`). A list of the caller's favourites only
+is never cached.
 
 What a change reaches: a status change clears this process's reports at once, and a caller's
 own favourite change drops this process's copy of their favourites once it commits (and when it
@@ -34,6 +35,7 @@ from typing import Any
 import bm25s
 from cachetools import TTLCache
 from sqlalchemy import Select, String, and_, bindparam, cast, delete, event, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
@@ -43,6 +45,7 @@ from stockteacher.core.text import tokenize
 from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.models import Favorite, Report, ReportDetail, ReportFilters, ReportSummary
+from stockteacher.store.db import read_on_loop
 from stockteacher.store.models import utcnow
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 
@@ -53,6 +56,7 @@ __all__ = [
     "cached_list_json",
     "cached_report_json",
     "check_dates",
+    "fetch_report_json",
     "get_report",
     "get_report_json",
     "list_reports",
@@ -164,6 +168,13 @@ class ReportCache:
             if hit is not None:
                 self.hits += 1
             return hit
+
+    def store(self, key: Any, value: Any) -> None:
+        """Keep a value read without `get` (counted as the miss it was)."""
+        with _lock:
+            self.misses += 1
+            if self.seconds > 0:
+                self._items[key] = value
 
     def clear(self) -> None:
         with _lock:
@@ -420,6 +431,28 @@ def cached_report_json(insight_id: str, caller: Principal, *, cache: ReportCache
     if not may_see(entry.data["status"], is_admin=caller.is_admin):
         raise NotFound(f"report {insight_id!r} not found")
     return entry.json(insight_id in favs)  # type: ignore[operator]
+
+
+async def fetch_report_json(
+    insight_id: str, caller: Principal, *, engine: AsyncEngine, cache: ReportCache
+) -> bytes | None:
+    """`get_report_json` for a report the cache lacks, read on the event loop (no thread) when
+    the caller's favourites are cached; the report is cached as `get_report_json` caches it.
+    None when it cannot answer so: favourites not cached, no such report, or one the caller may
+    not see (`get_report_json` says which)."""
+    favs = cache.favorites.get(caller.user_id)
+    if favs is None or len(insight_id) > 32:
+        return None
+
+    async def load(connection: AsyncConnection) -> Any:
+        return (await connection.execute(_REPORT_BY_ID, {"insight_id": insight_id})).first()
+
+    row = await read_on_loop(engine, load)
+    if row is None:
+        return None
+    entry = _Entry.of(report_to_dict(row), ReportDetail)
+    cache.store(("detail", insight_id), entry)
+    return entry.json(insight_id in favs) if may_see(entry.data["status"], is_admin=caller.is_admin) else None
 
 
 def related_reports(

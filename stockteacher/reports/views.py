@@ -5,10 +5,10 @@ each route declares, so `/openapi.json` and the bodies agree): no validation and
 the same report on every request. They are async: a cache hit is answered on the event loop
 with no database session; only a miss goes to the thread pool (`in_read_session`).
 
-`CachedReports` answers the commonest of those hits before FastAPI sees the request (its
-routing and dependency solving cost more than the hit itself): a plain page or a report, for a
-key whose owner is cached, with the bytes and headers the route would send. Anything else goes
-on to the route.
+`CachedReports` answers the commonest of those requests before FastAPI sees them (its routing
+and dependency solving cost more than a hit itself): a plain page or a report, for a key whose
+owner and favourites are cached, with the bytes and headers the route would send; a report not
+cached yet is read on the event loop there, not in a thread. Anything else goes on to the route.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from stockteacher.core.fields import TickerText
 from stockteacher.reports import service
 from stockteacher.reports.models import ReportDetail, ReportFilters, ReportStatusIn, ReportSummary, SentimentSeries
 from stockteacher.settings import Settings
+from stockteacher.store.db import loop_reader
 
 router = APIRouter(tags=["reports"])
 NOT_FOUND = documented(404, "no such report (or not one the caller may see)")
@@ -135,7 +136,7 @@ class CachedReports:
         self.answered = 0  # requests answered here (tests and benchmarks read it)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        body = self._hit(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
+        body = await self._answer(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
         if body is None:
             await self.app(scope, receive, send)
             return
@@ -144,7 +145,7 @@ class CachedReports:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _hit(self, scope: Scope) -> bytes | None:
+    async def _answer(self, scope: Scope) -> bytes | None:
         path = get_route_path(scope)
         if not path.startswith("/api/reports"):
             return None
@@ -162,7 +163,11 @@ class CachedReports:
             insight_id = path.removeprefix("/api/reports/")
             if query or not insight_id or insight_id == path or "/" in insight_id:
                 return None
-            return service.cached_report_json(insight_id, caller, cache=self.cache)
+            body = service.cached_report_json(insight_id, caller, cache=self.cache)
+            engine = loop_reader(self.settings.dsn) if body is None else None
+            if engine is not None:  # a report not cached yet: read on the event loop, no thread
+                body = await service.fetch_report_json(insight_id, caller, engine=engine, cache=self.cache)
+            return body
         except StockTeacherError:
             return None  # refused: the route says so, with its status and words
 

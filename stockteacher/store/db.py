@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
@@ -18,7 +21,9 @@ __all__ = [
     "dispose_engines",
     "get_engine",
     "instance_id",
+    "loop_reader",
     "normalise_dsn",
+    "read_on_loop",
     "read_retrying",
     "reader_sessionmaker",
     "session_scope",
@@ -90,6 +95,7 @@ def dispose_engines() -> None:
         for engine in _retrying_engines.values():
             engine.dispose()
         _retrying_engines.clear()
+        _loop_engines.clear()  # their connections belong to event loops; they close when collected
         _instance_ids.clear()
         _readers.clear()
         _retrying_readers.clear()
@@ -173,6 +179,40 @@ def read_retrying(dsn: str, call: Callable[[Session], T]) -> T:
             raise
     with maker() as session:
         return call(session)
+
+
+_loop_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_reader(dsn: str) -> AsyncEngine | None:
+    """This event loop's engine for reads on PostgreSQL (psycopg's async driver, autocommit, no
+    pre-ping; `read_on_loop`), or None on SQLite. One per loop: an async connection belongs to
+    the loop that opened it (tests run several)."""
+    engine = get_engine(dsn)
+    if engine.dialect.name != "postgresql":
+        return None
+    engines = _loop_engines.setdefault(asyncio.get_running_loop(), {})
+    reader = engines.get(dsn)
+    if reader is None:
+        reader = engines[dsn] = create_async_engine(
+            engine.url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}, **RETRYING_POOL
+        )
+    return reader
+
+
+async def read_on_loop(engine: AsyncEngine, call: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`await call(connection)` for a read that may run twice, as `read_retrying` does it: no
+    pre-ping, and once more on a fresh connection if the first one had been dropped."""
+    try:
+        async with engine.connect() as connection:
+            return await call(connection)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    async with engine.connect() as connection:
+        return await call(connection)
 
 
 @contextmanager

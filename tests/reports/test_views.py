@@ -474,6 +474,32 @@ def test_hits_answered_before_routing_are_what_the_routes_answer(
     assert front.answered > len(answered)
 
 
+def test_a_report_read_on_the_event_loop_is_what_the_route_answers(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """A report not cached yet, for a caller whose favourites are, is read on the event loop
+    (`fetch_report_json`): the same answer as the route's, hidden and draft ones refused."""
+    uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
+    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+        assert (
+            cached_client.put(f"/api/reports/{catalogue['samsung']}/favorite", headers=users.alice).status_code == 204
+        )
+        cache, front = cached_client.app.state.report_cache, _front(cached_client)  # type: ignore[attr-defined]
+        for caller in (users.alice, users.admin):
+            cached_client.get("/api/reports?limit=1", headers=caller)  # caches the caller's favourites only
+            for name, insight_id in catalogue.items():
+                url = f"/api/reports/{insight_id}"
+                answered, misses = front.answered, cache.misses
+                cached, fresh = cached_client.get(url, headers=caller), fresh_client.get(url, headers=caller)
+                assert (cached.status_code, cached.content) == (fresh.status_code, fresh.content), name
+                assert cached.headers.items() == fresh.headers.items(), name
+                seen = caller is users.admin or CATALOGUE[name].get("status", "published") == "published"
+                assert front.answered == answered + seen, name
+                if caller is users.alice and name != "samsung":  # the favourite's PUT cached samsung
+                    assert cache.misses == misses + 1, name  # read from the database, then cached
+    assert cached_client.get(f"/api/reports/{catalogue['samsung']}", headers=users.alice).json()["favorite"] is True
+
+
 def test_cached_favourites_follow_the_callers_own_changes_at_once(
     client: TestClient, users: ApiUsers, catalogue: dict[str, str]
 ) -> None:
@@ -601,13 +627,18 @@ def test_ticker_sentiment_errors_and_empty_series(
 def test_a_cache_miss_survives_the_server_dropping_its_pooled_connections(
     client: TestClient, users: ApiUsers, catalogue: dict[str, str], api_settings: Settings
 ) -> None:
-    """Misses read through a pool without pre-ping (`read_retrying`): a connection PostgreSQL
-    dropped (a restart) fails its statement, and the read runs again on a fresh one."""
+    """Misses read through pools without pre-ping (`read_retrying`, `read_on_loop`): a
+    connection PostgreSQL dropped (a restart) fails its statement, and the read runs again on a
+    fresh one."""
     from sqlalchemy import create_engine, text
 
     from stockteacher.store.db import normalise_dsn
 
-    assert client.get(f"/api/reports/{catalogue['apple_up']}", headers=users.alice).status_code == 200
+    def detail(name: str) -> str:
+        return str(client.get(f"/api/reports/{catalogue[name]}", headers=users.alice).json()["insight_id"])
+
+    assert detail("apple_up") == catalogue["apple_up"]  # in the thread pool (favourites not cached yet)
+    assert detail("apple_late") == catalogue["apple_late"]  # on the event loop
     killer = create_engine(normalise_dsn(api_settings.dsn), poolclass=None)
     with killer.connect() as conn:
         dropped = conn.execute(
@@ -618,7 +649,7 @@ def test_a_cache_miss_survives_the_server_dropping_its_pooled_connections(
         ).scalar()
     killer.dispose()
     assert dropped
-    for name in ("apple_down", "samsung"):  # misses, on the pool's dead connections
-        assert (
-            client.get(f"/api/reports/{catalogue[name]}", headers=users.alice).json()["insight_id"] == catalogue[name]
-        )
+    for name in ("apple_down", "samsung"):  # misses on the event loop, on its pool's dead connection
+        assert detail(name) == catalogue[name]
+    tesla = ids(client.get("/api/reports?tickers=TSLA", headers=users.alice))  # a miss in the thread pool
+    assert tesla == [catalogue["tesla_recall"], catalogue["tesla_delivery"]]
