@@ -213,7 +213,7 @@ _FAVORITES_OF = select(_FAVORITES.c.insight_id).where(
 _ALL_FAVORITES_OF = select(_FAVORITES.c.insight_id).where(_FAVORITES.c.user_id == bindparam("user_id"))
 
 
-def _favorites(db_session: Session, user_id: str, ids: list[str], cache: ReportCache | None = None) -> set[str]:
+def _favorites(db_session: Session, user_id: str, ids: list[str], cache: ReportCache | None = None) -> Set[str]:
     """Which of `ids` the user marked: from the cached set of all their favourites (read and
     kept when missing), or, without a cache, one query over `ids`."""
     if cache is not None and cache.seconds > 0:

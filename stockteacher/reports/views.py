@@ -184,13 +184,13 @@ def _page_filters(query: bytes) -> ReportFilters | None:
     """The filters of a query with `limit` and `offset` only (each at most once, plain digits),
     as FastAPI would read them; None for anything else, or a value the route would refuse."""
     if not query:
-        return ReportFilters()
+        return ReportFilters.model_validate({})
     match = PAGE_QUERY.fullmatch(query)
     if match is None:
         return None
     name, value, other, other_value = match.groups()
     values = {name.decode(): int(value), **({other.decode(): int(other_value)} if other else {})}
     try:
-        return ReportFilters(**values)
+        return ReportFilters.model_validate(values)
     except ValidationError:
         return None
