@@ -68,6 +68,8 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     if settings.auth_mode == "single_user":
         ensure_user(settings.dsn, DEMO_USER, role="admin")
 
+    # Innermost: cached report pages and reports, answered before routing (reports.views).
+    app.add_middleware(reports.CachedReports, settings=settings, cache=app.state.report_cache)
     if settings.api_cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -17,6 +17,7 @@ from stockteacher.accounts.service import authenticate_key, cached_principal, re
 from stockteacher.settings import Settings, SettingsError
 
 __all__ = [
+    "bearer_token",
     "current_user",
     "is_loopback",
     "principal_from_headers",
@@ -43,7 +44,8 @@ def require_loopback_for_single_user(settings: Settings, host: str | None = None
         )
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, or None."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
@@ -63,7 +65,7 @@ async def principal_from_headers(
     settings: Settings, authorization: str | None, client_host: str | None, query_token: str | None = None
 ) -> Principal:
     """Who is calling: the key's owner; in single-user mode `demo-user` when no key is sent."""
-    token = _bearer(authorization) or query_token
+    token = bearer_token(authorization) or query_token
     if token:
         hit, principal = cached_principal(settings, token)
         if not hit:

@@ -8,11 +8,18 @@ asks `may_see` / `visible`, so a report an admin hid is gone everywhere at once.
 
 Published reports do not change once written (only their status, by an admin), so each report
 and each list page is kept, already serialised to its API JSON, in a per-process TTL cache
-(`ReportCache`, `API_CACHE_SECONDS`). What is per caller is never cached: the `favorite` flags
-are looked up fresh on every request (one query) and spliced into the cached bytes, and a list
-of the caller's favourites is not cached at all. A status change clears this process's cache at
-once; other processes (uvicorn workers, Serve replicas) see it when their entries expire, within
-`API_CACHE_SECONDS`.
+(`ReportCache`, `API_CACHE_SECONDS`). The `favorite` flags are per caller: the cached bytes never
+carry them; each caller's set of favourite ids is kept beside them (for the same time) and
+spliced into the bytes per request, so a cache hit needs no database at all
+(`cached_report_json`, `cached_list_json`: answered on the event loop), and a report not cached
+yet is one query on the event loop (`fetch_report_json`). A list of the caller's favourites only
+is never cached.
+
+What a change reaches: a status change clears this process's reports at once, and a caller's
+own favourite change drops this process's copy of their favourites once it commits (and when it
+starts, so a read racing the change cannot keep the old set: `_FavoritesCache` stores a set only
+if no change began while it was read). Other processes (uvicorn workers, Serve replicas) see
+either kind of change when their entries expire, within `API_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -20,14 +27,15 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import bm25s
 from cachetools import TTLCache
-from sqlalchemy import Select, String, and_, bindparam, cast, delete, func, or_, select
+from sqlalchemy import Select, String, and_, bindparam, cast, delete, event, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
@@ -37,6 +45,7 @@ from stockteacher.core.text import tokenize
 from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.models import Favorite, Report, ReportDetail, ReportFilters, ReportSummary
+from stockteacher.store.db import read_on_loop
 from stockteacher.store.models import utcnow
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 
@@ -44,7 +53,10 @@ __all__ = [
     "PUBLISHED",
     "STATUSES",
     "ReportCache",
+    "cached_list_json",
+    "cached_report_json",
     "check_dates",
+    "fetch_report_json",
     "get_report",
     "get_report_json",
     "list_reports",
@@ -86,14 +98,50 @@ def visible(stmt: Select[Any], *, is_admin: bool) -> Select[Any]:
 
 
 # --- cache -----------------------------------------------------------------------------------
+class _FavoritesCache:
+    """Each caller's favourite report ids for `seconds`. A change to a user's favourites bumps
+    their generation (`forget`) when it starts and again once it commits; a set read from the
+    database is kept only if the generation did not move while it was read, so a read that saw
+    the old rows cannot outlive the change."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._sets: TTLCache[str, frozenset[str]] = TTLCache(maxsize=10_000, ttl=max(seconds, 0.001))
+        self._generations: dict[str, int] = {}
+
+    def get(self, user_id: str) -> frozenset[str] | None:
+        if self.seconds <= 0:
+            return None
+        with _lock:
+            return self._sets.get(user_id)
+
+    def generation(self, user_id: str) -> int:
+        with _lock:
+            return self._generations.get(user_id, 0)
+
+    def put(self, user_id: str, ids: frozenset[str], *, generation: int) -> None:
+        if self.seconds <= 0:
+            return
+        with _lock:
+            if self._generations.get(user_id, 0) == generation:
+                self._sets[user_id] = ids
+
+    def forget(self, user_id: str) -> None:
+        with _lock:
+            self._sets.pop(user_id, None)
+            self._generations[user_id] = self._generations.get(user_id, 0) + 1
+
+
 class ReportCache:
-    """Report JSON and list pages for `seconds` (0: no cache), one per app. `hits` and `misses`
-    count look-ups (benchmarks report them: which requests the cache answered)."""
+    """Report JSON and list pages for `seconds` (0: no cache), one per app, and each caller's
+    favourite ids (`favorites`) for as long. `hits` and `misses` count report look-ups
+    (benchmarks report them: which requests the cache answered)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.hits = self.misses = 0
         self._items: TTLCache[Any, Any] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
+        self.favorites = _FavoritesCache(seconds)
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         if self.seconds <= 0:
@@ -109,6 +157,24 @@ class ReportCache:
             with _lock:
                 self._items[key] = value
         return value
+
+    def peek(self, key: Any) -> Any:
+        """The cached value, or None (counted as a hit only when found: a miss is counted by
+        the `get` that follows it)."""
+        if self.seconds <= 0:
+            return None
+        with _lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self.hits += 1
+            return hit
+
+    def store(self, key: Any, value: Any) -> None:
+        """Keep a value read without `get` (counted as the miss it was)."""
+        with _lock:
+            self.misses += 1
+            if self.seconds > 0:
+                self._items[key] = value
 
     def clear(self) -> None:
         with _lock:
@@ -139,21 +205,34 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 _FAVORITES = Favorite.__table__
-# Built once: this runs on every request, and building the statement cost more CPU than running
-# it through the ORM session (measured: ~0.4 ms of ~0.9 ms per call).
+# Built once: building a statement costs more CPU than running it through the ORM session
+# (measured: ~0.4 ms of ~0.9 ms per call).
 _FAVORITES_OF = select(_FAVORITES.c.insight_id).where(
     _FAVORITES.c.user_id == bindparam("user_id"), _FAVORITES.c.insight_id.in_(bindparam("ids", expanding=True))
 )
+_ALL_FAVORITES_OF = select(_FAVORITES.c.insight_id).where(_FAVORITES.c.user_id == bindparam("user_id"))
 
 
-def _favorites(db_session: Session, user_id: str, ids: list[str]) -> set[str]:
+def _favorites(db_session: Session, user_id: str, ids: list[str], cache: ReportCache | None = None) -> Set[str]:
+    """Which of `ids` the user marked: from the cached set of all their favourites (read and
+    kept when missing), or, without a cache, one query over `ids`."""
+    if cache is not None and cache.seconds > 0:
+        known = cache.favorites.get(user_id)
+        if known is None:
+            generation = cache.favorites.generation(user_id)
+            rows = db_session.connection().execute(_ALL_FAVORITES_OF, {"user_id": user_id}).scalars()
+            known = frozenset(rows)
+            cache.favorites.put(user_id, known, generation=generation)
+        return known.intersection(ids)
     if not ids:
         return set()
     return set(db_session.connection().execute(_FAVORITES_OF, {"user_id": user_id, "ids": ids}).scalars())
 
 
-def _with_favorites(db_session: Session, user_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    favs = _favorites(db_session, user_id, [item["insight_id"] for item in items])
+def _with_favorites(
+    db_session: Session, user_id: str, items: list[dict[str, Any]], cache: ReportCache | None = None
+) -> list[dict[str, Any]]:
+    favs = _favorites(db_session, user_id, [item["insight_id"] for item in items], cache)
     return [{**item, "favorite": item["insight_id"] in favs} for item in items]
 
 
@@ -247,7 +326,7 @@ def list_reports(
 ) -> list[dict[str, Any]]:
     """API.md's `GET /api/reports`: newest first, with the caller's favourite flags."""
     entries = _list_entries(f, caller, db_session=db_session, cache=cache, max_page_size=max_page_size)
-    return _with_favorites(db_session, caller.user_id, [e.data for e in entries])
+    return _with_favorites(db_session, caller.user_id, [e.data for e in entries], cache)
 
 
 def list_reports_json(
@@ -255,18 +334,28 @@ def list_reports_json(
 ) -> bytes:
     """`list_reports` as its JSON body (a `ReportSummary` list), from cached bytes."""
     entries = _list_entries(f, caller, db_session=db_session, cache=cache, max_page_size=max_page_size)
-    return _json_list(db_session, caller.user_id, entries)
+    favs = _favorites(db_session, caller.user_id, [e.data["insight_id"] for e in entries], cache)
+    return _json_list(entries, favs)
 
 
-def _json_list(db_session: Session, user_id: str, entries: Iterable[_Entry]) -> bytes:
-    entries = list(entries)
-    favs = _favorites(db_session, user_id, [e.data["insight_id"] for e in entries])
+def cached_list_json(f: ReportFilters, caller: Principal, *, cache: ReportCache, max_page_size: int) -> bytes | None:
+    """`list_reports_json` when the cache holds both the page and the caller's favourites (no
+    database: safe on the event loop), else None. Refuses what `list_reports_json` refuses."""
+    *_, key = _list_query(f, caller, max_page_size=max_page_size)
+    favs = cache.favorites.get(caller.user_id) if key is not None else None
+    entries = cache.peek(key) if favs is not None else None
+    return None if entries is None else _json_list(entries, favs)  # type: ignore[arg-type]
+
+
+def _json_list(entries: Iterable[_Entry], favs: Set[str]) -> bytes:
     return b"[" + b",".join(e.json(e.data["insight_id"] in favs) for e in entries) + b"]"
 
 
-def _list_entries(
-    f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
-) -> tuple[_Entry, ...]:
+def _list_query(
+    f: ReportFilters, caller: Principal, *, max_page_size: int
+) -> tuple[list[str], list[str], str, tuple[Any, ...] | None]:
+    """The filters checked (`InvalidRequest`, `Forbidden`) and normalised: tickers, keywords,
+    search term, and the page's cache key (None: a favourites-only page, never cached)."""
     if f.limit > max_page_size:
         raise InvalidRequest(f"limit: at most {max_page_size} (API_MAX_PAGE_SIZE)")
     check_dates(date=f.date_, date_from=f.date_from, date_to=f.date_to)
@@ -277,16 +366,23 @@ def _list_entries(
     symbols = _tickers(f.tickers)
     words = [k.strip() for k in f.keywords or [] if k.strip()]
     term = (f.search or "").strip()
+    if f.favorites_only:
+        return symbols, words, term, None  # depends on this caller's favourites: never cached
+    key = ("list", caller.is_admin, f.date_, f.date_from, f.date_to, tuple(symbols), tuple(words), f.urgent_only,
+           f.sentiment, term, f.status_, f.limit, f.offset)  # fmt: skip
+    return symbols, words, term, key
+
+
+def _list_entries(
+    f: ReportFilters, caller: Principal, *, db_session: Session, cache: ReportCache, max_page_size: int
+) -> tuple[_Entry, ...]:
+    symbols, words, term, key = _list_query(f, caller, max_page_size=max_page_size)
 
     def query() -> tuple[_Entry, ...]:
         stmt = _filtered(f, caller, symbols, words, term)
         return tuple(_Entry.of(_summary(row), ReportSummary) for row in db_session.execute(stmt).scalars())
 
-    if f.favorites_only:
-        return query()  # depends on this caller's favourites: never cached
-    key = ("list", caller.is_admin, f.date_, f.date_from, f.date_to, tuple(symbols), tuple(words), f.urgent_only,
-           f.sentiment, term, f.status_, f.limit, f.offset)  # fmt: skip
-    return cache.get(key, query)  # type: ignore[no-any-return]
+    return query() if key is None else cache.get(key, query)  # type: ignore[no-any-return]
 
 
 # --- one report ------------------------------------------------------------------------------
@@ -314,13 +410,49 @@ def _detail(insight_id: str, caller: Principal, *, db_session: Session, cache: R
 
 def get_report(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> dict[str, Any]:
     data = _detail(insight_id, caller, db_session=db_session, cache=cache)
-    return {**data, "favorite": bool(_favorites(db_session, caller.user_id, [insight_id]))}
+    return {**data, "favorite": bool(_favorites(db_session, caller.user_id, [insight_id], cache))}
 
 
 def get_report_json(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> bytes:
     """`get_report` as its JSON body (`ReportDetail`), from cached bytes."""
     entry = _detail_entry(insight_id, caller, db_session=db_session, cache=cache)
-    return entry.json(bool(_favorites(db_session, caller.user_id, [insight_id])))
+    return entry.json(bool(_favorites(db_session, caller.user_id, [insight_id], cache)))
+
+
+def cached_report_json(insight_id: str, caller: Principal, *, cache: ReportCache) -> bytes | None:
+    """`get_report_json` when the cache holds both the report and the caller's favourites (no
+    database: safe on the event loop), else None. `NotFound` as `get_report_json`."""
+    if len(insight_id) > 32:
+        raise NotFound(f"report {insight_id!r} not found")
+    favs = cache.favorites.get(caller.user_id)
+    entry: _Entry | None = cache.peek(("detail", insight_id)) if favs is not None else None
+    if entry is None:
+        return None
+    if not may_see(entry.data["status"], is_admin=caller.is_admin):
+        raise NotFound(f"report {insight_id!r} not found")
+    return entry.json(insight_id in favs)  # type: ignore[operator]
+
+
+async def fetch_report_json(
+    insight_id: str, caller: Principal, *, engine: AsyncEngine, cache: ReportCache
+) -> bytes | None:
+    """`get_report_json` for a report the cache lacks, read on the event loop (no thread) when
+    the caller's favourites are cached; the report is cached as `get_report_json` caches it.
+    None when it cannot answer so: favourites not cached, no such report, or one the caller may
+    not see (`get_report_json` says which)."""
+    favs = cache.favorites.get(caller.user_id)
+    if favs is None or len(insight_id) > 32:
+        return None
+
+    async def load(connection: AsyncConnection) -> Any:
+        return (await connection.execute(_REPORT_BY_ID, {"insight_id": insight_id})).first()
+
+    row = await read_on_loop(engine, load)
+    if row is None:
+        return None
+    entry = _Entry.of(report_to_dict(row), ReportDetail)
+    cache.store(("detail", insight_id), entry)
+    return entry.json(insight_id in favs) if may_see(entry.data["status"], is_admin=caller.is_admin) else None
 
 
 def related_reports(
@@ -344,7 +476,7 @@ def related_reports(
         return (int(row.ticker == base["ticker"]), shared, row.published_at)
 
     ranked = sorted(rows, key=score, reverse=True)[:limit]
-    return _with_favorites(db_session, caller.user_id, [_summary(row) for row in ranked])
+    return _with_favorites(db_session, caller.user_id, [_summary(row) for row in ranked], cache)
 
 
 def set_status(
@@ -359,13 +491,19 @@ def set_status(
     row.status = status
     row.updated_at = utcnow()
     db_session.flush()
+    # Now and once committed: a request that read the old row in between does not keep it.
     cache.clear()
-    return {**report_to_dict(row), "favorite": bool(_favorites(db_session, caller.user_id, [insight_id]))}
+    event.listen(db_session, "after_commit", lambda _session: cache.clear(), once=True)
+    return {**report_to_dict(row), "favorite": bool(_favorites(db_session, caller.user_id, [insight_id], cache))}
 
 
 def set_favorite(insight_id: str, caller: Principal, on: bool, *, db_session: Session, cache: ReportCache) -> None:
-    """Mark (or unmark) a report the caller may see as a favourite; idempotent."""
+    """Mark (or unmark) a report the caller may see as a favourite; idempotent. This process's
+    copy of the caller's favourites is dropped now and once the change commits."""
     _detail(insight_id, caller, db_session=db_session, cache=cache)
+    user_id, favorites = caller.user_id, cache.favorites
+    favorites.forget(user_id)
+    event.listen(db_session, "after_commit", lambda _session: favorites.forget(user_id), once=True)
     if not on:
         db_session.execute(
             delete(Favorite).where(Favorite.user_id == caller.user_id, Favorite.insight_id == insight_id)

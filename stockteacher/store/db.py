@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
@@ -17,11 +21,16 @@ __all__ = [
     "dispose_engines",
     "get_engine",
     "instance_id",
+    "loop_reader",
     "normalise_dsn",
-    "session_scope",
+    "read_on_loop",
+    "read_retrying",
     "reader_sessionmaker",
+    "session_scope",
     "sessionmaker_for",
 ]
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -83,9 +92,14 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        for engine in _retrying_engines.values():
+            engine.dispose()
+        _retrying_engines.clear()
+        _loop_engines.clear()  # their connections belong to event loops; they close when collected
         _instance_ids.clear()
         _readers.clear()
         _makers.clear()
+        _retrying_readers.clear()
 
 
 _instance_ids: dict[str, str] = {}
@@ -137,6 +151,81 @@ def reader_sessionmaker(dsn: str) -> sessionmaker[Session]:
             engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
         maker = _readers[dsn] = sessionmaker(engine, expire_on_commit=False)
     return maker
+
+
+_retrying_engines: dict[str, Engine] = {}
+_retrying_readers: dict[str, sessionmaker[Session]] = {}
+# Its own pool: the API's cache misses, up to one per in-flight request; kept open rather than
+# opened and closed per request past `pool_size` (PostgreSQL starts a process per connection).
+RETRYING_POOL = {"pool_size": 16, "max_overflow": 8}
+
+
+def _retrying_reader(dsn: str) -> sessionmaker[Session]:
+    maker = _retrying_readers.get(dsn)
+    if maker is None:
+        engine = get_engine(dsn)
+        if engine.dialect.name == "postgresql":
+            with _lock:
+                engine = _retrying_engines.get(dsn) or create_engine(
+                    engine.url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}, **RETRYING_POOL
+                )
+                _retrying_engines[dsn] = engine
+            maker = sessionmaker(engine, expire_on_commit=False)
+        else:
+            maker = reader_sessionmaker(dsn)
+        _retrying_readers[dsn] = maker
+    return maker
+
+
+def read_retrying(dsn: str, call: Callable[[Session], T]) -> T:
+    """`call(session)` for a read that may run twice (it changes nothing), on an autocommit
+    session of a pool without pre-ping: `get_engine`'s pre-ping is a `SELECT 1` round trip on
+    every checkout, as much as a cache miss's own query. A connection the server has dropped
+    (a restart) fails instead; SQLAlchemy then discards it and every connection older than it,
+    and the read runs once more on a fresh one, so the caller sees no error either way."""
+    maker = _retrying_reader(dsn)
+    try:
+        with maker() as session:
+            return call(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with maker() as session:
+        return call(session)
+
+
+_loop_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_reader(dsn: str) -> AsyncEngine | None:
+    """This event loop's engine for reads on PostgreSQL (psycopg's async driver, autocommit, no
+    pre-ping; `read_on_loop`), or None on SQLite. One per loop: an async connection belongs to
+    the loop that opened it (tests run several)."""
+    engine = get_engine(dsn)
+    if engine.dialect.name != "postgresql":
+        return None
+    engines = _loop_engines.setdefault(asyncio.get_running_loop(), {})
+    reader = engines.get(dsn)
+    if reader is None:
+        reader = engines[dsn] = create_async_engine(
+            engine.url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}, **RETRYING_POOL
+        )
+    return reader
+
+
+async def read_on_loop(engine: AsyncEngine, call: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`await call(connection)` for a read that may run twice, as `read_retrying` does it: no
+    pre-ping, and once more on a fresh connection if the first one had been dropped."""
+    try:
+        async with engine.connect() as connection:
+            return await call(connection)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    async with engine.connect() as connection:
+        return await call(connection)
 
 
 @contextmanager

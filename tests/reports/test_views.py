@@ -406,6 +406,157 @@ def test_cached_report_json_is_what_the_uncached_app_answers(
     assert cached.json()[0]["headline"] == "삼성전자 반도체 수출 급증"
 
 
+def test_a_cache_hit_opens_no_database_session(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockteacher.api import deps
+
+    detail, page, draft = (f"/api/reports/{catalogue['apple_up']}", "/api/reports",
+                           f"/api/reports/{catalogue['microsoft_draft']}")  # fmt: skip
+    warm = {url: client.get(url, headers=users.alice).json() for url in (detail, page)}  # reports and favourites
+    assert client.get(draft, headers=users.admin).json()["status"] == "draft"
+
+    def no_session(*_args: object) -> None:
+        raise AssertionError("a cache hit asked for a database session")
+
+    monkeypatch.setattr(deps, "read_retrying", no_session)
+    for url, body in warm.items():
+        assert client.get(url, headers=users.alice).json() == body
+    error(client.get(draft, headers=users.alice), 404)  # a cached draft is still no reader's business
+    assert client.get(draft, headers=users.admin).json()["status"] == "draft"
+    error(client.get("/api/reports?status=draft", headers=users.alice), 403)
+
+
+def _front(client: TestClient) -> Any:
+    from stockteacher.reports.views import CachedReports
+
+    node = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, CachedReports):
+        node = node.app
+    return node
+
+
+def test_hits_answered_before_routing_are_what_the_routes_answer(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """`CachedReports` answers plain pages and reports from the cache; every other request,
+    however close, reaches the route, and both give the same status, headers and body."""
+    target, draft = catalogue["apple_up"], catalogue["microsoft_draft"]
+    answered = [
+        "/api/reports", "/api/reports?limit=3", "/api/reports?offset=2", "/api/reports?limit=2&offset=1",
+        "/api/reports?offset=1&limit=2", f"/api/reports/{target}", f"/api/reports/{draft}",
+    ]  # fmt: skip
+    passed_on = [
+        "/api/reports?limit=0", "/api/reports?limit=5000", "/api/reports?limit=01", "/api/reports?limit=2&limit=3",
+        "/api/reports?limit=2&x=1", "/api/reports?status=draft", "/api/reports?favorites_only=true",
+        "/api/reports?limit=", f"/api/reports/{target}?x=1", "/api/reports/" + "x" * 40,
+        "/api/reports/ins_0000000000000000", f"/api/reports/{target}/related", "/api/reports/",
+    ]  # fmt: skip
+    uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
+    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+        assert cached_client.put(f"/api/reports/{target}/favorite", headers=users.alice).status_code == 204
+        for url in answered + passed_on:
+            cached_client.get(url, headers=users.alice)  # fills the cache
+            cached_client.get(url, headers=users.admin)
+        front = _front(cached_client)
+        for url in answered + passed_on:
+            for caller in (users.alice, users.admin, {"Authorization": "Bearer stk_unknown"}, {}):
+                before = front.answered
+                cached = cached_client.get(url, headers=caller, follow_redirects=False)
+                fresh = fresh_client.get(url, headers=caller, follow_redirects=False)
+                assert (cached.status_code, cached.content) == (fresh.status_code, fresh.content), url
+                assert cached.headers.items() == fresh.headers.items(), url
+                # a reader's draft is refused by the route (404), an admin's answered
+                known = "Authorization" in caller and "stk_unknown" not in caller["Authorization"]
+                expected = url in answered and known and (caller is users.admin or draft not in url)
+                assert front.answered == before + expected, (url, caller)
+        assert any(i["favorite"] for i in cached_client.get("/api/reports", headers=users.alice).json())
+    assert front.answered > len(answered)
+
+
+def test_a_report_read_on_the_event_loop_is_what_the_route_answers(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """A report not cached yet, for a caller whose favourites are, is read on the event loop
+    (`fetch_report_json`): the same answer as the route's, hidden and draft ones refused."""
+    uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
+    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+        assert (
+            cached_client.put(f"/api/reports/{catalogue['samsung']}/favorite", headers=users.alice).status_code == 204
+        )
+        cache, front = cached_client.app.state.report_cache, _front(cached_client)  # type: ignore[attr-defined]
+        for caller in (users.alice, users.admin):
+            cached_client.get("/api/reports?limit=1", headers=caller)  # caches the caller's favourites only
+            for name, insight_id in catalogue.items():
+                url = f"/api/reports/{insight_id}"
+                answered, misses = front.answered, cache.misses
+                cached, fresh = cached_client.get(url, headers=caller), fresh_client.get(url, headers=caller)
+                assert (cached.status_code, cached.content) == (fresh.status_code, fresh.content), name
+                assert cached.headers.items() == fresh.headers.items(), name
+                seen = caller is users.admin or CATALOGUE[name].get("status", "published") == "published"
+                assert front.answered == answered + seen, name
+                if caller is users.alice and name != "samsung":  # the favourite's PUT cached samsung
+                    assert cache.misses == misses + 1, name  # read from the database, then cached
+    assert cached_client.get(f"/api/reports/{catalogue['samsung']}", headers=users.alice).json()["favorite"] is True
+
+
+def test_cached_favourites_follow_the_callers_own_changes_at_once(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    target, cache = catalogue["tesla_recall"], client.app.state.report_cache  # type: ignore[attr-defined]
+    detail = f"/api/reports/{target}"
+    assert client.get(detail, headers=users.alice).json()["favorite"] is False
+    assert client.get(detail, headers=users.bob).json()["favorite"] is False  # both users' sets cached
+    for on in (True, False, True):
+        assert (client.put if on else client.delete)(f"{detail}/favorite", headers=users.alice).status_code == 204
+        assert client.get(detail, headers=users.alice).json()["favorite"] is on
+        flags = {i["insight_id"]: i["favorite"] for i in client.get("/api/reports", headers=users.alice).json()}
+        assert flags[target] is on
+        assert client.get(detail, headers=users.bob).json()["favorite"] is False
+    hits = cache.hits
+    assert client.get(detail, headers=users.alice).json()["favorite"] is True
+    assert cache.hits == hits + 1
+
+
+def test_a_favourites_read_that_raced_a_change_is_not_kept() -> None:
+    from stockteacher.reports.service import ReportCache
+
+    favorites = ReportCache(30).favorites
+    before = favorites.generation("alice")  # a read starts: it may see the rows before the change
+    favorites.forget("alice")  # the change commits
+    favorites.put("alice", frozenset(), generation=before)
+    assert favorites.get("alice") is None, "the stale set would have hidden the new favourite"
+    favorites.put("alice", frozenset({"ins_1"}), generation=favorites.generation("alice"))
+    assert favorites.get("alice") == {"ins_1"}
+    assert ReportCache(0).favorites.get("alice") is None
+
+
+def test_other_processes_see_status_and_favourite_changes_within_the_cache_time(
+    api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
+) -> None:
+    """Two apps on one database stand for two processes: a change made through one reaches the
+    other when the other's entries expire, within `API_CACHE_SECONDS` (README), not at once."""
+    import time
+
+    target, seconds = catalogue["apple_late"], 1.0
+    short = api_settings.model_copy(update={"api_cache_seconds": seconds})
+    detail = f"/api/reports/{target}"
+    with TestClient(create_app(short)) as here, TestClient(create_app(short)) as there:
+        assert there.get(detail, headers=users.alice).json()["favorite"] is False  # cached there
+        assert here.put(f"{detail}/favorite", headers=users.alice).status_code == 204
+        assert here.patch(f"{detail}/status", headers=users.admin, json={"status": "hidden"}).status_code == 200
+        error(here.get(detail, headers=users.alice), 404)  # this process: at once
+        changed = time.monotonic() + seconds + 0.2
+        while there.get(detail, headers=users.alice).status_code == 200:
+            assert time.monotonic() < changed, "the other process still shows a hidden report"
+            time.sleep(0.05)
+        error(there.get(detail, headers=users.alice), 404)
+        assert there.get(detail, headers=users.admin).json()["favorite"] is False  # the admin's own flag
+        assert here.patch(f"{detail}/status", headers=users.admin, json={"status": "published"}).status_code == 200
+        time.sleep(seconds + 0.1)
+        assert there.get(detail, headers=users.alice).json()["favorite"] is True
+
+
 def test_favourite_of_an_unknown_report_is_404(client: TestClient, users: ApiUsers) -> None:
     error(client.put("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
     error(client.delete("/api/reports/ins_0000000000000000/favorite", headers=users.alice), 404)
@@ -471,3 +622,34 @@ def test_ticker_sentiment_errors_and_empty_series(
     for bad in ("AA%20PL", "%24AAPL", "A" * 16):
         error(client.get(f"/api/tickers/{bad}/sentiment", headers=users.alice), 422)
     error(client.get("/api/tickers/AAPL/sentiment?days=0", headers=users.alice), 422)
+
+
+def test_a_cache_miss_survives_the_server_dropping_its_pooled_connections(
+    client: TestClient, users: ApiUsers, catalogue: dict[str, str], api_settings: Settings
+) -> None:
+    """Misses read through pools without pre-ping (`read_retrying`, `read_on_loop`): a
+    connection PostgreSQL dropped (a restart) fails its statement, and the read runs again on a
+    fresh one."""
+    from sqlalchemy import create_engine, text
+
+    from stockteacher.store.db import normalise_dsn
+
+    def detail(name: str) -> str:
+        return str(client.get(f"/api/reports/{catalogue[name]}", headers=users.alice).json()["insight_id"])
+
+    assert detail("apple_up") == catalogue["apple_up"]  # in the thread pool (favourites not cached yet)
+    assert detail("apple_late") == catalogue["apple_late"]  # on the event loop
+    killer = create_engine(normalise_dsn(api_settings.dsn), poolclass=None)
+    with killer.connect() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    killer.dispose()
+    assert dropped
+    for name in ("apple_down", "samsung"):  # misses on the event loop, on its pool's dead connection
+        assert detail(name) == catalogue[name]
+    tesla = ids(client.get("/api/reports?tickers=TSLA", headers=users.alice))  # a miss in the thread pool
+    assert tesla == [catalogue["tesla_recall"], catalogue["tesla_delivery"]]
