@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, alias="API_PORT")
     api_max_page_size: int = Field(100, ge=1, le=1000, alias="API_MAX_PAGE_SIZE")
     api_cache_seconds: float = Field(30.0, ge=0, le=3600, alias="API_CACHE_SECONDS")
+    # Favourites are a reader's own clicks: another process (Serve replica, uvicorn worker) may
+    # show the old set for this long, so it is kept short (one query per reader per 2 s).
+    api_favorites_cache_seconds: float = Field(2.0, ge=0, le=3600, alias="API_FAVORITES_CACHE_SECONDS")
     api_max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024, alias="API_MAX_BODY_BYTES")
     api_auth_cache_seconds: float = Field(10.0, ge=0, le=3600, alias="API_AUTH_CACHE_SECONDS")
     serve_api_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_API_NUM_CPUS")

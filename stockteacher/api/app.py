@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.chat_backend = chat_backend
-    app.state.report_cache = ReportCache(settings.api_cache_seconds)
+    app.state.report_cache = ReportCache(settings.api_cache_seconds, settings.api_favorites_cache_seconds)
     if settings.auth_mode == "single_user":
         ensure_user(settings.dsn, DEMO_USER, role="admin")
 

@@ -9,7 +9,7 @@ asks `may_see` / `visible`, so a report an admin hid is gone everywhere at once.
 Published reports do not change once written (only their status, by an admin), so each report
 and each list page is kept, already serialised to its API JSON, in a per-process TTL cache
 (`ReportCache`, `API_CACHE_SECONDS`). The `favorite` flags are per caller: the cached bytes never
-carry them; each caller's set of favourite ids is kept beside them (for the same time) and
+carry them; each caller's set of favourite ids is kept beside them (`API_FAVORITES_CACHE_SECONDS`) and
 spliced into the bytes per request, so a cache hit needs no database at all
 (`cached_report_json`, `cached_list_json`: answered on the event loop), and a report not cached
 yet is one query on the event loop (`fetch_report_json`). A list of the caller's favourites only
@@ -19,7 +19,9 @@ What a change reaches: a status change clears this process's reports at once, an
 own favourite change drops this process's copy of their favourites once it commits (and when it
 starts, so a read racing the change cannot keep the old set: `_FavoritesCache` stores a set only
 if no change began while it was read). Other processes (uvicorn workers, Serve replicas) see
-either kind of change when their entries expire, within `API_CACHE_SECONDS`.
+a status change within `API_CACHE_SECONDS`, and a reader's favourite within the much shorter
+`API_FAVORITES_CACHE_SECONDS` (a reader who stars a report and reloads may land on another
+replica).
 """
 
 from __future__ import annotations
@@ -134,14 +136,14 @@ class _FavoritesCache:
 
 class ReportCache:
     """Report JSON and list pages for `seconds` (0: no cache), one per app, and each caller's
-    favourite ids (`favorites`) for as long. `hits` and `misses` count report look-ups
-    (benchmarks report them: which requests the cache answered)."""
+    favourite ids (`favorites`) for `favorites_seconds` (default: as long). `hits` and `misses`
+    count report look-ups (benchmarks report them: which requests the cache answered)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, favorites_seconds: float | None = None) -> None:
         self.seconds = seconds
         self.hits = self.misses = 0
         self._items: TTLCache[Any, Any] = TTLCache(maxsize=20_000 if seconds > 0 else 1, ttl=max(seconds, 0.001))
-        self.favorites = _FavoritesCache(seconds)
+        self.favorites = _FavoritesCache(seconds if favorites_seconds is None else favorites_seconds)
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         if self.seconds <= 0:

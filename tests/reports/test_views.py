@@ -393,7 +393,8 @@ def test_cached_report_json_is_what_the_uncached_app_answers(
 ) -> None:
     target = catalogue["samsung"]
     uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
-    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+    lasting = api_settings.model_copy(update={"api_favorites_cache_seconds": 60})  # the loop outlasts 2 s
+    with TestClient(create_app(lasting)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
         assert cached_client.put(f"/api/reports/{target}/favorite", headers=users.alice).status_code == 204
         for url in (f"/api/reports/{target}", "/api/reports", "/api/reports?tickers=005930.KS"):
             for _ in range(2):  # the second answer comes from the cache
@@ -453,7 +454,8 @@ def test_hits_answered_before_routing_are_what_the_routes_answer(
         "/api/reports/ins_0000000000000000", f"/api/reports/{target}/related", "/api/reports/",
     ]  # fmt: skip
     uncached = api_settings.model_copy(update={"api_cache_seconds": 0})
-    with TestClient(create_app(api_settings)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
+    lasting = api_settings.model_copy(update={"api_favorites_cache_seconds": 60})  # the loop outlasts 2 s
+    with TestClient(create_app(lasting)) as cached_client, TestClient(create_app(uncached)) as fresh_client:
         assert cached_client.put(f"/api/reports/{target}/favorite", headers=users.alice).status_code == 204
         for url in answered + passed_on:
             cached_client.get(url, headers=users.alice)  # fills the cache
@@ -535,15 +537,23 @@ def test_other_processes_see_status_and_favourite_changes_within_the_cache_time(
     api_settings: Settings, users: ApiUsers, catalogue: dict[str, str]
 ) -> None:
     """Two apps on one database stand for two processes: a change made through one reaches the
-    other when the other's entries expire, within `API_CACHE_SECONDS` (README), not at once."""
+    other when the other's entries expire (README): a status change within `API_CACHE_SECONDS`,
+    a reader's favourite within `API_FAVORITES_CACHE_SECONDS` — not at once."""
     import time
 
-    target, seconds = catalogue["apple_late"], 1.0
-    short = api_settings.model_copy(update={"api_cache_seconds": seconds})
+    target, seconds, favorite_seconds = catalogue["apple_late"], 1.0, 0.3
+    short = api_settings.model_copy(
+        update={"api_cache_seconds": seconds, "api_favorites_cache_seconds": favorite_seconds}
+    )
     detail = f"/api/reports/{target}"
     with TestClient(create_app(short)) as here, TestClient(create_app(short)) as there:
         assert there.get(detail, headers=users.alice).json()["favorite"] is False  # cached there
         assert here.put(f"{detail}/favorite", headers=users.alice).status_code == 204
+        assert here.get(detail, headers=users.alice).json()["favorite"] is True  # this process: at once
+        changed = time.monotonic() + favorite_seconds + 0.2
+        while there.get(detail, headers=users.alice).json()["favorite"] is False:
+            assert time.monotonic() < changed, "the other process still shows the old favourites"
+            time.sleep(0.05)
         assert here.patch(f"{detail}/status", headers=users.admin, json={"status": "hidden"}).status_code == 200
         error(here.get(detail, headers=users.alice), 404)  # this process: at once
         changed = time.monotonic() + seconds + 0.2
