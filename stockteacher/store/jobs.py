@@ -95,23 +95,6 @@ def start_job_run(
     """Open a run. With `supersede`, this run is a retry of any still-`RUNNING` one of the same
     trace, stage, ticker and source, whose process died: that one is closed as lost (in the
     same transaction as the new row)."""
-    run_id, _ = _open_run(
-        dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, details=details, supersede=supersede
-    )
-    return run_id
-
-
-def _open_run(
-    dsn: str,
-    *,
-    stage: str,
-    trace_id: str,
-    ticker: str | None = None,
-    source: str | None = None,
-    details: dict[str, Any] | None = None,
-    supersede: bool = False,
-) -> tuple[int, dict[str, Any]]:
-    """`start_job_run`, also returning the details the row was opened with."""
     details = {"worker": _worker(), **(details or {})}
     with session_scope(dsn) as session:
         if supersede:
@@ -134,7 +117,7 @@ def _open_run(
         )
         session.add(run)
         session.flush()
-        return run.id, details
+        return run.id
 
 
 def finish_job_run(
@@ -220,11 +203,10 @@ def job_run(
     started: dict[str, Any] = {}  # the details the row was opened with: merged at the end without reading them back
 
     def start() -> int:
-        run_id, details = _open_run(
-            dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, supersede=supersede
+        started.update(worker=_worker())  # what start_job_run opens the row with
+        return start_job_run(
+            dsn, stage=stage, trace_id=trace_id, ticker=ticker, source=source, details=started, supersede=supersede
         )
-        started.update(details)
-        return run_id
 
     run = JobRunRecord(id=start() if open_at_start else None)
     try:
