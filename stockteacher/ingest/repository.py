@@ -108,7 +108,10 @@ def _pg_execute(session: Session, statement: str, params: dict[str, Any]) -> lis
     """One statement with `%(…)b` placeholders on the session's own connection (so in its
     transaction), through psycopg's cursor: SQLAlchemy's placeholders cannot ask for psycopg's
     binary format, and its text format escapes every array element with a Python regex."""
-    with session.connection().connection.driver_connection.cursor() as cursor:
+    driver = session.connection().connection.driver_connection
+    if driver is None:  # pragma: no cover - a checked-out connection always has its driver's
+        raise RuntimeError("the session's connection has no psycopg connection")
+    with driver.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description is not None else []
 
