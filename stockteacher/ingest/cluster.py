@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
+import pyarrow as pa
 from datasketch import MinHash
 
 __all__ = ["NUM_PERM", "assign_clusters", "minhash_signature", "minhash_signatures", "shingles", "similarity"]
@@ -34,11 +35,22 @@ _SEED = 1
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
+def _normalised(text: str) -> str:
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def _size(norm: str) -> int:
+    return HANGUL_SHINGLE if _HANGUL.search(norm) else SHINGLE
+
+
 def shingles(text: str) -> set[bytes]:
     """Character n-grams: 4-grams, or 2-grams for Korean text, whose syllables each carry as
     much as a short English word (4-grams of Hangul scored same-story copies below 0.5)."""
-    norm = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-    size = HANGUL_SHINGLE if _HANGUL.search(norm) else SHINGLE
+    norm = _normalised(text)
+    return _grams(norm, _size(norm))
+
+
+def _grams(norm: str, size: int) -> set[bytes]:
     if len(norm) <= size:
         return {norm.encode()} if norm else set()
     return {norm[i : i + size].encode() for i in range(len(norm) - size + 1)}
@@ -54,8 +66,12 @@ def minhash_signature(text: str) -> np.ndarray:
 
 
 _HASH_CACHE_LIMIT = 500_000
-_SLICE = 128  # texts per vectorised step: ~30,000 shingles × NUM_PERM stays in the CPU's cache
+_SLICE = 32  # texts per vectorised minimum: ~5,000 shingles × NUM_PERM stay in the CPU's cache
 _shingle_hashes: dict[bytes, int] = {}
+# A shingle of `size` code points packed into one integer, `_BITS[size]` bits per code point:
+# 4 × 16 bits for 4-grams of the Basic Multilingual Plane, 2 × 21 bits for any 2-gram.
+_BITS = {SHINGLE: 16, HANGUL_SHINGLE: 21}
+_key_hashes: dict[int, dict[int, int]] = {SHINGLE: {}, HANGUL_SHINGLE: {}}
 
 
 @cache
@@ -75,37 +91,102 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
     return hv ^ (hv >> np.uint32(16))
 
 
+def _permuted(hashes: np.ndarray) -> np.ndarray:
+    """Each shingle hash under every permutation: (len(hashes), NUM_PERM) uint32."""
+    a, b, _ = _permutations()
+    with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as datasketch's does
+        return _fmix32(hashes.astype(np.uint32))[:, None] * a + b
+
+
 def _sha1_32(gram: bytes) -> int:
+    return int.from_bytes(hashlib.sha1(gram).digest()[:4], "little")  # datasketch's sha1_hash32
+
+
+def _cached_sha1_32(gram: bytes) -> int:
     value = _shingle_hashes.get(gram)
     if value is None:
         if len(_shingle_hashes) >= _HASH_CACHE_LIMIT:
             _shingle_hashes.clear()
-        value = int.from_bytes(hashlib.sha1(gram).digest()[:4], "little")  # datasketch's sha1_hash32
-        _shingle_hashes[gram] = value
+        value = _shingle_hashes[gram] = _sha1_32(gram)
     return value
+
+
+def _window_keys(norms: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every shingle (window of `size` code points) of every text, packed into one uint64
+    each and in order, and how many each text has. Each text is longer than `size`."""
+    lengths = np.fromiter(map(len, norms), dtype=np.int64, count=len(norms))
+    points = np.frombuffer("".join(norms).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    counts = lengths - size + 1
+    text_starts = np.cumsum(lengths) - lengths
+    window_starts = np.cumsum(counts) - counts
+    at = np.repeat(text_starts - window_starts, counts) + np.arange(int(counts.sum()))
+    keys = points[at]
+    for j in range(1, size):
+        keys = (keys << np.uint64(_BITS[size])) | points[at + j]
+    return keys, counts
+
+
+def _key_sha1s(keys: np.ndarray, size: int) -> np.ndarray:
+    """datasketch's SHA-1 hash of each packed shingle (its UTF-8 bytes), cached per shingle."""
+    known = _key_hashes[size]
+    if len(known) >= _HASH_CACHE_LIMIT:
+        known.clear()
+    values = list(map(known.get, keys.tolist()))
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        bits, mask = np.uint64(_BITS[size]), np.uint64((1 << _BITS[size]) - 1)
+        packed = keys[missing]
+        points = np.stack([(packed >> (bits * np.uint64(size - 1 - j))) & mask for j in range(size)], axis=1)
+        text = points.astype("<u4").tobytes().decode("utf-32-le")
+        for i, at in zip(missing, range(0, len(text), size), strict=True):
+            values[i] = known[int(keys[i])] = _sha1_32(text[at : at + size].encode())
+    return np.asarray(values, dtype=np.uint32)
+
+
+def _fill_windowed(out: np.ndarray, rows: Sequence[int], norms: Sequence[str], size: int) -> None:
+    """The signatures of texts longer than `size` (for 4-grams: of the Basic Multilingual
+    Plane only) into `out[rows]`: each distinct shingle of the batch hashed and permuted once
+    (arrow's hash-based dictionary encoding finds them, several times faster than sorting),
+    then a minimum per text over its shingles' rows, a few texts at a time."""
+    keys, counts = _window_keys(norms, size)
+    encoded = pa.array(keys).dictionary_encode()
+    inverse = encoded.indices.to_numpy()
+    permuted = _permuted(_key_sha1s(encoded.dictionary.to_numpy(), size))
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    for first in range(0, len(rows), _SLICE):
+        last = min(first + _SLICE, len(rows))
+        lo, hi = int(starts[first]), int(ends[last - 1])
+        gathered = np.take(permuted, inverse[lo:hi], axis=0)
+        out[list(rows[first:last])] = np.minimum.reduceat(gathered, starts[first:last] - lo, axis=0)
 
 
 def minhash_signatures(texts: Sequence[str]) -> np.ndarray:
     """`minhash_signature` of each text, as rows of one (len(texts), NUM_PERM) uint64 array:
-    the same values, computed for a batch at once (a cache of shingle hashes, one vectorised
-    permutation and minimum per slice of the batch), several times faster per text."""
-    a, b, empty = _permutations()
+    the same values, computed for a batch at once, many times faster per text. Texts are
+    grouped by shingle size; the shingles of a group are cut, de-duplicated and permuted with
+    numpy, and only a shingle not seen before is hashed in Python. The few texts that do not
+    fit that form (no longer than one shingle, or 4-grams beyond the BMP) go one by one."""
+    _, _, empty = _permutations()
     out = np.tile(empty, (len(texts), 1))
-    for first in range(0, len(texts), _SLICE):
-        hashes: list[int] = []
-        starts: list[int] = []  # where each non-empty text's shingles start in `hashes`
-        rows: list[int] = []
-        for row, text in enumerate(texts[first : first + _SLICE], start=first):
-            grams = shingles(text)
-            if grams:
-                rows.append(row)
-                starts.append(len(hashes))
-                hashes.extend(map(_sha1_32, grams))
-        if not hashes:
-            continue
-        with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as datasketch's does
-            permuted = _fmix32(np.asarray(hashes, dtype=np.uint32))[:, None] * a + b
-        out[rows] = np.minimum(out[rows], np.minimum.reduceat(permuted, starts, axis=0))
+    grouped: dict[int, tuple[list[int], list[str]]] = {SHINGLE: ([], []), HANGUL_SHINGLE: ([], [])}
+    singles: list[int] = []
+    norms = [_normalised(text) for text in texts]
+    for row, norm in enumerate(norms):
+        size = _size(norm)
+        if len(norm) <= size or (size == SHINGLE and not norm.isascii() and max(norm) > "\uffff"):
+            singles.append(row)
+        else:
+            grouped[size][0].append(row)
+            grouped[size][1].append(norm)
+    for size, (rows, group) in grouped.items():
+        if rows:
+            _fill_windowed(out, rows, group, size)
+    for row in singles:
+        grams = _grams(norms[row], _size(norms[row]))
+        if grams:
+            hashes = np.fromiter(map(_cached_sha1_32, grams), dtype=np.uint32, count=len(grams))
+            out[row] = np.minimum(out[row], _permuted(hashes).min(axis=0))
     return out.astype(np.uint64)
 
 

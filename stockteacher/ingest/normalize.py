@@ -62,7 +62,7 @@ _TRACKING_EXACT = frozenset(
     }
 )
 _TRACKING_PREFIXES = ("utm_", "hsa_", "pk_", "mtm_")
-_WS = re.compile(r"\s+")
+_SLASHES = re.compile(r"/{2,}")
 _TITLE_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
@@ -130,7 +130,7 @@ def strip_html(text: str | None) -> str | None:
         parser.feed(text)
         parser.close()
         text = "".join(parser.parts)  # convert_charrefs already decoded the entities, once
-    text = _WS.sub(" ", text).strip()
+    text = " ".join(text.split())  # whitespace collapsed: str.split splits on exactly what re calls \s
     return text or None
 
 
@@ -174,14 +174,13 @@ def canonical_url(url: str) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if k.lower() not in _TRACKING_EXACT and not k.lower().startswith(_TRACKING_PREFIXES)
     ]
-    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    path = (_SLASHES.sub("/", parts.path) if "//" in parts.path else parts.path).rstrip("/")
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
 
 
 def normalise_title(title: str) -> str:
     text = unicodedata.normalize("NFKC", title).casefold()
-    text = _TITLE_PUNCT.sub(" ", text)
-    return _WS.sub(" ", text).strip()
+    return " ".join(_TITLE_PUNCT.sub(" ", text).split())
 
 
 def fingerprint(canonical: str, title: str) -> str:

@@ -119,8 +119,14 @@ class TickerInfo:
 
     def mentioned_in(self, *texts: str | None) -> bool:
         """Whether any of `texts` is about this company (see the module docstring)."""
-        text = "\n".join(t for t in texts if t)
-        return any(p.search(text) for p in self._patterns)
+        present = [t for t in texts if t]
+        # A match in the first text (mostly the title) is one in the joined text: it is its
+        # prefix, followed by "\n", which no pattern's end needs to be other than it is. So
+        # the short title is searched first, and the long body only when the title says nothing.
+        if present and any(p.search(present[0]) for p in self._patterns):
+            return True
+        text = "\n".join(present)
+        return len(present) > 1 and any(p.search(text) for p in self._patterns)
 
 
 def normalise_symbol(raw: str) -> str:

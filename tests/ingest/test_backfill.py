@@ -178,6 +178,36 @@ def test_storing_per_ticker_is_idempotent_and_clusters_by_the_articles_dates(
     assert again.saved == 0
 
 
+def test_batch_minhash_equals_datasketch_on_every_kind_of_text_from_a_cold_and_a_warm_cache() -> None:
+    # Each path of the vectorised batch: 4-grams, Hangul 2-grams, texts no longer than one
+    # shingle, 4-grams beyond the Basic Multilingual Plane (one by one), NFKC and case folding,
+    # repeated shingles; the second call finds every shingle hash in the cache.
+    texts = [
+        "",
+        " ",
+        "a",
+        "ab",
+        "abcd",
+        "abcde",
+        "삼",
+        "삼성",
+        "삼성전자, 실적 발표 후 주가 상승 3",
+        "😀😀😀😀😀",
+        "a😀bcd rises",
+        "ＡＢＣＤ ﬁnance Ⅻ",
+        "STRASSE straße",
+        "...",
+        "a.b",
+        "Apple" * 40,
+        "Samsung 삼성 mixes scripts",
+        "e\u0301clair éclair",
+    ]
+    want = np.stack([minhash_signature(t) for t in texts])
+    for _ in range(2):
+        got = minhash_signatures(texts)
+        assert got.dtype == np.uint64 and np.array_equal(got, want)
+
+
 def test_batch_minhash_equals_datasketch_and_windowed_clusters_respect_time() -> None:
     texts = ["Apple opens a store", "", "삼성전자 신고가", "ab", "Apple opens a store!", "x" * 300]
     assert np.array_equal(minhash_signatures(texts), np.stack([minhash_signature(t) for t in texts]))
