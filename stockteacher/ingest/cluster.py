@@ -23,7 +23,6 @@ from functools import cache
 
 import numpy as np
 import pyarrow as pa
-from datasketch import MinHash
 
 __all__ = ["NUM_PERM", "assign_clusters", "minhash_signature", "minhash_signatures", "shingles", "similarity"]
 
@@ -58,6 +57,8 @@ def _grams(norm: str, size: int) -> set[bytes]:
 
 def minhash_signature(text: str) -> np.ndarray:
     """The MinHash hash values of `text` (uint64, length `NUM_PERM`)."""
+    from datasketch import MinHash  # the reference; imports scipy (~1 s), so only where it is used
+
     m = MinHash(num_perm=NUM_PERM, seed=_SEED)
     grams = shingles(text)
     if grams:
@@ -76,10 +77,15 @@ _key_hashes: dict[int, dict[int, int]] = {SHINGLE: {}, HANGUL_SHINGLE: {}}
 
 @cache
 def _permutations() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """datasketch's permutation parameters (a, b) for our seed, and its empty signature."""
-    template = MinHash(num_perm=NUM_PERM, seed=_SEED)
-    a, b = template.permutations
-    return a, b, template.hashvalues.copy()
+    """datasketch's permutation parameters (a, b) for our seed, and its empty signature, drawn
+    as datasketch's default (affine32) scheme draws them: odd 32-bit multipliers and 32-bit
+    offsets from `RandomState(seed)`. Made here rather than by a `MinHash`, because importing
+    datasketch imports scipy, a second of every collector process's start (issue #13);
+    `tests/ingest/test_cluster.py` holds them equal to datasketch's own."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b, np.full(NUM_PERM, np.uint32((1 << 32) - 1), dtype=np.uint32)
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:

@@ -121,10 +121,22 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def valid_unicode(text: str) -> str:
+    """`text` with any lone surrogate (`"\\ud800"` in a JSON file: valid JSON, no character)
+    replaced by U+FFFD. Left in, one such title failed its whole batch where text is encoded
+    (shingling, PostgreSQL); replaced, the article is kept."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
 def strip_html(text: str | None) -> str | None:
     """Plain text from an HTML fragment, whitespace collapsed; None for empty input."""
     if text is None:
         return None
+    text = valid_unicode(text)
     if "<" in text or "&" in text:
         parser = _TextExtractor()
         parser.feed(text)
@@ -227,14 +239,15 @@ def _normalize(raw: RawArticle, *, ticker: str, source_type: str) -> NormalizedA
         raise InvalidArticle("article without a title", reason="no_title")
     if not raw.url:
         raise InvalidArticle(f"article without a URL: {title[:80]!r}", reason="bad_url")
-    canonical = canonical_url(raw.url)
+    url = valid_unicode(raw.url)
+    canonical = canonical_url(url)
     source = strip_html(raw.source_name) or urlsplit(canonical).hostname or source_type
     language = (raw.language or "").strip().lower()[:8] or None
     return NormalizedArticle(
         ticker=ticker,
         fingerprint=fingerprint(canonical, title),
         canonical_url=canonical,
-        url=raw.url.strip(),
+        url=url.strip(),
         title=title,
         description=strip_html(raw.description),
         body=strip_html(raw.body),

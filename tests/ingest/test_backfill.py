@@ -101,6 +101,18 @@ def test_json_lines_with_wrong_types_and_broken_lines_are_bad_rows_not_errors() 
     assert drops == Counter(rows=6, wrong_type=2, malformed=2, bad_url=1)
 
 
+def test_a_lone_surrogate_in_json_lines_is_replaced_and_the_block_kept() -> None:
+    """`"\\ud800"` is valid JSON and no character: it once failed its whole block where text is
+    encoded (shingling); the row is kept with U+FFFD and its neighbours with it."""
+    broken = json.dumps({**article_row(2), "title": article_row(2)["title"] + " \ud800 up"})
+    assert "\\ud800" in broken  # json.dumps escapes it as JSON files do
+    table = pa.table({"text": [json.dumps(article_row(1)), broken, json.dumps(article_row(3))]})
+    articles, drops = read_block(prepare_block(table, kind="jsonl"))
+    assert len(articles) == 3 and drops == Counter(rows=3)
+    titles = [a.title for a, _ in articles]  # type: ignore[attr-defined]
+    assert any("\ufffd up" in t for t in titles) and all(t.encode("utf-8") for t in titles)
+
+
 def test_rows_without_a_ticker_column_are_read_for_every_given_ticker() -> None:
     rows = [{k: v for k, v in article_row(1, name="Apple and Microsoft").items() if k != "ticker"}]
     articles, _ = prepared(rows, untagged=("AAPL", "MSFT"))

@@ -441,3 +441,22 @@ def test_collect_on_postgresql_matches_sqlite(
         return out
 
     assert summary(pg_dsn) == summary(sqlite_dsn)
+
+
+def test_our_permutations_are_datasketchs_own_and_collecting_does_not_import_it() -> None:
+    """The batch MinHash draws datasketch's permutation parameters itself (importing datasketch
+    imports scipy: a second of every collector process's start); they must stay datasketch's."""
+    import subprocess
+    import sys
+
+    from datasketch import MinHash
+
+    from stockteacher.ingest import cluster
+
+    a, b, empty = cluster._permutations()
+    reference = MinHash(num_perm=cluster.NUM_PERM, seed=cluster._SEED)
+    assert np.array_equal(a, reference.permutations[0]) and np.array_equal(b, reference.permutations[1])
+    assert np.array_equal(empty, reference.hashvalues) and empty.dtype == reference.hashvalues.dtype
+    probe = "import sys, stockteacher.ingest.collect; print('datasketch' in sys.modules, 'scipy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["False", "False"]
