@@ -137,6 +137,7 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
         if not lines:
             raise RuntimeError(f"run-once n={n} printed no summary: {done.stdout[-2000:]!r} {done.stderr[-2000:]}")
         summary = json.loads(lines[-1])
+        stages = stage_timeline(dsn)
     finally:
         drop()
     return {
@@ -149,6 +150,25 @@ def one_run(run: int, n: int, news: PerCompanyNewsApi, endpoint: str, llm: FakeO
         "errors": len(summary["errors"]),
         "cpu_s": round(busy, 1),  # every core's busy time on the machine during the run
         "servers_cpu_s": round(servers, 1),
+        "stages": stages,
+    }
+
+
+def stage_timeline(dsn: str) -> dict[str, str]:
+    """Per stage, from the run's `job_runs`: how many, the first start and the last end (seconds
+    after the first row of the run), and the mean time a run of it took."""
+    import psycopg
+
+    query = """
+        SELECT stage, count(*), extract(epoch FROM min(started_at) - t0), extract(epoch FROM max(finished_at) - t0),
+               avg(extract(epoch FROM finished_at - started_at))
+        FROM job_runs, (SELECT min(started_at) AS t0 FROM job_runs) first GROUP BY stage, t0 ORDER BY 3
+    """
+    with psycopg.connect(dsn.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        rows = conn.execute(query).fetchall()
+    return {
+        stage: f"{count} runs {float(first):.1f}-{float(last or 0):.1f} s, mean {float(mean or 0) * 1000:.0f} ms"
+        for stage, count, first, last, mean in rows
     }
 
 
