@@ -24,6 +24,9 @@ from tests.factories.settings import isolate_environment
 pytest_plugins = ("tests.fixtures.api",)
 
 TABLES = (
+    "track_records",
+    "report_outcomes",
+    "price_bars",
     "deliveries",
     "notification_channels",
     "notification_policies",

@@ -6,13 +6,14 @@ migrations in `store/migrations/versions` are kept in step by a test that compar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -35,6 +36,9 @@ __all__ = [
     "ChatSession",
     "Delivery",
     "Favorite",
+    "PriceBar",
+    "ReportOutcome",
+    "TrackRecord",
     "NotificationChannel",
     "NotificationPolicy",
     "User",
@@ -468,3 +472,69 @@ class Delivery(Base):
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_deliveries_user", "user_id", "created_at"),
     )
+
+
+class PriceBar(Base):
+    """One daily bar of one symbol (a ticker or a benchmark such as `^GSPC`), one row per
+    trading day: re-fetching a day replaces it (a late correction, a split's re-adjustment)."""
+
+    __tablename__ = "price_bars"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(20), nullable=False)
+    trading_date: Mapped[date] = mapped_column(Date, nullable=False)
+    open: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    close: Mapped[float] = mapped_column(Float, nullable=False)
+    adj_close: Mapped[float] = mapped_column(Float, nullable=False)
+    volume: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticker", "trading_date", name="uq_price_bars_ticker_date"),)
+
+
+class ReportOutcome(Base):
+    """What a published report's stock did next at one horizon (trading days), against its
+    market benchmark, measured from the first close after publication (migration 0009)."""
+
+    __tablename__ = "report_outcomes"
+
+    insight_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reports.insight_id", ondelete="CASCADE"), primary_key=True
+    )
+    horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(20), nullable=False)
+    benchmark: Mapped[str] = mapped_column(String(20), nullable=False)
+    base_date: Mapped[date] = mapped_column(Date, nullable=False)
+    end_date: Mapped[date] = mapped_column(Date, nullable=False)
+    stock_return: Mapped[float] = mapped_column(Float, nullable=False)
+    benchmark_return: Mapped[float] = mapped_column(Float, nullable=False)
+    excess_return: Mapped[float] = mapped_column(Float, nullable=False)
+    sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
+    # NULL when the report made no call (|sentiment| inside the neutral band).
+    hit: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_report_outcomes_ticker_horizon", "ticker", "horizon_days"),)
+
+
+class TrackRecord(Base):
+    """The stored track record of one ticker (or `*`, every ticker) at one horizon, so the API
+    never recomputes it per request; rewritten by each evaluation."""
+
+    __tablename__ = "track_records"
+
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)
+    horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reports: Mapped[int] = mapped_column(Integer, nullable=False)
+    calls: Mapped[int] = mapped_column(Integer, nullable=False)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False)
+    hit_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean_excess_return: Mapped[float | None] = mapped_column(Float, nullable=True)
+    buckets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

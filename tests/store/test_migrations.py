@@ -16,6 +16,9 @@ from stockteacher.store.models import Base
 
 EXPECTED = {
     "app_meta",
+    "price_bars",
+    "report_outcomes",
+    "track_records",
     "articles",
     "stories",
     "job_runs",
@@ -77,7 +80,7 @@ def test_db_upgrade_cli_uses_postgres_dsn(
 ) -> None:
     monkeypatch.setenv("POSTGRES_DSN", empty_pg)
     assert main(["db", "upgrade"]) == 0
-    assert "0008_article_date_estimated" in capsys.readouterr().out
+    assert "0009_prices_track_record" in capsys.readouterr().out
     assert _tables(empty_pg) == EXPECTED
     assert main(["db", "downgrade", "base"]) == 0
     assert _tables(empty_pg) == set()
