@@ -167,6 +167,17 @@ class Settings(BaseSettings):
     source_max_retry_wait_seconds: float = Field(30, ge=0, alias="SOURCE_MAX_RETRY_WAIT_SECONDS")
     collection_schedules: Schedules = Field(default_factory=list, alias="COLLECTION_SCHEDULES")
 
+    # --- prices and the track record ---------------------------------------------------------
+    # auto: the sample series for tickers collected from `sample`, Yahoo Finance otherwise;
+    # off: no prices are fetched (reports get no outcome).
+    price_source: Literal["auto", "yahoo", "file", "sample", "off"] = Field("auto", alias="PRICE_SOURCE")
+    price_file_path: str | None = Field(None, alias="PRICE_FILE_PATH")
+    yahoo_chart_endpoint: str = Field("https://query1.finance.yahoo.com/v8/finance/chart", alias="YAHOO_CHART_ENDPOINT")
+    yahoo_timeout_seconds: float = Field(10, gt=0, alias="YAHOO_TIMEOUT_SECONDS")
+    yahoo_max_retries: int = Field(3, ge=0, le=10, alias="YAHOO_MAX_RETRIES")
+    # How far back a sweep's first price fetch for a ticker reaches (later ones fetch what is new).
+    price_history_days: int = Field(120, ge=30, le=3650, alias="PRICE_HISTORY_DAYS")
+
     # --- clustering ------------------------------------------------------------------------
     story_similarity_threshold: float = Field(0.5, gt=0, le=1, alias="STORY_SIMILARITY_THRESHOLD")
     story_window_hours: int = Field(72, gt=0, alias="STORY_WINDOW_HOURS")
