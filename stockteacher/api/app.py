@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     from stockteacher.reports.service import ReportCache
     from stockteacher.subscriptions import views as subscriptions
     from stockteacher.tickers import views as tickers
+    from stockteacher.track import views as track
 
     single_user = settings.auth_mode == "single_user"
     app = FastAPI(
@@ -112,7 +113,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
             "vocabulary": vocabulary(),
         }
 
-    for module in (subscriptions, tickers, reports, chat, channels, operations):
+    for module in (subscriptions, tickers, track, reports, chat, channels, operations):
         app.include_router(module.router)
 
     if STATIC.is_dir():

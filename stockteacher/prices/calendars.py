@@ -22,6 +22,7 @@ __all__ = [
     "Market",
     "base_session",
     "is_session",
+    "last_closed_session",
     "market_for",
     "next_close",
     "next_open",
@@ -96,6 +97,13 @@ def base_session(market: Market, published_at: datetime) -> date:
     calendar = _calendar(market.exchange)
     minute = _ts(published_at).floor("min")
     close = calendar.next_close(minute)
+    return _day(calendar.minute_to_session(close, direction="previous"))
+
+
+def last_closed_session(market: Market, now: datetime) -> date:
+    """The latest session that has closed by `now` (its bar is final)."""
+    calendar = _calendar(market.exchange)
+    close = calendar.previous_close(_ts(now).ceil("min"))
     return _day(calendar.minute_to_session(close, direction="previous"))
 
 

@@ -48,6 +48,21 @@ class ReportSummary(BaseModel):
     cost_usd: float
 
 
+class HorizonOutcome(BaseModel):
+    """What the stock did over one horizon after the report (API.md `outcome`): returns are
+    fractions (0.031 = +3.1 %), from day 0's close (the first close after publication)."""
+
+    return_: float = Field(alias="return")
+    benchmark: str
+    benchmark_return: float
+    excess_return: float
+    hit: bool | None  # None: the report made no call (|sentiment| < 0.2)
+    base_date: str
+    end_date: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
 class ReportDetail(ReportSummary):
     summary_text: str
     keywords: list[str]
@@ -60,6 +75,8 @@ class ReportDetail(ReportSummary):
     story_count: int
     quality_notes: list[str]
     trace_id: str | None = None
+    # {"1"|"5"|"20": HorizonOutcome} for the horizons that have passed; None before the first.
+    outcome: dict[str, HorizonOutcome] | None = None
 
 
 class ReportStatusIn(BaseModel):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from stockteacher.core.vocabulary import SENTIMENT_BAND, URGENT_ONLY_ANOMALY
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.models import Favorite, Report, ReportDetail, ReportFilters, ReportSummary
 from stockteacher.store.db import read_on_loop
-from stockteacher.store.models import utcnow
+from stockteacher.store.models import ReportOutcome, utcnow
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 
 __all__ = [
@@ -391,14 +391,42 @@ def _list_entries(
 # A cache miss reads one row: a Core row has the attributes `report_to_dict` reads, without the
 # ORM's identity map and instance state (measured: 0.3 ms of CPU instead of 0.8 ms).
 _REPORT_BY_ID = select(Report.__table__).where(Report.__table__.c.insight_id == bindparam("insight_id"))
+_OUTCOMES = ReportOutcome.__table__.c
+_OUTCOMES_BY_ID = select(
+    _OUTCOMES.horizon_days, _OUTCOMES.stock_return, _OUTCOMES.benchmark, _OUTCOMES.benchmark_return,
+    _OUTCOMES.excess_return, _OUTCOMES.hit, _OUTCOMES.base_date, _OUTCOMES.end_date,
+).where(_OUTCOMES.insight_id == bindparam("insight_id"))  # fmt: skip
+
+
+def _with_outcome(data: dict[str, Any], rows: Sequence[Any]) -> dict[str, Any]:
+    """`data` with its `outcome` (API.md): what the stock did next per horizon, or None until
+    the first horizon has passed (`track.service` writes the rows)."""
+    outcome = {
+        str(r.horizon_days): {
+            "return": r.stock_return,
+            "benchmark": r.benchmark,
+            "benchmark_return": r.benchmark_return,
+            "excess_return": r.excess_return,
+            "hit": r.hit,
+            "base_date": r.base_date.isoformat() if hasattr(r.base_date, "isoformat") else str(r.base_date),
+            "end_date": r.end_date.isoformat() if hasattr(r.end_date, "isoformat") else str(r.end_date),
+        }
+        for r in rows
+    }
+    data["outcome"] = outcome or None
+    return data
 
 
 def _detail_entry(insight_id: str, caller: Principal, *, db_session: Session, cache: ReportCache) -> _Entry:
     """The report; `NotFound` when it does not exist or the caller may not see it."""
 
     def load() -> _Entry | None:
-        row = db_session.connection().execute(_REPORT_BY_ID, {"insight_id": insight_id}).first()
-        return None if row is None else _Entry.of(report_to_dict(row), ReportDetail)  # type: ignore[arg-type]
+        connection = db_session.connection()
+        row = connection.execute(_REPORT_BY_ID, {"insight_id": insight_id}).first()
+        if row is None:
+            return None
+        outcomes = connection.execute(_OUTCOMES_BY_ID, {"insight_id": insight_id}).all()
+        return _Entry.of(_with_outcome(report_to_dict(row), outcomes), ReportDetail)  # type: ignore[arg-type]
 
     entry = cache.get(("detail", insight_id), load) if len(insight_id) <= 32 else None
     if entry is None or not may_see(entry.data["status"], is_admin=caller.is_admin):
@@ -447,12 +475,15 @@ async def fetch_report_json(
         return None
 
     async def load(connection: AsyncConnection) -> Any:
-        return (await connection.execute(_REPORT_BY_ID, {"insight_id": insight_id})).first()
+        row = (await connection.execute(_REPORT_BY_ID, {"insight_id": insight_id})).first()
+        if row is None:
+            return None, []
+        return row, (await connection.execute(_OUTCOMES_BY_ID, {"insight_id": insight_id})).all()
 
-    row = await read_on_loop(engine, load)
+    row, outcomes = await read_on_loop(engine, load)
     if row is None:
         return None
-    entry = _Entry.of(report_to_dict(row), ReportDetail)
+    entry = _Entry.of(_with_outcome(report_to_dict(row), outcomes), ReportDetail)  # type: ignore[arg-type]
     cache.store(("detail", insight_id), entry)
     return entry.json(insight_id in favs) if may_see(entry.data["status"], is_admin=caller.is_admin) else None
 
@@ -496,7 +527,9 @@ def set_status(
     # Now and once committed: a request that read the old row in between does not keep it.
     cache.clear()
     event.listen(db_session, "after_commit", lambda _session: cache.clear(), once=True)
-    return {**report_to_dict(row), "favorite": bool(_favorites(db_session, caller.user_id, [insight_id], cache))}
+    outcomes = db_session.connection().execute(_OUTCOMES_BY_ID, {"insight_id": insight_id}).all()
+    data = _with_outcome(report_to_dict(row), outcomes)
+    return {**data, "favorite": bool(_favorites(db_session, caller.user_id, [insight_id], cache))}
 
 
 def set_favorite(insight_id: str, caller: Principal, on: bool, *, db_session: Session, cache: ReportCache) -> None:

@@ -1,0 +1,1 @@
+"""The track record: what each published report's stock did next, against its market."""

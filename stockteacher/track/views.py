@@ -1,0 +1,82 @@
+"""`/api/tickers/{ticker}/prices`, `/api/tickers/{ticker}/track-record`, `/api/track-record`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from stockteacher.api.deps import Caller, ReadDb
+from stockteacher.core.errors import InvalidRequest
+from stockteacher.prices.calendars import market_for
+from stockteacher.prices.service import load_bars
+from stockteacher.tickers.registry import TickerError, normalise_symbol
+from stockteacher.track import service
+from stockteacher.track.models import OverallTrackRecordOut, PricesOut, TrackRecordOut
+
+router = APIRouter(tags=["prices"])
+MAX_DAYS = 3660
+
+
+def _symbol(ticker: str) -> str:
+    value = ticker.strip()
+    if value.startswith("^"):  # an index: ^GSPC, ^KS11
+        if not value[1:].isalnum() or len(value) > 12:
+            raise InvalidRequest(f"ticker: {ticker!r} is not an index symbol")
+        return value.upper()
+    try:
+        return normalise_symbol(value)
+    except TickerError as exc:
+        raise InvalidRequest(f"ticker: {exc}") from None
+
+
+@router.get("/api/tickers/{ticker}/prices", response_model=PricesOut)
+def prices(
+    ticker: str,
+    db: ReadDb,
+    _caller: Caller,
+    from_: Annotated[date | None, Query(alias="from", description="first day (default: 180 days before `to`)")] = None,
+    to: Annotated[date | None, Query(description="last day (default: the latest stored bar)")] = None,
+) -> dict[str, Any]:
+    """The ticker's stored daily bars from `from` to `to`, oldest first (empty before any)."""
+    symbol = _symbol(ticker)
+    if from_ and to and from_ > to:
+        raise InvalidRequest("from: must not be after `to`")
+    if from_ and to and (to - from_).days > MAX_DAYS:
+        raise InvalidRequest(f"from/to: at most {MAX_DAYS} days at a time")
+    start = from_ or ((to or date.today()) - timedelta(days=180))
+    bars = load_bars(db, symbol, start, to)
+    market = market_for(symbol)
+    return {
+        "ticker": symbol,
+        "currency": next((b.currency for b in reversed(bars) if b.currency), None),
+        "benchmark": market.benchmark,
+        "benchmark_name": market.benchmark_name_en,
+        "bars": [
+            {
+                "date": b.trading_date,
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+                "adj_close": b.adj_close,
+                "volume": b.volume,
+            }
+            for b in bars
+        ],  # fmt: skip
+    }
+
+
+@router.get("/api/tickers/{ticker}/track-record", response_model=TrackRecordOut)
+def ticker_track_record(ticker: str, db: ReadDb, _caller: Caller) -> dict[str, Any]:
+    """What the ticker's reports were followed by: calls, hits, a Wilson 95 % interval, the mean
+    excess return per sentiment bucket, for +1, +5 and +20 trading days (stored by the
+    evaluation job; `enough_data` is false below 20 calls)."""
+    return service.ticker_track_record(db, _symbol(ticker))
+
+
+@router.get("/api/track-record", response_model=OverallTrackRecordOut)
+def overall_track_record(db: ReadDb, _caller: Caller) -> dict[str, Any]:
+    """Every ticker's reports together, then each ticker's."""
+    return service.overall_track_record(db)
