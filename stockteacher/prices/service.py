@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,6 +32,7 @@ __all__ = [
     "last_completed_session",
     "latest_dates",
     "load_bars",
+    "prices_body",
     "price_source_name",
     "refresh_prices",
     "store_bars",
@@ -99,6 +101,23 @@ def load_bars(session: Session, symbol: str, start: date | None = None, end: dat
     if end is not None:
         query = query.where(PriceBar.trading_date <= end)
     return list(session.scalars(query.order_by(PriceBar.trading_date)))
+
+
+def prices_body(session: Session, symbol: str, start: date, end: date | None) -> dict[str, Any]:
+    """`GET /api/tickers/{ticker}/prices`: the stored bars, oldest first, and the benchmark."""
+    bars = load_bars(session, symbol, start, end)
+    market = market_for(symbol)
+    return {
+        "ticker": symbol,
+        "currency": next((b.currency for b in reversed(bars) if b.currency), None),
+        "benchmark": market.benchmark,
+        "benchmark_name": market.benchmark_name_en,
+        "bars": [
+            {"date": b.trading_date, "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+             "adj_close": b.adj_close, "volume": b.volume}
+            for b in bars
+        ],  # fmt: skip
+    }
 
 
 def latest_dates(session: Session, symbols: Sequence[str]) -> dict[str, date]:

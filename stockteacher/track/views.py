@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 
 from stockteacher.api.deps import Caller, ReadDb
 from stockteacher.core.errors import InvalidRequest
-from stockteacher.prices.calendars import market_for
-from stockteacher.prices.service import load_bars
+from stockteacher.prices.service import prices_body
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 from stockteacher.track import service
 from stockteacher.track.models import OverallTrackRecordOut, PricesOut, TrackRecordOut
@@ -40,32 +39,11 @@ def prices(
     to: Annotated[date | None, Query(description="last day (default: the latest stored bar)")] = None,
 ) -> dict[str, Any]:
     """The ticker's stored daily bars from `from` to `to`, oldest first (empty before any)."""
-    symbol = _symbol(ticker)
     if from_ and to and from_ > to:
         raise InvalidRequest("from: must not be after `to`")
     if from_ and to and (to - from_).days > MAX_DAYS:
         raise InvalidRequest(f"from/to: at most {MAX_DAYS} days at a time")
-    start = from_ or ((to or date.today()) - timedelta(days=180))
-    bars = load_bars(db, symbol, start, to)
-    market = market_for(symbol)
-    return {
-        "ticker": symbol,
-        "currency": next((b.currency for b in reversed(bars) if b.currency), None),
-        "benchmark": market.benchmark,
-        "benchmark_name": market.benchmark_name_en,
-        "bars": [
-            {
-                "date": b.trading_date,
-                "open": b.open,
-                "high": b.high,
-                "low": b.low,
-                "close": b.close,
-                "adj_close": b.adj_close,
-                "volume": b.volume,
-            }
-            for b in bars
-        ],  # fmt: skip
-    }
+    return prices_body(db, _symbol(ticker), from_ or ((to or date.today()) - timedelta(days=180)), to)
 
 
 @router.get("/api/tickers/{ticker}/track-record", response_model=TrackRecordOut)
