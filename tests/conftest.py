@@ -104,6 +104,8 @@ def make_settings(tmp_path: Any) -> Callable[..., Settings]:
             "local_storage_root": str(tmp_path / "storage"),
             "source_backoff_seconds": 0.01,
             "redis_socket_timeout_seconds": 0.5,
+            # No price fetches unless a test asks (`price_source="sample"`): Yahoo is the internet.
+            "price_source": "off",
         }
         base.update(overrides)
         return Settings(_env_file=None, **base)

@@ -25,8 +25,8 @@ from stockteacher.cluster.limiter import LIMITER_NAME, BudgetExhausted, RateLimi
 from stockteacher.cluster.placement import COLLECTOR, node_info, role_resources, scheduler_resources
 from stockteacher.cluster.runtime import NAMESPACE, wait_until_gone
 from stockteacher.logs import configure_logging, get_logger
-from stockteacher.pipeline import Analyzed, Collected, Notified, Published, StageError
-from stockteacher.pipeline.stages import analyze_stage, collect_stage, notify_stage, publish_stage
+from stockteacher.pipeline import Analyzed, Collected, Notified, Published, StageError, Tracked
+from stockteacher.pipeline.stages import analyze_stage, collect_stage, notify_stage, publish_stage, track_stage
 from stockteacher.settings import Settings
 from stockteacher.sources.base import TransientSourceError
 from stockteacher.store.jobs import set_worker_context
@@ -39,7 +39,11 @@ __all__ = [
     "ensure_limiter",
     "limiter_handle",
     "notify_task",
+    "evaluate_task",
+    "prices_task",
     "publish_task",
+    "track_options",
+    "track_task",
 ]
 
 if TYPE_CHECKING:  # the openai client's import (~1 s) is for the analyzer replicas alone
@@ -276,6 +280,50 @@ def publish_task(
     """`publish_stage` for the given analyses (None: every analysis without a report)."""
     configure_logging(settings)
     return publish_stage(settings, analysis_ids, trace_id=trace_id, ticker=ticker)
+
+
+@ray.remote(max_retries=2)
+def track_task(settings: Settings, pairs: list[tuple[str, str | None]], trace_id: str) -> Tracked:
+    """`track_stage` on a worker: the swept tickers' new bars (once per trading day), then
+    every report whose outcome became known, and the stored track records."""
+    configure_logging(settings)
+    set_worker_context(node_id=node_info()["node_id"])
+    return track_stage(settings, pairs, trace_id=trace_id)
+
+
+@ray.remote(max_retries=2)
+def prices_task(
+    settings: Settings, symbols: list[str], source: str, start: str | None, end: str | None, path: str | None = None
+) -> dict[str, Any]:
+    """Fetch and store daily bars of `symbols` from `start` to `end` (ISO dates; None: each
+    symbol's missing days) with the price source `source`; what was stored, per symbol."""
+    from datetime import date
+
+    from stockteacher.prices import build_price_source
+    from stockteacher.prices.service import refresh_prices
+
+    configure_logging(settings)
+    price_source = build_price_source(source, settings, path=path)
+    result = asyncio.run(refresh_prices(
+        settings, price_source, symbols,
+        start=date.fromisoformat(start) if start else None, end=date.fromisoformat(end) if end else None,
+    ))  # fmt: skip
+    return {"stored": result.stored, "current": result.current, "errors": result.errors,
+            "skipped_rows": getattr(price_source, "skipped", 0)}  # fmt: skip
+
+
+@ray.remote(max_retries=2, num_cpus=0.1)
+def evaluate_task(settings: Settings) -> dict[str, Any]:
+    """Every published report's outcomes that became known, and the stored track records."""
+    from stockteacher.track.service import evaluate
+
+    configure_logging(settings)
+    return evaluate(settings).as_dict()
+
+
+def track_options(settings: Settings) -> dict[str, Any]:
+    """Price fetches are collector work: on a `collector` node where there are such."""
+    return {"num_cpus": 0.25, "resources": role_resources(settings, COLLECTOR)}
 
 
 @ray.remote(max_retries=2, num_cpus=0.1)

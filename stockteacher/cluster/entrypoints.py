@@ -23,6 +23,8 @@ __all__ = [
     "analyze_job",
     "backfill_job",
     "collect_job",
+    "evaluate_job",
+    "prices_job",
     "publish_job",
     "run_once_job",
     "scale_analyzers",
@@ -173,6 +175,55 @@ def publish_job(
         return {"status": "ok", **outcome.summary()}
     published = ray.get(publish_task.remote(settings, None, new_trace_id()))
     return {"status": "ok", **published.summary(), "insight_ids": published.insight_ids}
+
+
+def prices_job(
+    tickers: str | None,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    source: str | None = None,
+    path: str | None = None,
+    address: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Daily bars for `tickers` and their benchmarks, as a Ray task on a collector: the range
+    `start`..`end` (a history backfill), else each symbol's missing days. `source` defaults to
+    PRICE_SOURCE (`auto`: Yahoo)."""
+    from datetime import date
+
+    import ray
+
+    from stockteacher.cluster.actors import prices_task, track_options
+    from stockteacher.prices import PRICE_SOURCES
+    from stockteacher.prices.service import symbols_for
+
+    for name, value in (("--from", start), ("--to", end)):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise SettingsError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+    if start and end and start > end:
+        raise SettingsError("--from must not be after --to")
+    settings, _ = prepare(settings, address=address)
+    name = source or ("yahoo" if settings.price_source in ("auto", "off") else settings.price_source)
+    if name not in PRICE_SOURCES:
+        raise SettingsError(f"--source: choose one of {', '.join(PRICE_SOURCES)}")
+    symbols = symbols_for(_tickers(tickers, settings))
+    result = ray.get(prices_task.options(**track_options(settings)).remote(settings, symbols, name, start, end, path))
+    status = "ok" if not result["errors"] else "partial" if result["stored"] else "failed"
+    return {"status": status, "source": name, "bars": sum(result["stored"].values()), **result}
+
+
+def evaluate_job(*, address: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """The track record: every published report's outcomes that became known, as a Ray task."""
+    import ray
+
+    from stockteacher.cluster.actors import evaluate_task
+
+    settings, _ = prepare(settings, address=address)
+    return {"status": "ok", **ray.get(evaluate_task.remote(settings))}
 
 
 def backfill_job(

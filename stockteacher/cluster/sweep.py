@@ -20,7 +20,7 @@ import ray
 from ray.exceptions import RayError
 
 from stockteacher.cluster import metrics
-from stockteacher.cluster.actors import collect_options, collect_task, notify_task
+from stockteacher.cluster.actors import collect_options, collect_task, notify_task, track_options, track_task
 from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.runtime import worker_logs_note
 from stockteacher.logs import pipeline_context
@@ -80,6 +80,9 @@ def run_sweep(
                     # the sweep publishes: the replica ran the publish stage too.
                     if sweep.analyzed(outcome) and outcome.published is not None:
                         sweep.published(outcome.published)
+        if sweep.tracks:
+            sweep.tracked(_get(track_task.options(**track_options(settings)).remote(
+                settings, list(sweep.pairs), sweep.trace_id), "track"))  # fmt: skip
         if sweep.notifies:
             sweep.notified(_get(notify_task.remote(settings, sweep.trace_id), "notify"))
         result = sweep.finish()

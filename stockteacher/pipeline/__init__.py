@@ -14,12 +14,23 @@ pool. The CLI, the demo, the jobs and the tests all go through one of the two.
 from __future__ import annotations
 
 from stockteacher.pipeline.progress import ProgressBoard, ProgressDisplay, SweepProgress, sweep_progress
-from stockteacher.pipeline.results import Analyzed, Collected, Notified, Planned, Published, StageError, SweepResult
-from stockteacher.pipeline.stages import STAGES, analyze_stage, collect_stage, notify_stage, publish_stage
+from stockteacher.pipeline.results import (
+    Analyzed,
+    Collected,
+    Notified,
+    Planned,
+    Published,
+    StageError,
+    SweepResult,
+    Tracked,
+)
+from stockteacher.pipeline.stages import STAGES, analyze_stage, collect_stage, notify_stage, publish_stage, track_stage
 from stockteacher.pipeline.sweep import Progress, Sweep, run_pipeline
 
 __all__ = [
     "STAGES",
+    "Tracked",
+    "track_stage",
     "Analyzed",
     "Collected",
     "Notified",

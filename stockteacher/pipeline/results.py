@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Analyzed", "Collected", "Notified", "Planned", "Published", "StageError", "SweepResult"]
+__all__ = ["Analyzed", "Collected", "Notified", "Planned", "Published", "StageError", "SweepResult", "Tracked"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,28 @@ class Notified:
 
 
 @dataclass(frozen=True)
+class Tracked:
+    """Prices fetched for a sweep's tickers and the reports evaluated (`track_stage`). Price
+    errors are reported here, per symbol; they do not make the news sweep partial."""
+
+    trace_id: str
+    bars_stored: int = 0
+    symbols_current: int = 0
+    price_errors: dict[str, str] = field(default_factory=dict)
+    outcomes_added: int = 0
+    pending: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bars_stored": self.bars_stored,
+            "symbols_current": self.symbols_current,
+            "price_errors": dict(self.price_errors),
+            "outcomes_added": self.outcomes_added,
+            "outcomes_pending": self.pending,
+        }
+
+
+@dataclass(frozen=True)
 class StageError:
     stage: str
     ticker: str | None
@@ -167,6 +189,9 @@ class SweepResult:
     analyzed: dict[str, Analyzed] = field(default_factory=dict)  # by ticker
     published: list[Published] = field(default_factory=list)
     notified: Notified | None = None
+    tracked: Tracked | None = None
+    # The track step's own failure (prices or evaluation): reported, not a news sweep failure.
+    track_error: StageError | None = None
     errors: list[StageError] = field(default_factory=list)
     duration_seconds: float = 0.0
 
@@ -189,6 +214,9 @@ class SweepResult:
             "published": len(self.insight_ids),
             "insight_ids": self.insight_ids,
             "notified": self.notified.as_dict() if self.notified else {},
+            "track": self.tracked.as_dict()
+            if self.tracked
+            else ({"error": self.track_error.as_dict()} if self.track_error else {}),
             "errors": [e.as_dict() for e in self.errors],
             "duration_seconds": round(self.duration_seconds, 2),
         }

@@ -11,18 +11,19 @@ typed errors, which Ray may retry (transient source errors) and the sweep record
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stockteacher.analysis.errors import AnalysisError, LLMError
-from stockteacher.pipeline.results import Analyzed, Collected, Notified, Published
+from stockteacher.pipeline.results import Analyzed, Collected, Notified, Published, Tracked
 from stockteacher.settings import Settings
 from stockteacher.store.db import StoreError
 
 if TYPE_CHECKING:
     from stockteacher.analysis.llm import RequestLimiter
 
-__all__ = ["STAGES", "analyze_stage", "collect_stage", "notify_stage", "publish_stage"]
+__all__ = ["STAGES", "analyze_stage", "collect_stage", "notify_stage", "publish_stage", "track_stage"]
 
 STAGES = ("collect", "analyze", "publish", "notify")  # the order of a sweep
 
@@ -98,3 +99,37 @@ def notify_stage(settings: Settings, *, trace_id: str, record_idle: bool = True)
 
     counts = notify_core(settings, trace_id=trace_id, record_idle=record_idle)
     return Notified(trace_id, counts["planned"], counts["sent"], counts["retried"], counts["dead"])
+
+
+def track_stage(
+    settings: Settings, pairs: Iterable[tuple[str, str | None]], *, trace_id: str, now: datetime | None = None
+) -> Tracked:
+    """Fetch the swept tickers' and their benchmarks' new daily bars (a ticker already holding
+    its last closed session is not asked again: once per trading day), then evaluate every
+    published report whose outcome became known and rewrite the stored track records.
+    A price source that fails is reported per symbol; the evaluation still runs on what is stored."""
+    import asyncio
+
+    from stockteacher.prices import build_price_source
+    from stockteacher.prices.service import price_source_name, refresh_prices, symbols_for
+    from stockteacher.store.jobs import job_run
+    from stockteacher.track.service import evaluate
+
+    by_source: dict[str, list[str]] = {}
+    for ticker, source in pairs:
+        name = price_source_name(settings, source)
+        if name is not None:
+            by_source.setdefault(name, []).append(ticker)
+    stored, current, errors = 0, 0, {}
+    with job_run(settings.dsn, stage="track", trace_id=trace_id) as run:
+        for name, tickers in by_source.items():
+            result = asyncio.run(
+                refresh_prices(settings, build_price_source(name, settings), symbols_for(tickers), now=now)
+            )
+            stored += result.bars
+            current += len(result.current)
+            errors.update(result.errors)
+        evaluation = evaluate(settings, now=now)
+        run.record(details={"bars_stored": stored, "symbols_current": current, "price_errors": errors,
+                            "outcomes_added": evaluation.outcomes_added, "pending": evaluation.pending})  # fmt: skip
+    return Tracked(trace_id, stored, current, errors, evaluation.outcomes_added, evaluation.pending)

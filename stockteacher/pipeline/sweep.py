@@ -25,8 +25,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
-from stockteacher.pipeline.results import Analyzed, Collected, Notified, Planned, Published, StageError, SweepResult
-from stockteacher.pipeline.stages import STAGES, analyze_stage, collect_stage, notify_stage, publish_stage
+from stockteacher.pipeline.results import (
+    Analyzed,
+    Collected,
+    Notified,
+    Planned,
+    Published,
+    StageError,
+    SweepResult,
+    Tracked,
+)
+from stockteacher.pipeline.stages import STAGES, analyze_stage, collect_stage, notify_stage, publish_stage, track_stage
 from stockteacher.settings import Settings
 
 __all__ = ["Progress", "Sweep", "run_pipeline"]
@@ -111,6 +120,22 @@ class Sweep:
             self.result.published.append(outcome)
         self._progress("publish", outcome)
 
+    @property
+    def tracks(self) -> bool:
+        """Whether the sweep fetches prices and evaluates reports: when it publishes."""
+        return "publish" in self.stages
+
+    def tracked(self, outcome: Tracked | StageError) -> None:
+        """Record the track step; its failure is reported in the summary's `track`, and logged,
+        but does not make the news sweep partial."""
+        if isinstance(outcome, StageError):
+            self.result.track_error = outcome
+            log.warning("sweep.track_failed", error_code=outcome.error_code, error=outcome.error)
+        else:
+            self.result.tracked = outcome
+            if outcome.price_errors:
+                log.warning("sweep.price_errors", symbols=sorted(outcome.price_errors))
+
     def notified(self, outcome: Notified | StageError) -> None:
         if isinstance(outcome, StageError):
             self.result.errors.append(outcome)
@@ -156,6 +181,11 @@ def run_pipeline(
                 collected = StageError.of("collect", exc, ticker=ticker, source=source)
             for ready_ticker in sweep.collected(ticker, source, collected):
                 _analyze_and_publish(settings, sweep, ready_ticker, reanalyze=reanalyze)
+        if sweep.tracks:
+            try:
+                sweep.tracked(track_stage(settings, sweep.pairs, trace_id=sweep.trace_id))
+            except Exception as exc:  # reported in the summary; the news sweep stands
+                sweep.tracked(StageError.of("track", exc))
         if sweep.notifies:
             try:
                 sweep.notified(notify_stage(settings, trace_id=sweep.trace_id))

@@ -57,7 +57,7 @@ def market_for(symbol: str) -> Market:
 def _calendar(exchange: str) -> Any:
     import exchange_calendars
 
-    return exchange_calendars.get_calendar(exchange, start="2000-01-03")
+    return exchange_calendars.get_calendar(exchange)  # the last 20 years and the next one
 
 
 def _aware(moment: datetime) -> datetime:

@@ -254,6 +254,7 @@ def slow_services_settings(
         "LOCAL_STORAGE_ROOT": str(tmp / "storage"),
         "NEWS_API_KEY": news_key,
         "NEWS_API_ENDPOINT": news_endpoint,
+        "PRICE_SOURCE": "off",  # prices would be Yahoo's: the internet
         "NEWS_API_LANG": "en",
         "NEWS_API_TIMEOUT_SECONDS": "30",
         "OPENAI_API_KEY": "test-key",
