@@ -2,7 +2,8 @@
 
 **Planning.** A published report not yet planned (`reports.notify_planned_at IS NULL`) gets one
 `deliveries` row per active subscriber and verified channel, with the due time that
-`notify.timing.decide` gives (urgent reports at once, digests at the exchange's open/close,
+`notify.timing.decide` gives (urgent reports at once, digests at the exchange's next session
+open/close from its trading calendar, so never on a holiday and at a half day's early close,
 weekly on Monday, quiet hours respected). The rows and the report's `notify_planned_at` are
 written in one transaction, and `(insight_id, user_id, channel)` is unique, so a report is
 never queued twice for the same place, whatever runs twice or concurrently.

@@ -18,8 +18,10 @@ Rules, in order:
    - `intraday` → now, reason `intraday`, one key per report (`intraday:<report_id>` or
      `intraday:<TICKER>:<published_at UTC ISO>`);
    - `daily_open` → the ticker exchange's next session open strictly after `now`, reason
-     `daily_open`, key `daily_open:<exchange-local date>:<market>` (`KR` or `US`);
-   - `daily_close` → the next session close, likewise (`daily_close:2026-11-27:US`);
+     `daily_open`, key `daily_open:<session date>:<market>` (`KR` or `US`; the session's
+     exchange-local date);
+   - `daily_close` → the next session close, likewise (`daily_close:2026-11-27:US`, the
+     day-after-Thanksgiving half day, due 13:00 New York = 18:00 UTC);
    - `weekly` → the next Monday 08:00 in the user's timezone strictly after `now`, reason
      `weekly`, key `weekly:<ISO week of that Monday>` (`weekly:2026-W48`).
    The market is part of the daily keys because a Korean and a US close on the same date are
@@ -31,9 +33,12 @@ Rules, in order:
    reason, urgent included.
 
 `policy.window` otherwise (`morning_open`, `daily_close`) is only the user's default style for
-new subscriptions; the subscription's `alert_window` decides. Exchange sessions are Monday to
-Friday; **holidays are ignored**. Every datetime argument must be timezone-aware (`ValueError`
-otherwise); every datetime returned is in UTC.
+new subscriptions; the subscription's `alert_window` decides. Sessions come from the real
+trading calendars (`stockteacher.prices.calendars`, exchange_calendars XKRX and XNYS): no
+digest falls due on a weekend or an exchange holiday (Chuseok, Thanksgiving, ...), half days
+give their early close, and late openings (KRX's first session of the year opens at 10:00)
+their real open. Every datetime argument must be timezone-aware (`ValueError` otherwise);
+every datetime returned is in UTC.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from stockteacher.core.vocabulary import (
     URGENT_SENTIMENT,
     is_urgent,
 )
+from stockteacher.prices import calendars
 
 __all__ = [
     "after_quiet_hours",
@@ -69,9 +75,12 @@ _ALERT_WINDOWS = frozenset(ALERT_WINDOWS)
 _POLICY_WINDOWS = frozenset(POLICY_WINDOWS)
 _FREQUENCIES = frozenset(FREQUENCIES)
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
-_KOREAN_SUFFIXES = (".KS", ".KQ")
-_SEOUL = ZoneInfo("Asia/Seoul")
-_NEW_YORK = ZoneInfo("America/New_York")
+# Regular hours only, for display: the calendar decides the real sessions.
+_REGULAR_HOURS = {
+    calendars.KRX.exchange: (time(9, 0), time(15, 30)),
+    calendars.US.exchange: (time(9, 30), time(16, 0)),
+}
+_MARKET_CODES = {calendars.KRX.exchange: "KR", calendars.US.exchange: "US"}
 _WEEKLY_AT = time(8, 0)
 
 
@@ -124,26 +133,27 @@ class Decision:
 
 
 def market_hours(ticker: str) -> tuple[ZoneInfo, time, time]:
-    """The exchange's timezone, session open and session close for a ticker.
+    """The exchange's timezone and its regular session open and close for a ticker.
 
-    `.KS`/`.KQ` tickers trade in Seoul 09:00–15:30; everything else is taken to be a US
-    listing, New York 09:30–16:00.
+    `.KS`/`.KQ` tickers trade on KRX, Seoul 09:00–15:30; everything else is taken to be a US
+    listing, New York 09:30–16:00 (`calendars.market_for`). These are the regular hours only:
+    `next_open`/`next_close` follow the trading calendar (holidays, half days, late opens).
     """
-    if ticker.upper().endswith(_KOREAN_SUFFIXES):
-        return _SEOUL, time(9, 0), time(15, 30)
-    return _NEW_YORK, time(9, 30), time(16, 0)
+    market = calendars.market_for(ticker)
+    opens, closes = _REGULAR_HOURS[market.exchange]
+    return ZoneInfo(market.timezone), opens, closes
 
 
 def next_open(ticker: str, after: datetime) -> datetime:
-    """The ticker's next weekday session open strictly after `after`, in UTC (holidays ignored)."""
-    zone, opens, _ = market_hours(ticker)
-    return _next_weekday_at(zone, opens, _utc("after", after))
+    """The ticker exchange's first session open strictly after `after`, in UTC (from the trading
+    calendar: weekends and holidays have no session)."""
+    return calendars.next_open(calendars.market_for(ticker), _utc("after", after))
 
 
 def next_close(ticker: str, after: datetime) -> datetime:
-    """The ticker's next weekday session close strictly after `after`, in UTC (holidays ignored)."""
-    zone, _, closes = market_hours(ticker)
-    return _next_weekday_at(zone, closes, _utc("after", after))
+    """The ticker exchange's first session close strictly after `after`, in UTC (from the trading
+    calendar: holidays have no session, half days close early)."""
+    return calendars.next_close(calendars.market_for(ticker), _utc("after", after))
 
 
 def decide(
@@ -177,7 +187,7 @@ def decide(
     else:
         due = next_open(ticker, now) if alert_window == "daily_open" else next_close(ticker, now)
         reason = alert_window
-        key = f"{reason}:{_exchange_date(ticker, due).isoformat()}:{_market(ticker)}"
+        key = f"{reason}:{_session_date(ticker, due).isoformat()}:{_market(ticker)}"
     return Decision(due_at=_after_quiet_hours(due, policy), reason=reason, digest_key=key)
 
 
@@ -202,21 +212,13 @@ def _parse_hh_mm(value: str) -> time:
 
 
 def _market(ticker: str) -> str:
-    return "KR" if market_hours(ticker)[0] is _SEOUL else "US"
+    return _MARKET_CODES[calendars.market_for(ticker).exchange]
 
 
-def _exchange_date(ticker: str, moment: datetime) -> date:
-    return moment.astimezone(market_hours(ticker)[0]).date()
-
-
-def _next_weekday_at(zone: ZoneInfo, at: time, after: datetime) -> datetime:
-    # Compared in UTC: aware datetimes sharing a tzinfo compare by wall time, wrong across DST.
-    day = after.astimezone(zone).date()
-    while True:
-        candidate = datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
-        if day.weekday() < 5 and candidate > after:
-            return candidate
-        day += timedelta(days=1)
+def _session_date(ticker: str, open_or_close: datetime) -> date:
+    # KRX and NYSE sessions open and close on their own local date (none crosses midnight), so
+    # the exchange-local date of a session's open or close is the session's date.
+    return open_or_close.astimezone(ZoneInfo(calendars.market_for(ticker).timezone)).date()
 
 
 def _next_monday_morning(zone: ZoneInfo, after: datetime) -> datetime:

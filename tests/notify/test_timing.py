@@ -1,4 +1,9 @@
-"""notify.timing: urgency, exchange sessions, quiet hours and digest keys, with fixed clocks."""
+"""notify.timing: urgency, exchange sessions, quiet hours and digest keys, with fixed clocks.
+
+Sessions come from the XKRX/XNYS trading calendars; every holiday, half day and late open
+asserted here was checked with `exchange_calendars.get_calendar(...)` (`is_session`,
+`session_open`, `session_close`).
+"""
 
 from __future__ import annotations
 
@@ -126,14 +131,19 @@ def test_us_session_later_the_same_weekday() -> None:
 
 
 def test_us_during_session_opens_tomorrow_closes_today() -> None:
-    during = ny(2026, 11, 25, 12, 0)
-    assert next_open(APPLE, during) == utc(2026, 11, 26, 14, 30)
-    assert next_close(APPLE, during) == utc(2026, 11, 25, 21, 0)
+    during = ny(2026, 11, 24, 12, 0)  # Tuesday
+    assert next_open(APPLE, during) == utc(2026, 11, 25, 14, 30)
+    assert next_close(APPLE, during) == utc(2026, 11, 24, 21, 0)
 
 
 def test_session_boundaries_are_strictly_after() -> None:
-    assert next_open(APPLE, ny(2026, 11, 25, 9, 30)) == utc(2026, 11, 26, 14, 30)
-    assert next_close(APPLE, ny(2026, 11, 25, 16, 0)) == utc(2026, 11, 26, 21, 0)
+    assert next_open(APPLE, ny(2026, 11, 24, 9, 30)) == utc(2026, 11, 25, 14, 30)
+    assert next_close(APPLE, ny(2026, 11, 24, 16, 0)) == utc(2026, 11, 25, 21, 0)
+
+
+def test_session_boundaries_are_strictly_after_to_the_second() -> None:
+    assert next_open(APPLE, ny(2026, 11, 24, 9, 29) + timedelta(seconds=59)) == utc(2026, 11, 24, 14, 30)
+    assert next_close(APPLE, ny(2026, 11, 24, 16, 0) + timedelta(microseconds=1)) == utc(2026, 11, 25, 21, 0)
 
 
 def test_us_saturday_goes_to_monday() -> None:
@@ -153,7 +163,7 @@ def test_us_friday_evening_to_monday_across_fall_back() -> None:
 
 
 def test_us_session_asked_in_seoul_time() -> None:
-    # Saturday 06:00 in Seoul is Friday 16:00 in New York: the close just happened.
+    # Saturday 06:00 in Seoul is Friday 16:00 in New York, after that half day's 13:00 close.
     assert next_close(APPLE, seoul(2026, 11, 28, 6, 0)) == utc(2026, 11, 30, 21, 0)
 
 
@@ -166,6 +176,79 @@ def test_sessions_are_returned_in_utc() -> None:
 def test_sessions_reject_naive_datetimes(function: Callable[[str, datetime], datetime]) -> None:
     with pytest.raises(ValueError, match="aware"):
         function(APPLE, datetime(2026, 11, 25, 12, 0))
+
+
+# --- holidays, half days and late opens (the trading calendars) ---------------------------
+
+
+def test_korean_close_before_chuseok_is_the_next_session() -> None:
+    # KRX is closed Thu 2026-09-24 to Sat 09-26 (Chuseok); Sunday 09-27 too: Monday 09-28.
+    eve = seoul(2026, 9, 23, 18, 0)
+    assert next_close(SAMSUNG, eve) == utc(2026, 9, 28, 6, 30)
+    assert next_open(SAMSUNG, eve) == utc(2026, 9, 28, 0, 0)
+
+
+def test_us_open_on_thanksgiving_is_friday() -> None:
+    thanksgiving = ny(2026, 11, 26, 10, 0)
+    assert next_open(APPLE, thanksgiving) == utc(2026, 11, 27, 14, 30)
+    assert next_close(APPLE, thanksgiving) == utc(2026, 11, 27, 18, 0)  # half day: 13:00 EST
+
+
+def test_korean_first_session_of_the_year_opens_late() -> None:
+    # KRX closes 2026-12-31 (year end) and 2027-01-01; 2027-01-04 opens at 10:00 KST.
+    after_close = seoul(2026, 12, 30, 16, 0)
+    assert next_open(SAMSUNG, after_close) == utc(2027, 1, 4, 1, 0)
+    assert next_close(SAMSUNG, after_close) == utc(2027, 1, 4, 6, 30)
+
+
+def test_daily_close_on_the_evening_before_chuseok_lands_on_the_next_session() -> None:
+    decision = run(seoul(2026, 9, 23, 18, 0), window="daily_close", ticker=SAMSUNG)
+    assert decision == Decision(utc(2026, 9, 28, 6, 30), "daily_close", "daily_close:2026-09-28:KR")
+
+
+def test_daily_close_us_report_after_wednesday_close_gets_the_half_day() -> None:
+    # Not Thanksgiving Thursday (no session): Friday 2026-11-27 closes at 13:00 EST = 18:00 UTC.
+    decision = run(ny(2026, 11, 25, 16, 30), window="daily_close", policy=NY_IMMEDIATE)
+    assert decision == Decision(utc(2026, 11, 27, 18, 0), "daily_close", "daily_close:2026-11-27:US")
+
+
+@pytest.mark.parametrize(
+    ("now", "due", "key"),
+    [
+        (seoul(2026, 9, 24, 10, 0), utc(2026, 9, 28, 0, 0), "daily_open:2026-09-28:KR"),  # Chuseok
+        (seoul(2026, 10, 5, 10, 0), utc(2026, 10, 6, 0, 0), "daily_open:2026-10-06:KR"),  # substitute holiday
+        (seoul(2026, 10, 9, 10, 0), utc(2026, 10, 12, 0, 0), "daily_open:2026-10-12:KR"),  # Hangul Day, a Friday
+    ],
+    ids=["chuseok", "foundation-day-substitute", "hangul-day"],
+)
+def test_daily_open_on_a_korean_holiday_skips_to_the_next_session(now: datetime, due: datetime, key: str) -> None:
+    assert run(now, window="daily_open", ticker=SAMSUNG) == Decision(due, "daily_open", key)
+
+
+def test_daily_open_us_on_thanksgiving_is_the_half_day_open() -> None:
+    decision = run(ny(2026, 11, 26, 10, 0), window="daily_open", policy=NY_IMMEDIATE)
+    assert decision == Decision(utc(2026, 11, 27, 14, 30), "daily_open", "daily_open:2026-11-27:US")
+
+
+def test_us_christmas_eve_half_day_then_christmas_skipped() -> None:
+    assert run(ny(2026, 12, 24, 9, 0), policy=NY_IMMEDIATE).due_at == utc(2026, 12, 24, 18, 0)
+    after = run(ny(2026, 12, 24, 13, 30), policy=NY_IMMEDIATE)
+    assert after == Decision(utc(2026, 12, 28, 21, 0), "daily_close", "daily_close:2026-12-28:US")
+
+
+def test_a_korean_holiday_is_a_us_session() -> None:
+    # Each ticker follows its own exchange's calendar: NYSE trades on Chuseok.
+    now = seoul(2026, 9, 24, 10, 0)
+    assert run(now, ticker=SAMSUNG).digest_key == "daily_close:2026-09-28:KR"
+    assert run(now, ticker=APPLE) == Decision(utc(2026, 9, 24, 20, 0), "daily_close", "daily_close:2026-09-24:US")
+
+
+def test_reports_over_a_korean_holiday_share_the_next_session_digest() -> None:
+    eve = run(seoul(2026, 9, 23, 16, 0), ticker=SAMSUNG)
+    holiday = run(seoul(2026, 9, 25, 12, 0), ticker=KAKAO)
+    monday_morning = run(seoul(2026, 9, 28, 9, 30), ticker=SAMSUNG)
+    assert eve == holiday == monday_morning
+    assert eve.digest_key == "daily_close:2026-09-28:KR"
 
 
 # --- urgent reports ----------------------------------------------------------------------
@@ -263,9 +346,16 @@ def test_daily_open_us_ticker_on_friday_evening_is_monday() -> None:
 
 
 def test_daily_close_us_ticker_for_a_seoul_user() -> None:
-    # Thursday 10:00 in Seoul is Wednesday 20:00 in New York: after Wednesday's close.
+    # Wednesday 10:00 in Seoul is Tuesday 20:00 in New York: after Tuesday's close.
+    decision = run(seoul(2026, 11, 25, 10, 0), window="daily_close")
+    assert decision == Decision(utc(2026, 11, 25, 21, 0), "daily_close", "daily_close:2026-11-25:US")
+
+
+def test_daily_close_us_ticker_for_a_seoul_user_over_thanksgiving() -> None:
+    # Thursday 10:00 in Seoul is Wednesday 20:00 in New York: after Wednesday's close; Thursday
+    # is Thanksgiving, so Friday's half day, closing 13:00 EST.
     decision = run(seoul(2026, 11, 26, 10, 0), window="daily_close")
-    assert decision == Decision(utc(2026, 11, 26, 21, 0), "daily_close", "daily_close:2026-11-26:US")
+    assert decision == Decision(utc(2026, 11, 27, 18, 0), "daily_close", "daily_close:2026-11-27:US")
 
 
 def test_daily_close_key_is_the_exchange_date_across_dst() -> None:
@@ -391,8 +481,15 @@ def test_quiet_hours_are_in_the_user_timezone() -> None:
 def test_quiet_hours_move_a_us_close_for_a_seoul_user() -> None:
     # The US close (16:00 EST) is 06:00 the next morning in Seoul.
     policy = Policy(quiet_hours_start="00:00", quiet_hours_end="07:00")
-    decision = run(seoul(2026, 11, 26, 10, 0), policy=policy)
-    assert decision == Decision(utc(2026, 11, 26, 22, 0), "daily_close", "daily_close:2026-11-26:US")
+    decision = run(seoul(2026, 11, 25, 10, 0), policy=policy)
+    assert decision == Decision(utc(2026, 11, 25, 22, 0), "daily_close", "daily_close:2026-11-25:US")
+
+
+def test_quiet_hours_move_a_us_half_day_close_for_a_seoul_user() -> None:
+    # Friday's 13:00 EST half-day close is 03:00 Saturday in Seoul: it waits for 07:00 KST.
+    policy = Policy(quiet_hours_start="00:00", quiet_hours_end="07:00")
+    decision = run(ny(2026, 11, 25, 17, 0), policy=policy)
+    assert decision == Decision(utc(2026, 11, 27, 22, 0), "daily_close", "daily_close:2026-11-27:US")
 
 
 def test_quiet_hours_move_the_weekly_digest() -> None:
