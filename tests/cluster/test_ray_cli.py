@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import func, select
 
 from stockteacher.store.db import session_scope
-from stockteacher.store.models import Article, JobRun, Report
+from stockteacher.store.models import Article, JobRun, PriceBar, Report, TrackRecord
 from tests.cluster.raycli import (
     ROOT,
     client_env,
@@ -158,6 +158,32 @@ def test_run_once_with_ray_job_submit(head: dict[str, Any]) -> None:
         traces = {r.trace_id for r in session.scalars(select(JobRun).where(JobRun.stage != "notify"))}
     assert reports == ["AAPL", "TSLA"] and traces == {summary["trace_id"]}
     assert (head["tmp"] / "storage" / "reports" / "AAPL").is_dir()
+    # The sweep fetched the sample tickers' bars and their benchmark's (PRICE_SOURCE=auto).
+    assert summary["track"]["price_errors"] == {} and summary["track"]["bars_stored"] > 0
+    with session_scope(_db(head)) as session:
+        assert set(session.scalars(select(PriceBar.ticker).distinct())) == {"AAPL", "TSLA", "^GSPC"}
+
+
+def test_price_history_and_the_track_record_with_ray_job_submit(head: dict[str, Any]) -> None:
+    prices = submit(head["client"], "jobs/prices.py", "--tickers", "MSFT,000660.KS", "--source", "sample",
+                    "--from", "2026-06-01", "--to", "2026-11-30")  # fmt: skip
+    assert prices.returncode == 0, output(prices)
+    summary = last_json(prices.stdout)
+    assert summary["status"] == "ok" and set(summary["stored"]) == {"MSFT", "000660.KS", "^GSPC", "^KS11"}
+    again = last_json(submit(head["client"], "jobs/prices.py", "--tickers", "MSFT,000660.KS", "--source", "sample",
+                             "--from", "2026-06-01", "--to", "2026-11-30").stdout)  # fmt: skip
+    assert again["stored"] == summary["stored"]  # the same days replaced, none added
+    with session_scope(_db(head)) as session:
+        days = session.scalar(select(func.count()).select_from(PriceBar).where(PriceBar.ticker == "MSFT"))
+    assert days == summary["stored"]["MSFT"]
+    bad = submit(head["client"], "jobs/prices.py", "--tickers", "MSFT", "--from", "30/11/2026")
+    assert bad.returncode != 0 and "exit code 2" in output(bad) and "YYYY-MM-DD" in last_json(bad.stdout)["error"]
+    evaluated = submit(head["client"], "jobs/evaluate.py")
+    assert evaluated.returncode == 0, output(evaluated)
+    result = last_json(evaluated.stdout)
+    assert result["status"] == "ok" and result["records"] >= 3
+    with session_scope(_db(head)) as session:
+        assert session.scalar(select(func.count()).select_from(TrackRecord).where(TrackRecord.scope == "*")) == 3
 
 
 def test_every_other_job_with_ray_job_submit(head: dict[str, Any]) -> None:
