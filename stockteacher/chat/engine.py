@@ -10,8 +10,8 @@
     {"type": "billing", "model", "prompt_tokens", "price": [prompt, completion] USD per 1M}
                                          (online, once the call is open: what it costs so far)
     {"type": "chunk", "content": "..."}                                  … then one of
-    {"type": "final", "content": full_text, "citations": [{"n", "article_id", "url", "title",
-     "source"}], "model", "prompt_tokens", "completion_tokens", "cost_usd", "offline": bool}
+    {"type": "final", "content": full_text, "citations": [{"n", "kind", "ref", "article_id", "url",
+     "title", "source"}], "model", "prompt_tokens", "completion_tokens", "cost_usd", "offline": bool}
     {"type": "error", "code": "cost_limit" | "llm_unavailable" | "internal_error", "detail"}
 
 Online (an OpenAI key is set): one streamed Chat Completions call through the official
@@ -22,7 +22,13 @@ before the call against `CHAT_COST_LIMIT_USD` and against what is left of the us
 is what a departed client causes) closes the HTTP stream, so the model stops generating; the
 caller charges the tokens already streamed, from the `billing` event.
 
-Offline: the answer is made from retrieval alone — labelled as offline, listing the best
+`request["prices"]` (optional) is the report's price context (`chat.price_context`): the bars
+from the first close after publication on, numbered after the article passages as sources of
+`kind: "price"` (articles are `kind: "article"`); a citation's `ref` is `article:<id>` or
+`price:<symbol>:<date>`, and a price citation's `url` and `article_id` are None.
+
+Offline: a "what happened after this news?" question is answered from the stored bars alone
+(`price_context.offline_price_answer`); any other question from retrieval alone — labelled as offline, listing the best
 passages with their `[n]` citations and a line from the report — and streamed in small
 chunks like a model's answer, at no cost.
 """
@@ -44,6 +50,13 @@ import openai
 from stockteacher.analysis.cost import cost_usd, estimate_prompt_tokens, estimate_text_tokens, price_for
 from stockteacher.analysis.errors import LLMError, PermanentLLMError, TransientLLMError
 from stockteacher.analysis.llm import map_openai_error
+from stockteacher.chat.price_context import (
+    PriceItem,
+    asks_about_prices,
+    offline_price_answer,
+    price_items,
+    prompt_lines,
+)
 from stockteacher.chat.retrieval import ArticleRetriever, Passage
 from stockteacher.logs import get_logger, new_trace_id
 from stockteacher.settings import Settings
@@ -65,6 +78,10 @@ Rules:
 - Use only the report and the numbered source passages below; do not add facts, prices or events from elsewhere.
 - Cite the passages you rely on with their numbers in square brackets, like [1] or [2][3].
 - If the report and the passages do not cover the question, say so plainly instead of guessing.
+- The numbered price lines are stored daily closes from after the report was published. When asked what the stock
+  did, answer only from those lines and the moves listed with them, cite the price lines you use by their numbers
+  like the passages, say plainly when a horizon has not passed yet, and when no price data is listed say you have
+  none. Never invent prices or returns.
 - Never give investment advice: do not tell anyone to buy, sell or hold, and make no price predictions.
 - Keep it short: a few sentences or a short list."""
 
@@ -82,6 +99,7 @@ class ChatTurn:
     spent_today_usd: float = 0.0
     locale: str = "ko_KR"
     trace_id: str = ""
+    prices: dict[str, Any] | None = None
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> ChatTurn:
@@ -104,6 +122,7 @@ class ChatTurn:
             spent_today_usd=float(request.get("spent_today_usd") or 0.0),
             locale=str(request.get("locale") or "ko_KR"),
             trace_id=str(request.get("trace_id") or new_trace_id()),
+            prices=request.get("prices") if isinstance(request.get("prices"), dict) else None,
         )
 
     @property
@@ -121,6 +140,13 @@ class ChatTurn:
 
 
 # --- prompt ----------------------------------------------------------------------------------
+Source = Passage | PriceItem
+
+
+def _prices(turn: ChatTurn) -> list[PriceItem]:
+    return price_items(turn.prices, korean=turn.korean)
+
+
 def _context(turn: ChatTurn, passages: list[Passage]) -> str:
     report = turn.report
     lines = [
@@ -143,11 +169,13 @@ def _context(turn: ChatTurn, passages: list[Passage]) -> str:
             lines.append(f"[{n}] {p.title} ({p.source}) — {p.snippet}")
     else:
         lines.append("(no stored article matches this question)")
+    lines.append("")
+    lines += prompt_lines(turn.prices, _prices(turn), first=len(passages) + 1, korean=turn.korean)
     return "\n".join(lines)
 
 
 def build_messages(turn: ChatTurn, passages: list[Passage]) -> list[dict[str, str]]:
-    """System rules, the report and numbered passages, the kept history, then the question."""
+    """System rules, the report, numbered passages and price bars, the kept history, then the question."""
     language = _LANGUAGES["ko" if turn.korean else "en"]
     messages = [
         {"role": "system", "content": _SYSTEM.format(language=language)},
@@ -171,17 +199,22 @@ def cited_numbers(text: str, count: int) -> list[int]:
     return found
 
 
-def _citations(numbers: list[int], passages: list[Passage]) -> list[dict[str, Any]]:
-    return [
-        {
-            "n": n,
-            "article_id": passages[n - 1].article_id,
-            "url": passages[n - 1].url,
-            "title": passages[n - 1].title,
-            "source": passages[n - 1].source,
-        }
-        for n in numbers
-    ]
+def _citation(n: int, source: Source) -> dict[str, Any]:
+    if isinstance(source, PriceItem):
+        return source.citation(n)
+    return {
+        "n": n,
+        "kind": "article",
+        "ref": f"article:{source.article_id}",
+        "article_id": source.article_id,
+        "url": source.url,
+        "title": source.title,
+        "source": source.source,
+    }
+
+
+def _citations(numbers: list[int], sources: list[Source]) -> list[dict[str, Any]]:
+    return [_citation(n, sources[n - 1]) for n in numbers]
 
 
 def _first_sentence(text: str, limit: int = 240) -> str:
@@ -298,6 +331,13 @@ class ChatEngine:
 
     async def _answer(self, turn: ChatTurn) -> AsyncGenerator[dict[str, Any], None]:
         k = self.settings.chat_retrieval_top_k
+        if not self.settings.chat_uses_openai and asks_about_prices(turn.question):
+            text, cited = offline_price_answer(turn.prices, korean=turn.korean)
+            log.info("chat.price_answer", trace_id=turn.trace_id, ticker=turn.report.get("ticker"), bars=len(cited))
+            async with aclosing(self._offline_text(text, list(cited))) as offline:
+                async for event in offline:
+                    yield event
+            return
         matched = await asyncio.to_thread(
             self.retriever.search,
             str(turn.report["ticker"]),
@@ -336,7 +376,13 @@ class ChatEngine:
     async def _offline(
         self, turn: ChatTurn, passages: list[Passage], *, matched: bool
     ) -> AsyncGenerator[dict[str, Any], None]:
-        text = offline_answer(turn, passages, matched=matched)
+        async with aclosing(
+            self._offline_text(offline_answer(turn, passages, matched=matched), list(passages))
+        ) as events:
+            async for event in events:
+                yield event
+
+    async def _offline_text(self, text: str, sources: list[Source]) -> AsyncGenerator[dict[str, Any], None]:
         for i, piece in enumerate(_pieces(text, self.offline_chunk_chars)):
             if i and self.offline_chunk_delay:
                 await asyncio.sleep(self.offline_chunk_delay)
@@ -344,7 +390,7 @@ class ChatEngine:
         yield {
             "type": "final",
             "content": text,
-            "citations": _citations(cited_numbers(text, len(passages)), passages),
+            "citations": _citations(cited_numbers(text, len(sources)), sources),
             "model": OFFLINE_MODEL,
             "prompt_tokens": 0,
             "completion_tokens": 0,
@@ -393,6 +439,7 @@ class ChatEngine:
 
     async def _online(self, turn: ChatTurn, passages: list[Passage]) -> AsyncGenerator[dict[str, Any], None]:
         messages = build_messages(turn, passages)
+        sources: list[Source] = [*passages, *_prices(turn)]
         estimated_prompt = estimate_prompt_tokens(messages)
         refusal = self._budget_error(turn, cost_usd(self.price, estimated_prompt, self.settings.chat_max_tokens))
         if refusal is not None:
@@ -454,7 +501,7 @@ class ChatEngine:
         yield {
             "type": "final",
             "content": text,
-            "citations": _citations(cited_numbers(text, len(passages)), passages),
+            "citations": _citations(cited_numbers(text, len(sources)), sources),
             "model": self.model,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,

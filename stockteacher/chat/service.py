@@ -23,9 +23,12 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from stockteacher.chat.price_context import price_context
 from stockteacher.core.errors import InvalidRequest, NotFound, PicklableError
+from stockteacher.logs import get_logger
 from stockteacher.publish.materialize import report_to_dict
 from stockteacher.reports.service import may_see
 from stockteacher.settings import Settings
@@ -48,6 +51,8 @@ __all__ = [
     "spent_today",
     "validate_content",
 ]
+
+log = get_logger(__name__)
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -219,6 +224,19 @@ def _locale(db_session: Session, user_id: str, question: str, report: Report, se
     return report.locale or settings.default_locale
 
 
+def _prices(db_session: Session, report: Report, trace_id: str) -> dict[str, Any] | None:
+    """The report's price context; None (with a log line) when it cannot be made — the prices
+    enrich an answer, they never stop one. A database error is not swallowed: the transaction
+    holding the user's message would be broken by it."""
+    try:
+        return price_context(db_session, report)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:
+        log.warning("chat.price_context_failed", trace_id=trace_id, ticker=report.ticker, error=repr(exc))
+        return None
+
+
 def prepare_turn(
     *,
     db_session: Session,
@@ -230,7 +248,8 @@ def prepare_turn(
     is_admin: bool = False,
 ) -> PreparedTurn:
     """Check the session, its report and the content; store the user's message; build the
-    request for the chat backend (history cut to `CHAT_MAX_TURNS` messages, today's spend)."""
+    request for the chat backend (history cut to `CHAT_MAX_TURNS` messages, today's spend, and
+    the report's price context: what the stock did after it, as far as stored bars tell)."""
     session = get_session(db_session=db_session, user_id=user_id, session_id=session_id)
     report = _chattable_report(db_session, session.insight_id, is_admin=is_admin)
     if report is None:
@@ -256,6 +275,7 @@ def prepare_turn(
         "spent_today_usd": spent_today(db_session=db_session, user_id=user_id),
         "locale": _locale(db_session, user_id, text, report, settings),
         "trace_id": trace_id,
+        "prices": _prices(db_session, report, trace_id),
     }
     session.updated_at = message.created_at
     return PreparedTurn(session_id=session_id, user_id=user_id, user_message=message_to_dict(message), request=request)
