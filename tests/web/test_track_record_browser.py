@@ -27,7 +27,9 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 CALL_SCORES = (0.5, -0.5, 0.8, -0.7)
 CALLING_REPORTS = 24  # AAPL: enough calls (≥ 20) for a hit rate with an interval
 # Text that must never reach the reader: a vocabulary or field name, or an i18n key.
-RAW_KEY = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b|\b(?:track|outcome|price|bucket|benchmark|nav|detail)\.[a-z_]+\b")
+RAW_KEY = re.compile(
+    r"\{\w+\}|\b[a-z]+(?:_[a-z0-9]+)+\b|\b(?:track|outcome|price|bucket|benchmark|nav|detail)\.[a-z_]+\b"
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -266,15 +268,26 @@ def test_price_chart_outcome_and_track_record(seeded: Seeded) -> None:
         )
         expect(view.get_by_test_id("track-disclaimer")).to_contain_text("not investment advice")
         expect(view.get_by_test_id("bucket-table")).to_contain_text("Very positive")
+        expect(view.get_by_test_id("bucket-table")).to_contain_text("Day +20")
+        expect(view.get_by_test_id("horizon-card").first).to_contain_text("+1 trading day")
         _assert_no_raw_keys(page)
         page.screenshot(path=str(ARTIFACTS / "track-overall-desktop-en.png"), full_page=True)
         page.get_by_test_id("tab-reports").click()
         page.goto(f"{base}/#report={seeded.late}")
         expect(detail).to_have_attribute("data-insight-id", seeded.late)
         o5 = outcome["5"]
-        expect(detail.locator("[data-testid=outcome-row][data-horizon='5']").get_by_test_id("outcome-text")).to_have_text(
+        expect(
+            detail.locator("[data-testid=outcome-row][data-horizon='5']").get_by_test_id("outcome-text")
+        ).to_have_text(
             f"+5 trading days: {pct(o5['return'])} vs S&P 500 {pct(o5['benchmark_return'])}"
             f" · excess return {pct(o5['excess_return'])}"
+        )
+        o1 = outcome["1"]
+        expect(
+            detail.locator("[data-testid=outcome-row][data-horizon='1']").get_by_test_id("outcome-text")
+        ).to_have_text(
+            f"+1 trading day: {pct(o1['return'])} vs S&P 500 {pct(o1['benchmark_return'])}"
+            f" · excess return {pct(o1['excess_return'])}"
         )
         expect(detail.locator("[data-testid=outcome-row][data-horizon='20']")).to_have_text(
             "+20 trading days: not known yet (20 trading days have not passed)"
@@ -292,8 +305,9 @@ def test_price_chart_outcome_and_track_record(seeded: Seeded) -> None:
         page.set_viewport_size({"width": 390, "height": 844})
         expect(detail.get_by_test_id("price-chart")).to_be_visible()
         _assert_nothing_cut_off(page)
-        detail.get_by_test_id("detail-outcome").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "track-detail-mobile.png"), full_page=True)
+        for part, name in (("detail-outcome", "outcome"), ("detail-prices", "price-chart"), ("detail-track", "panel")):
+            detail.get_by_test_id(part).screenshot(path=str(ARTIFACTS / f"track-{name}-mobile.png"))
         page.get_by_test_id("tab-track").click()
         expect(view.get_by_test_id("track-overall")).to_be_visible()
         _assert_nothing_cut_off(page)

@@ -23,6 +23,13 @@ export function benchmarkOf(ticker) {
   return /\.(KS|KQ)$/i.test(String(ticker || "")) ? "^KS11" : "^GSPC";
 }
 
+/** `key`, or its singular `key_one` where the language has one (English: "+1 trading day"). */
+function tCount(key, count, params = {}) {
+  const all = { ...params, days: count, count };
+  const one = Number(count) === 1 ? t(`${key}_one`, all) : null;
+  return one !== null && one !== `${key}_one` ? one : t(key, all);
+}
+
 function utcDay(iso) {
   return String(iso || "").slice(0, 10);
 }
@@ -40,6 +47,8 @@ function formatPrice(value, currency) {
     currency,
     currencyDisplay: "narrowSymbol",
     maximumFractionDigits: currency === "KRW" ? 0 : 2,
+    // ₩200,000 would not fit left of the axis on a phone: ₩20만 / ₩200K.
+    ...(Math.abs(number) >= 100000 ? { notation: "compact", maximumFractionDigits: 1 } : {}),
   }).format(number);
 }
 
@@ -80,7 +89,7 @@ export function priceChart(ticker, prices, reports, currentId, onOpen) {
   const marked = reportsInRange(prices, reports);
   const width = 560;
   const height = 230;
-  const pad = { left: 58, right: 14, top: 16, bottom: 28 };
+  const pad = { left: 76, right: 14, top: 16, bottom: 34 };
   const plotWidth = width - pad.left - pad.right;
   const plotHeight = height - pad.top - pad.bottom;
   const first = dayTime(bars[0].date);
@@ -121,7 +130,7 @@ export function priceChart(ticker, prices, reports, currentId, onOpen) {
   for (const bar of new Set(labelled)) {
     const px = x(dayTime(bar.date));
     const anchor = px <= pad.left + 1 ? "start" : px >= width - pad.right - 40 ? "end" : "middle";
-    chart.append(svg("text", { class: "axis-label", x: px, y: height - 8, "text-anchor": anchor }, bar.date));
+    chart.append(svg("text", { class: "axis-label", x: px, y: height - 10, "text-anchor": anchor }, bar.date));
   }
   const line = bars.map((b) => `${x(dayTime(b.date)).toFixed(1)},${y(b.close).toFixed(1)}`).join(" ");
   chart.append(svg("polyline", { class: "series", points: line, "data-testid": "price-line" }));
@@ -168,6 +177,8 @@ export function priceChart(ticker, prices, reports, currentId, onOpen) {
       },
       svg("title", {}, text),
     );
+    // A finger-sized target around the small shape (transparent; neighbours are days apart).
+    marker.append(svg("circle", { class: "marker-hit", cx, cy, r: 8 }));
     if (current) marker.append(svg("circle", { class: "marker-ring", cx, cy, r: 10 }));
     marker.append(markerShape(kind, cx, cy, 5.5));
     chart.append(marker);
@@ -222,7 +233,7 @@ export function outcomeList(report) {
       HORIZONS.map((days) => {
         const o = outcomes[days];
         if (!o) {
-          return el("li", { class: "outcome-row unknown", "data-testid": "outcome-row", "data-horizon": days, "data-known": "false" }, t("outcome.unknown", { days }));
+          return el("li", { class: "outcome-row unknown", "data-testid": "outcome-row", "data-horizon": days, "data-known": "false" }, tCount("outcome.unknown", days));
         }
         return el(
           "li",
@@ -230,8 +241,7 @@ export function outcomeList(report) {
           el(
             "span",
             { class: "outcome-text", "data-testid": "outcome-text" },
-            t("outcome.known", {
-              days,
+            tCount("outcome.known", days, {
               stock: formatReturn(o.return),
               benchmark: benchmarkName(o.benchmark || fallback),
               bench: formatReturn(o.benchmark_return),
@@ -276,7 +286,7 @@ function horizonCard(days, record, minCalls) {
   return el(
     "div",
     { class: "horizon-card", "data-testid": "horizon-card", "data-horizon": days, "data-enough": String(Boolean(record.enough_data)) },
-    el("h4", {}, t("track.horizon", { days })),
+    el("h4", {}, tCount("track.horizon", days)),
     el(
       "dl",
       { class: "horizon-stats" },
@@ -296,7 +306,7 @@ function bucketTable(record) {
       "td",
       { class: "num" },
       formatReturn(found.mean_excess_return),
-      el("span", { class: "muted small block" }, t("track.bucket_count", { count: formatCount(found.reports) })),
+      el("span", { class: "muted small block" }, tCount("track.bucket_count", found.reports)),
     );
   };
   return el(
@@ -396,7 +406,7 @@ function tickerRow(record) {
     "li",
     { class: "track-ticker-row", "data-testid": "track-ticker-row", "data-ticker": record.ticker, "data-enough": String(Boolean(record.enough_data)) },
     el("span", { class: "ticker" }, record.ticker),
-    el("span", {}, t("track.summary", { calls: formatCount(record.calls), hits: formatCount(record.hits) })),
+    el("span", {}, `${t("track.summary", { calls: formatCount(record.calls), hits: formatCount(record.hits) })} ·`),
     el(
       "span",
       { class: record.enough_data ? "track-rate" : "track-rate not-enough" },
