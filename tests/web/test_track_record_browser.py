@@ -299,6 +299,8 @@ def test_price_chart_outcome_and_track_record(seeded: Seeded) -> None:
         _assert_no_raw_keys(page)
         _unstick_detail(page)
         page.screenshot(path=str(ARTIFACTS / "track-detail-desktop-en.png"), full_page=True)
+        detail.get_by_test_id("detail-outcome").screenshot(path=str(ARTIFACTS / "track-outcome-desktop-en.png"))
+        detail.get_by_test_id("detail-track").screenshot(path=str(ARTIFACTS / "track-panel-desktop-en.png"))
 
         # A phone: nothing sticks out, in Korean again.
         page.get_by_test_id("lang-switch").select_option("ko")

@@ -267,7 +267,7 @@ const STRINGS = {
     "outcome.hit": "뉴스 해석과 같은 방향",
     "outcome.miss": "반대 방향",
     "outcome.no_call": "중립: 판정하지 않음",
-    "outcome.excess_help": "초과수익 = 주가 수익률 − 비교 지수 수익률. 시장 전체보다 얼마나 더(덜) 움직였는지입니다.",
+    "outcome.excess_help": "초과수익 = 주가 수익률 − 비교 지수 수익률. 시장 전체보다 얼마나 더(덜) 움직였는지입니다. 숫자는 반올림해서 0.1%p쯤 어긋날 수 있어요.",
 
     "track.title_ticker": "{ticker} 적중 기록",
     "track.title_overall": "전체 리포트의 적중 기록",
@@ -287,6 +287,7 @@ const STRINGS = {
     "track.summary_rate": "적중률 {rate} (95% 구간 {lo} ~ {hi})",
     "track.buckets": "감성별 평균 초과수익",
     "track.bucket": "리포트 감성",
+    "track.buckets_help": "플러스(+)면 그 감성의 리포트 뒤에 주가가 평균적으로 비교 지수보다 더 올랐다는 뜻, 마이너스(−)면 덜 올랐다는 뜻입니다.",
     "track.bucket_count": "{count}건",
     "track.computed": "{time} 계산",
     "track.empty": "아직 결과가 나온 리포트가 없습니다.",
@@ -567,7 +568,7 @@ const STRINGS = {
     "outcome.hit": "Same direction as the news read",
     "outcome.miss": "Opposite direction",
     "outcome.no_call": "Neutral: not judged",
-    "outcome.excess_help": "Excess return = the stock's return − the benchmark's return: how much more (or less) it moved than the market.",
+    "outcome.excess_help": "Excess return = the stock's return − the benchmark's return: how much more (or less) it moved than the market. Figures are rounded, so they may differ by 0.1 point.",
 
     "track.title_ticker": "{ticker} track record",
     "track.title_overall": "Track record of all reports",
@@ -588,6 +589,7 @@ const STRINGS = {
     "track.summary_rate": "hit rate {rate} (95% interval {lo} to {hi})",
     "track.buckets": "Mean excess return by sentiment",
     "track.bucket": "Report sentiment",
+    "track.buckets_help": "A plus means that after reports of that sentiment the stock did better than its benchmark on average; a minus, worse.",
     "track.bucket_count": "{count} reports",
     "track.bucket_count_one": "1 report",
     "track.computed": "computed {time}",

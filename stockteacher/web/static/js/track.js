@@ -377,6 +377,7 @@ export function trackPanel(record, { title, testid = "track-panel", explain = tr
           ),
         ),
     empty ? null : el("div", { class: "table-wrap" }, bucketTable(record)),
+    empty ? null : el("p", { class: "muted small" }, t("track.buckets_help")),
     record.computed_at ? el("p", { class: "muted small" }, t("track.computed", { time: formatTime(record.computed_at) })) : null,
     explain ? trackExplanation(record.neutral_band ?? 0.2, minCalls) : null,
   );
