@@ -20,6 +20,7 @@ import {
   loadSubscriptions,
   renderSubscriptions,
 } from "/static/js/subscriptions.js";
+import { loadOverallTrack, renderOverallTrack } from "/static/js/track.js";
 import { bindUsage, loadUsage, renderUsage } from "/static/js/usage.js";
 
 const LANG_STORAGE = "stockteacher.locale";
@@ -39,6 +40,7 @@ function showTab(name) {
     openChannels().catch(reportError);
   }
   if (name === "usage") loadUsage().catch(reportError);
+  if (name === "track") loadOverallTrack().catch(reportError);
 }
 
 /** Every visible word again in the current language (static markup, choices, messages, sections). */
@@ -59,6 +61,7 @@ function applyLocale() {
   renderSubscriptions();
   renderChannels();
   renderUsage();
+  renderOverallTrack();
   relabelDetail();
 }
 
@@ -90,6 +93,13 @@ function bindEvents() {
   bindPolicy();
   bindChannels();
   bindUsage();
+  // A link to `#report=<id>` (or the back button) opens that report on the reports tab.
+  window.addEventListener("hashchange", () => {
+    const fromHash = reportFromHash();
+    if (!started || !fromHash) return;
+    showTab("reports");
+    openReport(fromHash).catch(reportError);
+  });
 }
 
 async function boot() {

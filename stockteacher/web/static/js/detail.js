@@ -1,5 +1,6 @@
-// One report opened: its summary, keywords, sources, the ticker's sentiment chart, related
-// reports and the chat. The open report is in the URL (`#report=<insight_id>`).
+// One report opened: its summary, what the price did after it (outcome), the ticker's price
+// chart with its reports as markers and its track record, keywords, sources, the sentiment
+// chart, related reports and the chat. The open report is in the URL (`#report=<insight_id>`).
 
 import { ApiError, AuthRequired, api, errorMessage } from "/static/js/api.js";
 import { reportError } from "/static/js/banner.js";
@@ -10,6 +11,7 @@ import { formatScore, formatTime, formatUsd, safeUrl, timeElement } from "/stati
 import { t, tOr } from "/static/js/i18n.js";
 import { markSelected } from "/static/js/reports.js";
 import { sentimentBadge, sentimentChart } from "/static/js/sentiment.js";
+import { benchmarkLine, outcomeList, priceChart, trackPanel } from "/static/js/track.js";
 
 let selectedId = null;
 let detail = null;
@@ -17,6 +19,11 @@ let related = null;
 let relatedError = null;
 let chart = null;
 let chartError = null;
+let prices = null; // `GET /api/tickers/{t}/prices`, the ticker's reports over those days, its track record
+let tickerReports = null;
+let priceError = null;
+let track = null;
+let trackError = null;
 
 export function bindDetail() {
   onFavoriteChange((insightId, favorite) => {
@@ -39,6 +46,11 @@ export async function openReport(insightId) {
   relatedError = null;
   chart = null;
   chartError = null;
+  prices = null;
+  tickerReports = null;
+  priceError = null;
+  track = null;
+  trackError = null;
   const chat = openChat(insightId);
   if (window.location.hash !== `#report=${encodeURIComponent(insightId)}`) {
     history.replaceState(null, "", `#report=${encodeURIComponent(insightId)}`);
@@ -69,13 +81,34 @@ export async function openReport(insightId) {
       (points) => (chart = points),
       (error) => (chartError = error),
     ),
+    loadPrices(detail.ticker),
+    api(`/api/tickers/${encodeURIComponent(detail.ticker)}/track-record`).then(
+      (record) => (track = record),
+      (error) => (trackError = error),
+    ),
     loadChat(chat),
   ]);
   if (selectedId !== insightId) return;
-  if (relatedError instanceof AuthRequired || chartError instanceof AuthRequired) return;
+  if ([relatedError, chartError, priceError, trackError].some((e) => e instanceof AuthRequired)) return;
   renderRelated();
   renderChart();
+  renderPrices();
+  renderTrack();
   renderChatMessages();
+}
+
+/** The ticker's bars, then its reports from the first bar on (the chart's markers). */
+async function loadPrices(ticker) {
+  const path = `/api/tickers/${encodeURIComponent(ticker)}`;
+  try {
+    prices = await api(`${path}/prices`);
+    const bars = prices.bars || [];
+    tickerReports = bars.length
+      ? await api("/api/reports", { query: { tickers: [ticker], date_from: bars[0].date, limit: 100 } })
+      : [];
+  } catch (error) {
+    priceError = error;
+  }
 }
 
 function closeDetail() {
@@ -93,6 +126,8 @@ export function relabelDetail() {
   renderDetail();
   renderRelated();
   renderChart();
+  renderPrices();
+  renderTrack();
   renderChatMessages();
 }
 
@@ -148,6 +183,18 @@ function renderDetail() {
       meta.map(([key, value, testid]) => el("div", {}, el("dt", {}, t(key)), el("dd", { "data-testid": testid }, value))),
     ),
     section("detail.summary", "detail-summary", el("p", { class: "summary" }, d.summary_text)),
+    section("outcome.title", "detail-outcome", outcomeList(d)),
+    el(
+      "section",
+      { class: "detail-section", "data-testid": "detail-prices" },
+      el("h3", {}, t("price.title", { ticker: d.ticker })),
+      el("div", { id: "price-slot", class: "chart-slot" }, el("p", { class: "muted" }, t("loading"))),
+    ),
+    el(
+      "section",
+      { class: "detail-section", "data-testid": "detail-track" },
+      el("div", { id: "track-slot" }, el("p", { class: "muted" }, t("loading"))),
+    ),
     section("detail.keywords", "detail-keywords", chips(d.keywords, "keyword-list")),
     (d.tags || []).length ? section("detail.tags", "detail-tags", chips(d.tags, "tag-list", tagName)) : null,
     (d.anomalies || []).length ? section("detail.anomalies", "detail-anomalies", anomalyList(d.anomalies)) : null,
@@ -260,4 +307,27 @@ function renderChart() {
   }
   if (!chart) return;
   slot.replaceChildren(sentimentChart(chart.ticker || detail.ticker, chart.points || []));
+}
+
+function renderPrices() {
+  const slot = $("price-slot");
+  if (!slot) return;
+  if (priceError) {
+    slot.replaceChildren(el("p", { class: "error" }, messageText(errorMessage(priceError))));
+    return;
+  }
+  if (!prices) return;
+  const open = (id) => openReport(id).catch(reportError);
+  slot.replaceChildren(priceChart(detail.ticker, prices, tickerReports || [], detail.insight_id, open), benchmarkLine(prices, detail.ticker));
+}
+
+function renderTrack() {
+  const slot = $("track-slot");
+  if (!slot) return;
+  if (trackError) {
+    slot.replaceChildren(el("p", { class: "error" }, messageText(errorMessage(trackError))));
+    return;
+  }
+  if (!track) return;
+  slot.replaceChildren(trackPanel(track, { title: t("track.title_ticker", { ticker: detail.ticker }) }));
 }

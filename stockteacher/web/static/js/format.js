@@ -60,3 +60,20 @@ export function splitList(value) {
     .map((part) => part.trim())
     .filter(Boolean);
 }
+
+/** A return as a signed percentage with one decimal: 0.031 → "+3.1%", -0.004 → "-0.4%", tiny → "0.0%". */
+export function formatReturn(value) {
+  if (value === null || value === undefined) return "–";
+  const number = Number(value);
+  if (!Number.isFinite(number)) return "–";
+  const tenths = Math.round(number * 1000);
+  if (tenths === 0) return "0.0%";
+  return `${tenths > 0 ? "+" : "-"}${(Math.abs(tenths) / 10).toFixed(1)}%`;
+}
+
+/** A share (0…1) as a whole percentage without a sign: 0.55 → "55%". */
+export function formatRate(value) {
+  if (value === null || value === undefined) return "–";
+  const number = Number(value);
+  return Number.isFinite(number) ? `${Math.round(number * 100)}%` : "–";
+}
