@@ -79,6 +79,13 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
     try:
         tickers = list(dict.fromkeys(s.ticker for s in settings.collection_schedules if s.enabled))
         pairs = [(s.ticker, s.source) for s in settings.collection_schedules if s.enabled]
+        if all(source == "sample" for _, source in pairs):
+            from stockteacher.track.sample_history import seed_sample_history
+
+            added = seed_sample_history(settings, tickers)
+            if added:
+                _say(f"[demo] added {added} synthetic past reports (marked [예시]) so the track record has history",
+                     quiet=quiet)  # fmt: skip
         _say(f"[demo] one pipeline sweep over {len(tickers)} tickers: {', '.join(tickers)}", quiet=quiet)
         summary = run_on_ray(settings, pairs, progress=not quiet).summary()
         _say(
@@ -86,6 +93,10 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
             f"published {len(summary.get('insight_ids', []))} reports",
             quiet=quiet,
         )
+        track = summary.get("track") or {}
+        if track.get("bars_stored") is not None:
+            _say(f"[demo] prices: {track['bars_stored']} daily bars stored, {track['outcomes_added']} report "
+                 f"outcomes known", quiet=quiet)  # fmt: skip
         if not once:
             handle = scheduler_handle(settings)
             ray.get(handle.start.remote())

@@ -58,3 +58,11 @@ def test_demo_once_in_a_fresh_directory(tmp_path: Path, dotenv: bool) -> None:
         )
     assert {t: published.get(t, 0) >= 1 for t in SAMPLE_TICKERS} == {t: True for t in SAMPLE_TICKERS}
     assert list((tmp_path / "var" / "storage" / "reports").glob("*/*.md"))
+    # Prices and a track record with no network: the sample series for the tickers and their
+    # benchmarks, the synthetic history evaluated (the sweep's own reports are too new).
+    assert summary["sweep"]["track"]["price_errors"] == {} and summary["sweep"]["track"]["bars_stored"] > 0
+    with sqlite3.connect(database) as conn:
+        symbols = {t for (t,) in conn.execute("SELECT DISTINCT ticker FROM price_bars")}
+        overall = conn.execute("SELECT calls, hit_rate FROM track_records WHERE scope = '*' AND horizon_days = 5").fetchone()
+    assert symbols == {*SAMPLE_TICKERS, "^GSPC", "^KS11"}
+    assert overall[0] >= 20 and 0 <= overall[1] <= 1
