@@ -43,9 +43,11 @@ def test_a_sweep_runs_every_stage_in_order_under_one_trace(
         "published",
         "insight_ids",
         "notified",
+        "track",
         "errors",
         "duration_seconds",
     }
+    assert summary["track"] == {}  # PRICE_SOURCE=off: no prices, no track step
     assert summary["notified"]["status"] == "ok" and summary["notified"]["trace_id"] == result.trace_id
     assert seen == [
         ("sweep", "Planned"),

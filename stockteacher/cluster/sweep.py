@@ -80,7 +80,7 @@ def run_sweep(
                     # the sweep publishes: the replica ran the publish stage too.
                     if sweep.analyzed(outcome) and outcome.published is not None:
                         sweep.published(outcome.published)
-        if sweep.tracks:
+        if sweep.tracks and settings.price_source != "off":
             sweep.tracked(_get(track_task.options(**track_options(settings)).remote(
                 settings, list(sweep.pairs), sweep.trace_id), "track"))  # fmt: skip
         if sweep.notifies:

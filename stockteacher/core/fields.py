@@ -33,6 +33,7 @@ __all__ = [
     "LATEST",
     "PATTERN_HINTS",
     "Day",
+    "SymbolOrIndex",
     "TickerList",
     "TickerOrName",
     "TickerText",
@@ -43,6 +44,8 @@ DAY_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01
 # ASCII classes, not \d or \w: the validator and the document's readers agree on what they match.
 _SYMBOL = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,14}"
 TICKER_PATTERN = rf"^\s*{_SYMBOL}\s*$"
+# A ticker, or a market index as price sources spell it (`^GSPC`, `^KS11`).
+SYMBOL_OR_INDEX_PATTERN = rf"^\s*(\^[A-Za-z0-9]{{1,11}}|{_SYMBOL})\s*$"
 TICKER_LIST_PATTERN = rf"^\s*({_SYMBOL}\s*)?(,\s*({_SYMBOL}\s*)?)*$"
 # A name's letters: Latin (with accents), Hangul (syllables and jamo), CJK ideographs, kana.
 _NAME_LETTER = r"A-Za-z0-9\u00c0-\u024f\u3131-\u318e\uac00-\ud7a3\u4e00-\u9fff\u3040-\u30ff"
@@ -54,6 +57,7 @@ _TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 
 PATTERN_HINTS = {
     TICKER_PATTERN: _TICKER_HINT,
     TICKER_LIST_PATTERN: _TICKER_HINT + ", comma-separated",
+    SYMBOL_OR_INDEX_PATTERN: _TICKER_HINT + ", or an index such as ^GSPC or ^KS11",
     TICKER_OR_NAME_PATTERN: (
         "give a ticker (AAPL, 005930.KS) or a company's name (삼성전자): letters, digits, spaces and & . , ' ( ) - only"
     ),
@@ -73,6 +77,7 @@ def _day_text(value: object) -> object:
 
 Day = Annotated[date, BeforeValidator(_day_text), Field(json_schema_extra={"pattern": DAY_PATTERN})]
 TickerText = Annotated[str, StringConstraints(pattern=TICKER_PATTERN)]
+SymbolOrIndex = Annotated[str, StringConstraints(pattern=SYMBOL_OR_INDEX_PATTERN)]
 TickerList = Annotated[str, StringConstraints(pattern=TICKER_LIST_PATTERN)]
 TickerOrName = Annotated[str, StringConstraints(pattern=TICKER_OR_NAME_PATTERN, max_length=100)]
 HHMM = Annotated[str, StringConstraints(pattern=HHMM_PATTERN)]

@@ -181,7 +181,7 @@ def run_pipeline(
                 collected = StageError.of("collect", exc, ticker=ticker, source=source)
             for ready_ticker in sweep.collected(ticker, source, collected):
                 _analyze_and_publish(settings, sweep, ready_ticker, reanalyze=reanalyze)
-        if sweep.tracks:
+        if sweep.tracks and settings.price_source != "off":
             try:
                 sweep.tracked(track_stage(settings, sweep.pairs, trace_id=sweep.trace_id))
             except Exception as exc:  # reported in the summary; the news sweep stands

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from stockteacher.api.deps import Caller, ReadDb
 from stockteacher.core.errors import InvalidRequest
+from stockteacher.core.fields import Day, SymbolOrIndex, TickerText
 from stockteacher.prices.service import prices_body
 from stockteacher.tickers.registry import TickerError, normalise_symbol
 from stockteacher.track import service
@@ -32,11 +33,11 @@ def _symbol(ticker: str) -> str:
 
 @router.get("/api/tickers/{ticker}/prices", response_model=PricesOut)
 def prices(
-    ticker: str,
+    ticker: Annotated[SymbolOrIndex, Path()],
     db: ReadDb,
     _caller: Caller,
-    from_: Annotated[date | None, Query(alias="from", description="first day (default: 180 days before `to`)")] = None,
-    to: Annotated[date | None, Query(description="last day (default: the latest stored bar)")] = None,
+    from_: Annotated[Day | None, Query(alias="from", description="first day (default: 180 days before `to`)")] = None,
+    to: Annotated[Day | None, Query(description="last day (default: the latest stored bar)")] = None,
 ) -> dict[str, Any]:
     """The ticker's stored daily bars from `from` to `to`, oldest first (empty before any)."""
     if from_ and to and from_ > to:
@@ -47,7 +48,7 @@ def prices(
 
 
 @router.get("/api/tickers/{ticker}/track-record", response_model=TrackRecordOut)
-def ticker_track_record(ticker: str, db: ReadDb, _caller: Caller) -> dict[str, Any]:
+def ticker_track_record(ticker: Annotated[TickerText, Path()], db: ReadDb, _caller: Caller) -> dict[str, Any]:
     """What the ticker's reports were followed by: calls, hits, a Wilson 95 % interval, the mean
     excess return per sentiment bucket, for +1, +5 and +20 trading days (stored by the
     evaluation job; `enough_data` is false below 20 calls)."""

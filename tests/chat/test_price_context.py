@@ -22,8 +22,8 @@ from stockteacher.prices.sample import SamplePriceSource
 from stockteacher.prices.service import load_bars, refresh_prices, symbols_for
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
-from tests.chat.test_views import new_session, online  # noqa: F401  (online is a fixture)
 from tests.factories.api import ApiUsers
+from tests.factories.chat import new_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -147,7 +147,7 @@ def test_without_stored_bars_the_teacher_says_it_has_no_price_data(
 
 
 def test_online_prompt_holds_the_bars_and_the_instruction_to_cite_them(
-    online: Callable[..., TestClient],  # noqa: F811
+    online: Callable[..., TestClient],
     users: ApiUsers,
     make_reports: Callable[..., list[str]],
     api_settings: Settings,
@@ -194,7 +194,7 @@ def test_online_prompt_holds_the_bars_and_the_instruction_to_cite_them(
 
 
 def test_online_prompt_without_bars_says_there_is_no_price_data(
-    online: Callable[..., TestClient],  # noqa: F811
+    online: Callable[..., TestClient],
     users: ApiUsers,
     make_reports: Callable[..., list[str]],
     llm_server: Any,

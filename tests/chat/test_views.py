@@ -33,6 +33,7 @@ from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, ChatMessage, ChatSession, JobRun, Report, utcnow
 from tests.factories.api import ApiUsers, detail
+from tests.factories.chat import new_session, online_settings
 from tests.servers.openai_server import Reply, estimate_prompt_tokens
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,47 +45,12 @@ MESSAGE_FIELDS = {"message_id", "session_id", "sender", "content", "created_at"}
 
 # --- fixtures and helpers --------------------------------------------------------------------
 @pytest.fixture
-def online(make_settings: Callable[..., Settings], pg_dsn: str, llm_server: Any) -> Iterator[Callable[..., TestClient]]:
-    """`online(**overrides)`: a TestClient on an app whose chat calls the fake OpenAI server."""
-    opened: list[TestClient] = []
-
-    def factory(*, chat_backend: Any = None, **overrides: Any) -> TestClient:
-        client = TestClient(
-            create_app(online_settings(make_settings, pg_dsn, llm_server, **overrides), chat_backend=chat_backend)
-        )
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield factory
-    for client in opened:
-        client.__exit__(None, None, None)
-
-
-def online_settings(make_settings: Callable[..., Settings], pg_dsn: str, llm_server: Any, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "postgres_dsn": pg_dsn,
-        "auth_mode": "api_key",
-        "openai_api_key": "test-key",
-        "openai_base_url": llm_server.base_url,
-        "analysis_provider": "auto",
-    }
-    return make_settings(**{**values, **overrides})
-
-
-@pytest.fixture
 def aapl(reports: list[str], api_settings: Settings) -> str:
     """The published AAPL report (made by the sample pipeline with the offline analyzer)."""
     with session_scope(api_settings.dsn) as session:
         return session.execute(
             select(Report.insight_id).where(Report.insight_id.in_(reports), Report.ticker == "AAPL")
         ).scalar_one()
-
-
-def new_session(client: TestClient, headers: dict[str, str], insight_id: str) -> str:
-    response = client.post("/api/chat/sessions", json={"insight_id": insight_id}, headers=headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["session_id"])
 
 
 def messages(client: TestClient, headers: dict[str, str], session_id: str) -> list[dict[str, Any]]:

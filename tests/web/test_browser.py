@@ -10,32 +10,16 @@ console error.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from stockteacher.settings import Settings
-from tests.factories.services import REQUIRE_SERVICES
+from tests.factories.browser import ARTIFACTS, browser_page, require_chromium, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEED_TICKERS = ("AAPL", "MSFT")
 CHAT_SESSIONS_KEY = "stockteacher.chatSessions"
 QUESTION = '이 뉴스가 주가에 어떤 의미가 있나요? <img src=x onerror="window.__xss=1">'
@@ -47,12 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(autouse=True)
 def _chromium_present() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is missing (install Debian's `chromium` package)"
-    if REQUIRE_SERVICES:
-        pytest.fail(message + " and STOCKTEACHER_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message)
+    require_chromium()
 
 
 def _seed(settings: Settings) -> None:
@@ -100,50 +79,6 @@ def _add_chat_spend(settings: Settings, ticker: str, cost_usd: float) -> None:
             session.flush()
 
 
-@contextmanager
-def _serve(settings: Settings) -> Iterator[str]:
-    """The app under uvicorn on 127.0.0.1 and a free port; yields its base URL."""
-    import uvicorn
-
-    from stockteacher.api.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-web-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start", pytrace=False)
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@contextmanager
-def _browser_page() -> Iterator[tuple[Any, list[str]]]:
-    """A fresh chromium page and the list its console errors and uncaught exceptions go to."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=10_000)
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-            yield page, errors
-        finally:
-            browser.close()
-
-
 def _take_expected_failure(errors: list[str], status: int) -> None:
     """Chromium logs every 4xx answer as a console error; remove the one the test provoked."""
     prefix = f"console: Failed to load resource: the server responded with a status of {status}"
@@ -166,7 +101,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
     from playwright.sync_api import expect
 
     settings = seeded_settings()
-    with _serve(settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+    with serve(settings) as base, browser_page() as (page, errors), httpx.Client(base_url=base) as api:
         page.goto(base + "/")
 
         # The list, in Korean (the configured default locale).
@@ -339,7 +274,7 @@ def test_api_key_mode_asks_for_a_key(seeded_settings: Callable[..., Settings]) -
 
     settings = seeded_settings(auth_mode="api_key")
     _, key = create_user(settings, "alice")
-    with _serve(settings) as base, _browser_page() as (page, errors):
+    with serve(settings) as base, browser_page() as (page, errors):
         page.goto(base + "/")
         expect(page.get_by_test_id("auth-panel")).to_be_visible()
         expect(page.get_by_test_id("report-row")).to_have_count(0)
@@ -387,7 +322,7 @@ def test_chat_stream_error_is_shown(seeded_settings: Callable[..., Settings]) ->
             route.continue_()
 
     settings = seeded_settings()
-    with _serve(settings) as base, _browser_page() as (page, errors):
+    with serve(settings) as base, browser_page() as (page, errors):
         page.route("**/api/chat/sessions/*/messages", answer)
         page.goto(base + "/")
         page.get_by_test_id("report-open").first.click()
@@ -413,8 +348,8 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
     _add_chat_spend(settings, "AAPL", CHAT_COST_USD)
     with (
         WebhookReceiver(secret=WEBHOOK_SECRET) as hook,
-        _serve(settings) as base,
-        _browser_page() as (page, errors),
+        serve(settings) as base,
+        browser_page() as (page, errors),
         httpx.Client(base_url=base) as api,
     ):
         assert api.post("/api/subscriptions", json={"ticker": "AAPL", "alert_window": "daily_close"}).status_code == 201
@@ -539,7 +474,7 @@ def test_the_choices_come_from_the_api_config(seeded_settings: Callable[..., Set
     from playwright.sync_api import Route, expect
 
     settings = seeded_settings()
-    with _serve(settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+    with serve(settings) as base, browser_page() as (page, errors), httpx.Client(base_url=base) as api:
         config = api.get("/api/config").json()
         vocabulary = config["vocabulary"]
         vocabulary["sentiment_band"] = 1.0  # every score is inside it: every badge says neutral
@@ -579,7 +514,7 @@ def test_subscribing_by_a_company_name_with_suggestions(make_settings: Callable[
 
     settings = make_settings()
     migrate.upgrade(settings.dsn)
-    with _serve(settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+    with serve(settings) as base, browser_page() as (page, errors), httpx.Client(base_url=base) as api:
         page.goto(base + "/")
         page.get_by_test_id("tab-subscriptions").click()
         box = page.get_by_test_id("subscribe-ticker")

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from stockteacher.settings import Settings
+from tests.factories.browser import ARTIFACTS, browser_page, require_chromium, serve
 from tests.factories.reports import insert_reports
-from tests.web.test_browser import ARTIFACTS, _browser_page, _chromium_present, _serve  # noqa: F401
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 CALL_SCORES = (0.5, -0.5, 0.8, -0.7)
@@ -32,6 +32,11 @@ RAW_KEY = re.compile(
 )
 
 pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    require_chromium()
 
 
 @dataclass
@@ -138,7 +143,7 @@ def _unstick_detail(page: Any) -> None:
 def test_price_chart_outcome_and_track_record(seeded: Seeded) -> None:
     from playwright.sync_api import expect
 
-    with _serve(seeded.settings) as base, _browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+    with serve(seeded.settings) as base, browser_page() as (page, errors), httpx.Client(base_url=base) as api:
         prices = api.get("/api/tickers/AAPL/prices").json()
         assert prices["bars"], "the sample source stored no bars"
         first_day = prices["bars"][0]["date"]
@@ -328,7 +333,7 @@ def test_no_bars_says_so_instead_of_an_empty_chart(make_settings: Callable[..., 
         settings, [{"ticker": "005930.KS", "published_at": datetime(2026, 11, 30, 1, 0, tzinfo=UTC),
                     "sentiment_score": -0.5, "headline": "삼성전자 소식"}]
     )  # fmt: skip
-    with _serve(settings) as base, _browser_page() as (page, errors):
+    with serve(settings) as base, browser_page() as (page, errors):
         page.goto(f"{base}/#report={only}")
         detail = page.get_by_test_id("report-detail")
         expect(detail.get_by_test_id("price-empty")).to_have_text("가격 데이터가 아직 없습니다.")
