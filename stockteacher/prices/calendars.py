@@ -13,8 +13,9 @@ have seen (after the close, or on a holiday or a weekend, it is the next session
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -90,29 +91,48 @@ def sessions_between(market: Market, start: date, end: date) -> list[date]:
     return [_day(s) for s in _calendar(market.exchange).sessions_in_range(start.isoformat(), end.isoformat())]
 
 
+@lru_cache(maxsize=4)
+def _table(exchange: str) -> tuple[list[datetime], list[date]]:
+    """The exchange's session closes (aware UTC, ascending) and their session dates, read once
+    from the calendar: day-0 and offset look-ups are then a bisection, not a pandas call."""
+    closes = _calendar(exchange).closes
+    return [c.to_pydatetime().astimezone(UTC) for c in closes], [_day(s) for s in closes.index]
+
+
 def base_session(market: Market, published_at: datetime) -> date:
     """Day 0 of a report published at `published_at`: the first session whose close is strictly
     later (a report published during a session gets that session's close; after the close, on a
-    weekend or a holiday, the next session's)."""
-    calendar = _calendar(market.exchange)
-    minute = _ts(published_at).floor("min")
-    close = calendar.next_close(minute)
-    return _day(calendar.minute_to_session(close, direction="previous"))
+    weekend or a holiday, the next session's). Times count in whole minutes, as the exchange's."""
+    closes, sessions = _table(market.exchange)
+    minute = _aware(published_at).replace(second=0, microsecond=0)
+    index = bisect.bisect_right(closes, minute)
+    if index >= len(closes):
+        raise LookupError(f"{market.exchange}: no session known after {published_at.isoformat()}")
+    return sessions[index]
 
 
 def last_closed_session(market: Market, now: datetime) -> date:
     """The latest session that has closed by `now` (its bar is final)."""
-    calendar = _calendar(market.exchange)
-    close = calendar.previous_close(_ts(now).ceil("min"))
-    return _day(calendar.minute_to_session(close, direction="previous"))
+    closes, sessions = _table(market.exchange)
+    moment = _aware(now)
+    ceiling = moment if moment.second == 0 and moment.microsecond == 0 else (
+        moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    )  # fmt: skip
+    index = bisect.bisect_left(closes, ceiling) - 1
+    if index < 0:
+        raise LookupError(f"{market.exchange}: no session closed before {now.isoformat()}")
+    return sessions[index]
 
 
 def session_after(market: Market, day: date, sessions: int) -> date:
     """The session `sessions` trading days after the session `day` (which must be one)."""
-    import pandas as pd
-
-    calendar = _calendar(market.exchange)
-    return _day(calendar.session_offset(pd.Timestamp(day), sessions))
+    _, days = _table(market.exchange)
+    index = bisect.bisect_left(days, day)
+    if index >= len(days) or days[index] != day:
+        raise ValueError(f"{day.isoformat()} is not a {market.exchange} session")
+    if index + sessions >= len(days):
+        raise LookupError(f"{market.exchange}: the calendar does not reach {sessions} sessions after {day}")
+    return days[index + sessions]
 
 
 def next_open(market: Market, after: datetime) -> datetime:

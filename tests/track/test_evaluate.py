@@ -142,3 +142,26 @@ def test_summary_counts_calls_hits_buckets_and_enough_data() -> None:
     assert many.calls == 16 and not many.enough_data
     assert summarize(5, pairs * 5).enough_data  # 20 calls
     assert math.isclose(call_of(0.2), 1) and call_of(-0.2) == -1 and call_of(0.19) == 0
+
+
+def test_the_session_table_agrees_with_the_calendar_library() -> None:
+    """Day 0 and offsets are bisections of a table read once from exchange_calendars: they give
+    what its own `next_close` / `previous_close` / `session_offset` give, minute for minute."""
+    import random
+
+    import exchange_calendars
+    import pandas as pd
+
+    from stockteacher.prices.calendars import last_closed_session
+
+    rng = random.Random(3)
+    for market in (US, KR):
+        calendar = exchange_calendars.get_calendar(market.exchange)
+        for _ in range(300):
+            moment = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 700 * 24 * 60))
+            close = calendar.next_close(pd.Timestamp(moment))
+            assert base_session(market, moment) == calendar.minute_to_session(close, direction="previous").date()
+            previous = calendar.previous_close(pd.Timestamp(moment))
+            assert last_closed_session(market, moment) == calendar.minute_to_session(previous, "previous").date()
+            day = base_session(market, moment)
+            assert session_after(market, day, 5) == calendar.session_offset(pd.Timestamp(day), 5).date()
