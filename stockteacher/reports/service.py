@@ -50,6 +50,7 @@ from stockteacher.reports.models import Favorite, Report, ReportDetail, ReportFi
 from stockteacher.store.db import read_on_loop
 from stockteacher.store.models import ReportOutcome, utcnow
 from stockteacher.tickers.registry import TickerError, normalise_symbol
+from stockteacher.track.service import outcome_body
 
 __all__ = [
     "PUBLISHED",
@@ -401,18 +402,7 @@ _OUTCOMES_BY_ID = select(
 def _with_outcome(data: dict[str, Any], rows: Sequence[Any]) -> dict[str, Any]:
     """`data` with its `outcome` (API.md): what the stock did next per horizon, or None until
     the first horizon has passed (`track.service` writes the rows)."""
-    outcome = {
-        str(r.horizon_days): {
-            "return": r.stock_return,
-            "benchmark": r.benchmark,
-            "benchmark_return": r.benchmark_return,
-            "excess_return": r.excess_return,
-            "hit": r.hit,
-            "base_date": r.base_date.isoformat() if hasattr(r.base_date, "isoformat") else str(r.base_date),
-            "end_date": r.end_date.isoformat() if hasattr(r.end_date, "isoformat") else str(r.end_date),
-        }
-        for r in rows
-    }
+    outcome = {str(r.horizon_days): outcome_body(r) for r in rows}
     data["outcome"] = outcome or None
     return data
 

@@ -27,6 +27,7 @@ __all__ = [
     "EvaluationResult",
     "evaluate",
     "evaluate_session",
+    "outcome_body",
     "outcomes_for",
     "overall_track_record",
     "records_for",
@@ -194,21 +195,26 @@ def records_for(session: Session, scope: str | None = None) -> dict[str, list[di
     return dict(out)
 
 
+def outcome_body(row: Any) -> dict[str, Any]:
+    """One horizon of a report's `outcome` (API.md), from a `report_outcomes` row (ORM or Core)."""
+    return {
+        "return": row.stock_return,
+        "benchmark": row.benchmark,
+        "benchmark_return": row.benchmark_return,
+        "excess_return": row.excess_return,
+        "hit": row.hit,
+        "base_date": str(row.base_date),
+        "end_date": str(row.end_date),
+    }
+
+
 def outcomes_for(session: Session, insight_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """Each report's known outcomes: `{insight_id: {"5": {return, benchmark_return, ...}}}`."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     if not insight_ids:
         return out
     for row in session.scalars(select(ReportOutcome).where(ReportOutcome.insight_id.in_(insight_ids))):
-        out.setdefault(row.insight_id, {})[str(row.horizon_days)] = {
-            "return": row.stock_return,
-            "benchmark": row.benchmark,
-            "benchmark_return": row.benchmark_return,
-            "excess_return": row.excess_return,
-            "hit": row.hit,
-            "base_date": row.base_date.isoformat(),
-            "end_date": row.end_date.isoformat(),
-        }
+        out.setdefault(row.insight_id, {})[str(row.horizon_days)] = outcome_body(row)
     return out
 
 
