@@ -36,8 +36,10 @@ def test_prices_come_back_oldest_first_with_the_benchmark_named(
     assert days == ["2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-27", "2026-11-30"]
     index = client.get("/api/tickers/%5EGSPC/prices?from=2026-11-27&to=2026-11-27", headers=users.alice).json()
     assert [b["date"] for b in index["bars"]] == ["2026-11-27"]
-    bad = client.get("/api/tickers/AAPL/prices?from=2026-11-30&to=2026-11-01", headers=users.alice)
-    assert bad.status_code == 422 and "from" in bad.json()["detail"]
+    inverted = client.get("/api/tickers/AAPL/prices?from=2026-11-30&to=2026-11-01", headers=users.alice)
+    assert inverted.status_code == 200 and inverted.json()["bars"] == []  # an empty range
+    bad = client.get("/api/tickers/AAPL/prices?from=30.11.2026", headers=users.alice)
+    assert bad.status_code == 422 and "from" in bad.text
     assert client.get("/api/tickers/AAPL/prices", headers={}).status_code == 401
 
 
