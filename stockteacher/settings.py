@@ -168,8 +168,9 @@ class Settings(BaseSettings):
     collection_schedules: Schedules = Field(default_factory=list, alias="COLLECTION_SCHEDULES")
 
     # --- prices and the track record ---------------------------------------------------------
-    # auto: the sample series for tickers collected from `sample`, Yahoo Finance otherwise;
-    # off: no prices are fetched (reports get no outcome).
+    # auto: the sample series for tickers collected from `sample`, Yahoo Finance for tickers
+    # collected from a news service, none for file imports (jobs/prices.py fetches history);
+    # off: no prices are fetched by sweeps (reports get no outcome).
     price_source: Literal["auto", "yahoo", "file", "sample", "off"] = Field("auto", alias="PRICE_SOURCE")
     price_file_path: str | None = Field(None, alias="PRICE_FILE_PATH")
     yahoo_chart_endpoint: str = Field("https://query1.finance.yahoo.com/v8/finance/chart", alias="YAHOO_CHART_ENDPOINT")

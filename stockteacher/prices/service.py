@@ -40,15 +40,20 @@ __all__ = [
 ]
 
 UPSERT_CHUNK = 500
+NETWORK_SOURCES = frozenset({"news_api", "naver", "dart", "rss"})
 
 
 def price_source_name(settings: Settings, news_source: str | None = None) -> str | None:
-    """The price source for a ticker collected from `news_source` (None when prices are off):
-    `auto` gives tickers of the bundled `sample` news the sample series, the rest Yahoo."""
+    """The price source for a ticker collected from `news_source` (None: no prices fetched).
+    `auto` gives tickers of the bundled `sample` news the sample series and tickers of a news
+    service (NewsAPI, Naver, OpenDART, RSS) Yahoo's; a file import or an analyze-only run
+    fetches none (`jobs/prices.py` fetches a backfill's history)."""
     if settings.price_source == "off":
         return None
     if settings.price_source == "auto":
-        return "sample" if news_source == "sample" else "yahoo"
+        if news_source == "sample":
+            return "sample"
+        return "yahoo" if news_source in NETWORK_SOURCES else None
     return settings.price_source
 
 

@@ -56,7 +56,7 @@ class HorizonOutcome(BaseModel):
     benchmark: str
     benchmark_return: float
     excess_return: float
-    hit: bool | None  # None: the report made no call (|sentiment| < 0.2)
+    hit: bool | None  # None: the report made no call (its sentiment inside the neutral band)
     base_date: str
     end_date: str
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from stockteacher.core.vocabulary import SENTIMENT_BAND
 from stockteacher.prices.calendars import Market, base_session, session_after
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 HORIZONS = (1, 5, 20)
-NEUTRAL_BAND = 0.2
+NEUTRAL_BAND = SENTIMENT_BAND  # 0.2, the band the reports' sentiment filter uses
 MIN_CALLS = 20
 Z95 = 1.959963984540054
 # Sentiment buckets for the mean excess return: (key, lower bound included, upper bound excluded).

@@ -26,6 +26,7 @@ from stockteacher.prices.sample import sample_bars
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Analysis, Report, utcnow
+from stockteacher.track.evaluate import call_of
 
 __all__ = ["MODEL", "REPORTS_PER_TICKER", "seed_sample_history"]
 
@@ -74,7 +75,7 @@ def seed_sample_history(settings: Settings, tickers: list[str], *, now: datetime
                 )  # fmt: skip
                 session.add(analysis)
                 session.flush()
-                tone = "긍정적" if sentiment >= 0.2 else "부정적" if sentiment <= -0.2 else "중립적"
+                tone = {1: "긍정적", -1: "부정적", 0: "중립적"}[call_of(sentiment)]
                 day: date = published_at.date()
                 session.add(Report(
                     insight_id=f"hist_{digest[:16]}", analysis_id=analysis.id, ticker=ticker, status="published",

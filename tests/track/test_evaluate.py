@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from stockteacher.prices.calendars import base_session, is_session, market_for, session_after
+from stockteacher.prices.calendars import base_session, is_session, market_for, next_close, next_open, session_after
 from stockteacher.track.evaluate import Closes, call_of, outcome, summarize, wilson_interval
 
 US = market_for("AAPL")
@@ -165,3 +165,23 @@ def test_the_session_table_agrees_with_the_calendar_library() -> None:
             assert last_closed_session(market, moment) == calendar.minute_to_session(previous, "previous").date()
             day = base_session(market, moment)
             assert session_after(market, day, 5) == calendar.session_offset(pd.Timestamp(day), 5).date()
+            assert next_open(market, moment) == calendar.next_open(pd.Timestamp(moment)).to_pydatetime()
+            assert next_close(market, moment) == close.to_pydatetime()
+            assert is_session(market, moment.date()) == calendar.is_session(pd.Timestamp(moment.date()))
+
+
+def test_the_session_table_is_kept_for_the_day_and_a_damaged_copy_is_rebuilt(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockteacher.prices import calendars
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calendars._table.cache_clear()
+    built = calendars._table("XNYS")
+    (cached,) = (tmp_path / "stockteacher" / "calendars").glob("XNYS-*.json")
+    calendars._table.cache_clear()
+    assert calendars._table("XNYS") == built  # read back from the file
+    cached.write_text("{not json")
+    calendars._table.cache_clear()
+    assert calendars._table("XNYS") == built
+    calendars._table.cache_clear()
