@@ -42,24 +42,16 @@ class HorizonRecordOut(BaseModel):
     by_sentiment: list[BucketOut]
 
 
-class TrackRecordOut(BaseModel):
+class TrackRecordOut(HorizonRecordOut):
     """A track record; the headline figures are those of `horizon_days` (+5 trading days).
     `ticker` and `benchmark` are null for the overall record."""
 
     ticker: str | None
     benchmark: str | None
     horizon_days: int
-    reports: int
-    calls: int
-    hits: int
-    hit_rate: float | None
-    hit_rate_ci95: list[float] | None
-    mean_excess_return: float | None
-    enough_data: bool
     min_calls: int
     neutral_band: float
     by_horizon: dict[str, HorizonRecordOut]
-    by_sentiment: list[BucketOut]
     computed_at: datetime | None
 
 

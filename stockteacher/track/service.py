@@ -221,6 +221,20 @@ def outcomes_for(session: Session, insight_ids: list[str]) -> dict[str, dict[str
 HEADLINE_HORIZON = 5
 
 
+def _horizon(r: dict[str, Any]) -> dict[str, Any]:
+    """One horizon's figures in API.md's shape (the interval as `[lo, hi]`)."""
+    return {
+        "reports": r["reports"],
+        "calls": r["calls"],
+        "hits": r["hits"],
+        "hit_rate": r["hit_rate"],
+        "hit_rate_ci95": None if r["ci_low"] is None else [r["ci_low"], r["ci_high"]],
+        "mean_excess_return": r["mean_excess_return"],
+        "enough_data": r["enough_data"],
+        "by_sentiment": r["buckets"],
+    }
+
+
 def _body(scope: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """One scope's track record in API.md's shape; the headline figures are the +5 days'."""
     by_horizon = {str(r["horizon_days"]): r for r in records}
@@ -228,34 +242,14 @@ def _body(scope: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         "reports": 0, "calls": 0, "hits": 0, "hit_rate": None, "ci_low": None, "ci_high": None,
         "mean_excess_return": None, "enough_data": False, "buckets": [], "computed_at": None,
     }  # fmt: skip
-    benchmark = None if scope == ALL else market_for(scope).benchmark
     return {
         "ticker": None if scope == ALL else scope,
-        "benchmark": benchmark,
+        "benchmark": None if scope == ALL else market_for(scope).benchmark,
         "horizon_days": HEADLINE_HORIZON,
-        "reports": head["reports"],
-        "calls": head["calls"],
-        "hits": head["hits"],
-        "hit_rate": head["hit_rate"],
-        "hit_rate_ci95": None if head["ci_low"] is None else [head["ci_low"], head["ci_high"]],
-        "mean_excess_return": head["mean_excess_return"],
-        "enough_data": head["enough_data"],
+        **_horizon(head),
         "min_calls": MIN_CALLS,
         "neutral_band": NEUTRAL_BAND,
-        "by_horizon": {
-            key: {
-                "reports": r["reports"],
-                "calls": r["calls"],
-                "hits": r["hits"],
-                "hit_rate": r["hit_rate"],
-                "hit_rate_ci95": None if r["ci_low"] is None else [r["ci_low"], r["ci_high"]],
-                "mean_excess_return": r["mean_excess_return"],
-                "enough_data": r["enough_data"],
-                "by_sentiment": r["buckets"],
-            }
-            for key, r in by_horizon.items()
-        },
-        "by_sentiment": head["buckets"],
+        "by_horizon": {key: _horizon(r) for key, r in by_horizon.items()},
         "computed_at": head["computed_at"],
     }
 

@@ -19,10 +19,9 @@ router = APIRouter(tags=["prices"])
 
 
 def _symbol(ticker: str) -> str:
+    """A ticker normalised, or an index as given (`^GSPC`; the route's pattern checked it)."""
     value = ticker.strip()
-    if value.startswith("^"):  # an index: ^GSPC, ^KS11
-        if not value[1:].isalnum() or len(value) > 12:
-            raise InvalidRequest(f"ticker: {ticker!r} is not an index symbol")
+    if value.startswith("^"):
         return value.upper()
     try:
         return normalise_symbol(value)
