@@ -240,8 +240,15 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(10, gt=0, alias="SMTP_TIMEOUT_SECONDS")
     webhook_timeout_seconds: float = Field(5, gt=0, alias="WEBHOOK_TIMEOUT_SECONDS")
     webhook_allow_private_hosts: bool | None = Field(None, alias="WEBHOOK_ALLOW_PRIVATE_HOSTS")
-    vapid_public_key: str | None = Field(None, alias="VAPID_PUBLIC_KEY")
-    vapid_private_key: SecretStr | None = Field(None, alias="VAPID_PRIVATE_KEY")
+    # Old webhook secrets keep signing (a second `v1,` signature) this long after a rotation.
+    webhook_secret_overlap_hours: float = Field(24, ge=0, le=24 * 30, alias="WEBHOOK_SECRET_OVERLAP_HOURS")
+    # Fernet key(s) that encrypt channel secrets at rest; several comma-separated: the first
+    # encrypts, every one decrypts (rotation). Make one with `stockteacher secret-key`.
+    secret_key: SecretStr | None = Field(None, alias="SECRET_KEY")
+    apprise_timeout_seconds: float = Field(10, gt=0, le=120, alias="APPRISE_TIMEOUT_SECONDS")
+    # {"api.telegram.org": "http://127.0.0.1:8081"}: send a service's requests to another origin
+    # (a self-hosted Telegram Bot API server, a corporate relay, a test server).
+    apprise_host_overrides: dict[str, str] = Field(default_factory=dict, alias="APPRISE_HOST_OVERRIDES")
     notify_max_attempts: int = Field(6, ge=1, le=50, alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_seconds: float = Field(30, ge=0, alias="NOTIFY_BACKOFF_SECONDS")
     notify_max_backoff_seconds: float = Field(3600, ge=0, alias="NOTIFY_MAX_BACKOFF_SECONDS")
@@ -274,6 +281,27 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _fernet_keys(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        from stockteacher.core.crypto import check_keys
+
+        check_keys(str(raw))  # a ValueError names the bad part by position, never its value
+        return raw
+
+    @field_validator("apprise_host_overrides")
+    @classmethod
+    def _origins(cls, value: dict[str, str]) -> dict[str, str]:
+        for host, origin in value.items():
+            if not host or "/" in host or ":" in host:
+                raise ValueError(f"key {host!r} must be a host name such as api.telegram.org")
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{host}: {origin!r} must be an http(s) origin such as http://127.0.0.1:8081")
+        return {host.lower(): origin.rstrip("/") for host, origin in value.items()}
 
     @field_validator("webhook_allow_private_hosts", mode="before")
     @classmethod
@@ -312,6 +340,11 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_hosts is not None:
             return self.webhook_allow_private_hosts
         return self.auth_mode == "single_user"
+
+    @property
+    def secret_keys(self) -> str | None:
+        """`SECRET_KEY` as `core.crypto` takes it (None when unset)."""
+        return self.secret_key.get_secret_value() if self.secret_key else None
 
     @property
     def chat_model_name(self) -> str:
@@ -386,7 +419,7 @@ class Settings(BaseSettings):
                 self.dart_api_key,
                 self.openai_api_key,
                 self.smtp_password,
-                self.vapid_private_key,
+                self.secret_key,
             )
             if s is not None and s.get_secret_value()
         ]

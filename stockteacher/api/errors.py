@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 
-from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, StockTeacherError
+from stockteacher.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, SetupError, StockTeacherError
 from stockteacher.core.fields import PATTERN_HINTS
 from stockteacher.logs import get_logger, new_trace_id
 
@@ -43,6 +43,7 @@ STATUS_FOR: tuple[tuple[type[StockTeacherError], int], ...] = (
     (Forbidden, 403),
     (Conflict, 409),
     (InvalidRequest, 422),
+    (SetupError, 503),  # this server is not set up for it (SECRET_KEY missing): an operator's fix
 )
 
 

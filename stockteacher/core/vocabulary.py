@@ -53,7 +53,7 @@ PolicyWindow = Literal["morning_open", "daily_close", "immediate"]
 """When a user's notifications go out (API.md `NotificationPolicy.window`)."""
 
 Frequency = Literal["daily", "weekly"]
-Channel = Literal["webhook", "email", "web-push"]
+Channel = Literal["webhook", "email", "apprise"]
 """How a user is told; the order is the order the web page lists them in."""
 
 ChannelStatus = Literal["pending", "verified"]

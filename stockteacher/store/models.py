@@ -36,6 +36,7 @@ __all__ = [
     "ChatSession",
     "Delivery",
     "Favorite",
+    "FeedToken",
     "PriceBar",
     "ReportOutcome",
     "TrackRecord",
@@ -418,10 +419,15 @@ class NotificationPolicy(Base):
 
 
 class NotificationChannel(Base):
-    """Where a user can be reached: an e-mail address or a webhook URL (with its HMAC secret).
+    """Where a user can be reached: an e-mail address, a webhook, or an Apprise URL (Telegram,
+    Slack, Discord, KakaoTalk, LINE, ntfy, …).
 
-    A channel is `pending` until verified (the webhook answered a signed verification ping, or
-    the e-mail's link was opened); only verified channels receive reports.
+    `address` is what the API shows (an e-mail address; a webhook or Apprise URL with its
+    secrets masked). What delivery needs in full is sealed with `SECRET_KEY` (`core.crypto`):
+    `target` (the webhook or Apprise URL), `secret` (the webhook's `whsec_` key) and, for an
+    overlap window after a rotation, `previous_secret`. A channel is `pending` until verified
+    (the webhook answered a signed ping; the e-mail's link was opened; the code sent over
+    Apprise was typed back); only verified channels receive reports.
     """
 
     __tablename__ = "notification_channels"
@@ -429,14 +435,31 @@ class NotificationChannel(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     address: Mapped[str] = mapped_column(Text, nullable=False)
-    secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
     verification_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verification_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    verification_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class FeedToken(Base):
+    """A user's private feed address (`/feeds/user/<token>.rss`): only the token's SHA-256 is
+    kept, so the URL is shown once when made; deleting the row revokes it."""
+
+    __tablename__ = "feed_tokens"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Delivery(Base):
