@@ -416,6 +416,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secret_key(args: argparse.Namespace) -> int:
+    """A new SECRET_KEY (a Fernet key) on stdout, for `.env` or the environment."""
+    from stockteacher.core.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockteacher", description="Stock news → beginner-friendly reports, on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -425,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_check = s_sub.add_parser("check", help="validate settings and print them, secrets masked")
     p_check.add_argument("--json", action="store_true")
     p_check.set_defaults(func=cmd_settings_check)
+
+    p_key = sub.add_parser(
+        "secret-key", help="print a new SECRET_KEY (encrypts channel secrets): echo SECRET_KEY=$(…) >> .env"
+    )
+    p_key.set_defaults(func=cmd_secret_key)
 
     p_db = sub.add_parser("db", help="database migrations")
     d_sub = p_db.add_subparsers(dest="db_command", required=True)

@@ -248,7 +248,9 @@ class Settings(BaseSettings):
     apprise_timeout_seconds: float = Field(10, gt=0, le=120, alias="APPRISE_TIMEOUT_SECONDS")
     # {"api.telegram.org": "http://127.0.0.1:8081"}: send a service's requests to another origin
     # (a self-hosted Telegram Bot API server, a corporate relay, a test server).
-    apprise_host_overrides: dict[str, str] = Field(default_factory=dict, alias="APPRISE_HOST_OVERRIDES")
+    apprise_host_overrides: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="APPRISE_HOST_OVERRIDES"
+    )
     notify_max_attempts: int = Field(6, ge=1, le=50, alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_seconds: float = Field(30, ge=0, alias="NOTIFY_BACKOFF_SECONDS")
     notify_max_backoff_seconds: float = Field(3600, ge=0, alias="NOTIFY_MAX_BACKOFF_SECONDS")
@@ -292,6 +294,18 @@ class Settings(BaseSettings):
 
         check_keys(str(raw))  # a ValueError names the bad part by position, never its value
         return raw
+
+    @field_validator("apprise_host_overrides", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text) if text else {}
+            except json.JSONDecodeError as exc:
+                example = '{"api.telegram.org": "http://127.0.0.1:8081"}'
+                raise ValueError(f"must be a JSON object such as {example} ({exc.msg})") from None
+        return value
 
     @field_validator("apprise_host_overrides")
     @classmethod

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from stockteacher.settings import Settings
 from stockteacher.store import migrate
 from tests.factories.services import REDIS_TEST_URL, new_pg_database, unavailable
-from tests.factories.settings import isolate_environment
+from tests.factories.settings import TEST_SECRET_KEY, isolate_environment
 
 # The API fixtures (app, client, users, reports) serve the tests of every web package.
 pytest_plugins = ("tests.fixtures.api",)
@@ -106,6 +106,7 @@ def make_settings(tmp_path: Any) -> Callable[..., Settings]:
             "redis_socket_timeout_seconds": 0.5,
             # No price fetches unless a test asks (`price_source="sample"`): Yahoo is the internet.
             "price_source": "off",
+            "secret_key": TEST_SECRET_KEY,
         }
         base.update(overrides)
         return Settings(_env_file=None, **base)

@@ -14,12 +14,15 @@ from stockteacher.core.vocabulary import Channel, ChannelStatus, Frequency, Loca
 from stockteacher.store.models import NotificationChannel, NotificationPolicy
 
 __all__ = [
+    "AppriseIn",
     "ChannelOut",
+    "CodeIn",
     "EmailIn",
     "NotificationChannel",
     "NotificationPolicy",
     "NotificationPolicyIn",
     "NotificationPolicyOut",
+    "RotatedSecretOut",
     "WebhookIn",
     "timezone_names",
 ]
@@ -108,7 +111,12 @@ class NotificationPolicyOut(BaseModel):
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=8, max_length=2000, examples=["https://example.com/hooks/stockteacher"])
-    secret: str | None = Field(None, min_length=16, max_length=128, description="HMAC key; made for you if absent")
+    secret: str | None = Field(
+        None,
+        min_length=16,
+        max_length=128,
+        description="a Standard Webhooks secret (whsec_ and base64 of 24-64 bytes); made for you if absent",
+    )
 
     @field_validator("url")
     @classmethod
@@ -116,6 +124,28 @@ class WebhookIn(BaseModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+
+class AppriseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(
+        min_length=6,
+        max_length=4000,
+        description="an Apprise URL, or up to five separated by spaces or commas",
+        examples=["tgram://123456789:AAH-bot-token/987654321", "ntfys://my-stock-alerts"],
+    )
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=6, max_length=6, pattern=r"^\s*\d{6}\s*$", description="the code in the test message")
+
+
+class RotatedSecretOut(BaseModel):
+    secret: str = Field(description="the new whsec_ secret: shown only in this answer")
+    previous_valid_until: datetime | None = Field(
+        description="until then every request also carries a signature with the previous secret"
+    )
 
 
 class EmailIn(BaseModel):
@@ -137,9 +167,15 @@ class ChannelOut(BaseModel):
     last_error_code: str | None = Field(
         None,
         description="what went wrong, for translation: ping_private_address, ping_signature_rejected, "
-        "ping_refused, ping_no_answer, email_not_configured, email_not_sent",
+        "ping_refused, ping_no_answer, email_not_configured, email_not_sent, apprise_not_sent",
     )
-    secret: str | None = Field(None, description="the webhook's HMAC key: shown only when it was just made")
+    secret: str | None = Field(None, description="the webhook's whsec_ secret: shown only when it was just made")
+    previous_secret_valid_until: datetime | None = Field(
+        None, description="a webhook after a rotation: the previous secret also signs until then"
+    )
+    verification_expires_at: datetime | None = Field(
+        None, description="a pending Apprise channel: the code sent to it works until then"
+    )
 
     @classmethod
     def of(cls, row: NotificationChannel, secret: str | None = None) -> ChannelOut:
@@ -152,4 +188,6 @@ class ChannelOut(BaseModel):
             last_error=row.last_error,
             last_error_code=row.last_error_code,
             secret=secret,
+            previous_secret_valid_until=row.previous_secret_until,
+            verification_expires_at=row.verification_expires_at if row.status == "pending" else None,
         )

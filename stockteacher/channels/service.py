@@ -1,9 +1,14 @@
 """Notification policies and channels: a user's own, checked here once.
 
 A channel is `pending` until verified: a webhook by answering a signed verification ping with
-2xx at once, an e-mail address by the link sent to it. Verifying the first channel makes the
-user's waiting subscriptions Active; removing the last one makes them wait again
+2xx at once, an e-mail address by the link sent to it, an Apprise URL (Telegram, Slack, …) by
+the six-digit code sent through it and typed back (a code, not a link: chat services open links
+to preview them, which would verify a channel nobody read). Verifying the first channel makes
+the user's waiting subscriptions Active; removing the last one makes them wait again
 (`subscriptions.service`).
+
+What delivery needs in full — a webhook's URL and `whsec_` secret, an Apprise URL — is sealed
+with SECRET_KEY (`core.crypto`) before it is stored; the API shows only masked forms.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import hashlib
 import html
 import secrets
 import socket
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.models import Principal
@@ -25,7 +31,8 @@ from stockteacher.channels.models import (
     NotificationPolicyIn,
     NotificationPolicyOut,
 )
-from stockteacher.core.errors import InvalidRequest, NotFound
+from stockteacher.core.crypto import mask_url, seal
+from stockteacher.core.errors import Conflict, InvalidRequest, NotFound
 from stockteacher.settings import Settings
 from stockteacher.store.models import utcnow
 from stockteacher.subscriptions import service as subscriptions
@@ -36,11 +43,18 @@ __all__ = [
     "ping_failure",
     "policy_for",
     "private_target",
+    "rotate_webhook_secret",
     "save_policy",
+    "set_apprise",
     "set_email",
     "set_webhook",
+    "verify_apprise",
     "verify_email",
 ]
+
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=30)
+CODE_ATTEMPTS = 5
 
 
 def policy_for(user_id: str, default_locale: str, *, db_session: Session) -> NotificationPolicyOut:
@@ -77,14 +91,24 @@ def list_channels(caller: Principal, *, db_session: Session) -> list[Notificatio
 
 
 def _upsert(
-    user_id: str, channel: str, address: str, secret: str | None, *, db_session: Session
+    user_id: str,
+    channel: str,
+    address: str,
+    *,
+    target: str | None = None,
+    secret: str | None = None,
+    db_session: Session,
 ) -> NotificationChannel:
+    """The channel set anew (pending, no rotation in progress); `target` and `secret` sealed."""
     row = db_session.get(NotificationChannel, (user_id, channel))
     now = utcnow()
     if row is None:
         row = NotificationChannel(user_id=user_id, channel=channel, created_at=now)
         db_session.add(row)
-    row.address, row.secret, row.status, row.verified_at, row.updated_at = address, secret, "pending", None, now
+    row.address, row.target, row.secret, row.status, row.verified_at, row.updated_at = (
+        address, target, secret, "pending", None, now)  # fmt: skip
+    row.previous_secret = row.previous_secret_until = row.verification_expires_at = None
+    row.verification_hash, row.verification_attempts, row.last_error, row.last_error_code = None, 0, None, None
     return row
 
 
@@ -99,15 +123,26 @@ def set_webhook(
     caller: Principal, url: str, secret: str | None, settings: Settings, *, db_session: Session
 ) -> tuple[NotificationChannel, str | None]:
     """Set the webhook and verify it at once: it must answer a signed verification ping with
-    2xx. The HMAC secret is made unless given; returns the row and the secret when it was made."""
-    from stockteacher.notify.channels import verification_ping
+    2xx. The `whsec_` secret is made unless given; returns the row and the secret when it was
+    made. URL and secret are stored sealed."""
+    from stockteacher.notify.channels import new_secret, secret_problem, verification_ping
 
+    if secret is not None and (problem := secret_problem(secret)):
+        raise InvalidRequest(f"secret: {problem}")
     if not settings.webhooks_may_reach_private_hosts:
         problem = private_target(url)
         if problem:
             raise InvalidRequest(f"url: {problem}")
-    key = secret or secrets.token_urlsafe(32)
-    row = _upsert(caller.user_id, "webhook", url, key, db_session=db_session)
+    key = secret or new_secret()
+    keys = settings.secret_keys
+    row = _upsert(
+        caller.user_id,
+        "webhook",
+        mask_url(url),
+        target=seal(keys, url),
+        secret=seal(keys, key),
+        db_session=db_session,
+    )
     result = verification_ping(
         url,
         key,
@@ -130,7 +165,7 @@ def set_email(caller: Principal, address: str, settings: Settings, *, db_session
     from stockteacher.notify.render import Rendered
 
     token = secrets.token_urlsafe(24)
-    row = _upsert(caller.user_id, "email", address, None, db_session=db_session)
+    row = _upsert(caller.user_id, "email", address, db_session=db_session)
     subscriptions.await_channel(caller.user_id, db_session=db_session)
     row.verification_hash = hashlib.sha256(token.encode()).hexdigest()
     link = f"{settings.public_base_url.rstrip('/')}/api/notifications/channels/email/verify?token={token}"
@@ -157,6 +192,79 @@ def verify_email(token: str, *, db_session: Session) -> None:
     if row is None:
         raise NotFound("this verification link is unknown or was used already")
     _verified(row, db_session=db_session)
+
+
+def rotate_webhook_secret(caller: Principal, settings: Settings, *, db_session: Session) -> tuple[str, datetime | None]:
+    """A new `whsec_` secret for the webhook; the current one keeps signing (a second signature)
+    for `WEBHOOK_SECRET_OVERLAP_HOURS`. Returns the new secret (shown once) and when the old
+    one stops signing (None without an overlap). A rotation during an overlap drops the oldest."""
+    from stockteacher.notify.channels import new_secret
+
+    row = db_session.get(NotificationChannel, (caller.user_id, "webhook"))
+    if row is None or row.secret is None:
+        raise NotFound("no webhook channel: set one with PUT /api/notifications/channels/webhook")
+    now = utcnow()
+    overlap = timedelta(hours=settings.webhook_secret_overlap_hours)
+    key = new_secret()
+    row.previous_secret, row.previous_secret_until = (row.secret, now + overlap) if overlap else (None, None)
+    row.secret, row.updated_at = seal(settings.secret_keys, key), now
+    db_session.flush()
+    return key, row.previous_secret_until
+
+
+def _code_hash(user_id: str, code: str) -> str:
+    return hashlib.sha256(f"{user_id}\x1f{code}".encode()).hexdigest()
+
+
+def set_apprise(caller: Principal, url: str, settings: Settings, *, db_session: Session) -> NotificationChannel:
+    """Set the Apprise URL(s) and send a six-digit code through them, to be typed back within
+    30 minutes (`verify_apprise`). The URL is checked by Apprise first and stored sealed."""
+    from stockteacher.notify.apprise_channel import check_url, send_apprise
+    from stockteacher.notify.render import verification_message
+
+    target = check_url(url, settings)
+    row = _upsert(
+        caller.user_id, "apprise", target.masked, target=seal(settings.secret_keys, target.url), db_session=db_session
+    )
+    subscriptions.await_channel(caller.user_id, db_session=db_session)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    row.verification_hash, row.verification_expires_at = _code_hash(caller.user_id, code), utcnow() + CODE_LIFETIME
+    locale = user_locale(caller.user_id, settings.default_locale, db_session=db_session)
+    title, body = verification_message(code, locale, minutes=int(CODE_LIFETIME.total_seconds() // 60))
+    result = send_apprise(target.url, title, body, settings)
+    if not result.ok:
+        row.last_error_code, row.last_error = "apprise_not_sent", f"the code could not be sent: {result.error}"
+    db_session.flush()
+    return row
+
+
+def verify_apprise(caller: Principal, code: str, *, db_session: Session) -> NotificationChannel:
+    """The code from the Apprise test message: right → verified; wrong → one of five tries used
+    (the count is committed even though the request fails); expired or used up → set it again."""
+    row = db_session.get(NotificationChannel, (caller.user_id, "apprise"))
+    if row is None:
+        raise NotFound("no Apprise channel: set one with PUT /api/notifications/channels/apprise")
+    if row.status == "verified":
+        raise Conflict("this Apprise channel is verified already")
+    again = "set the channel again (PUT /api/notifications/channels/apprise) for a new code"
+    if row.verification_hash is None or row.verification_attempts >= CODE_ATTEMPTS:
+        raise InvalidRequest(f"code: too many wrong codes; {again}")
+    if row.verification_expires_at is None or row.verification_expires_at < utcnow():
+        raise InvalidRequest(f"code: the code expired; {again}")
+    if not secrets.compare_digest(_code_hash(caller.user_id, code.strip()), row.verification_hash):
+        mine = (NotificationChannel.user_id == caller.user_id) & (NotificationChannel.channel == "apprise")
+        used = db_session.execute(
+            update(NotificationChannel)
+            .where(mine)
+            .values(verification_attempts=NotificationChannel.verification_attempts + 1)
+            .returning(NotificationChannel.verification_attempts)
+        ).scalar_one()
+        db_session.commit()  # a wrong guess counts even though this request answers 422
+        left = CODE_ATTEMPTS - used
+        raise InvalidRequest(f"code: wrong code ({left} tries left)" if left > 0 else f"code: wrong code; {again}")
+    _verified(row, db_session=db_session)
+    db_session.flush()
+    return row
 
 
 def delete_channel(caller: Principal, channel: str, *, db_session: Session) -> None:

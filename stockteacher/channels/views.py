@@ -12,10 +12,13 @@ from stockteacher.api.deps import AppSettings, Caller, Db, ReadDb
 from stockteacher.api.errors import documented
 from stockteacher.channels import service
 from stockteacher.channels.models import (
+    AppriseIn,
     ChannelOut,
+    CodeIn,
     EmailIn,
     NotificationPolicyIn,
     NotificationPolicyOut,
+    RotatedSecretOut,
     WebhookIn,
     timezone_names,
 )
@@ -51,6 +54,35 @@ def put_webhook(body: WebhookIn, db: Db, caller: Caller, settings: AppSettings) 
     The HMAC secret is made for you unless you send one, and shown only in this answer."""
     row, made = service.set_webhook(caller, body.url, body.secret, settings, db_session=db)
     return ChannelOut.of(row, made)
+
+
+@router.post(
+    "/channels/webhook/rotate-secret",
+    response_model=RotatedSecretOut,
+    responses=documented(404, "you have no webhook channel"),
+)
+def rotate_webhook_secret(db: Db, caller: Caller, settings: AppSettings) -> RotatedSecretOut:
+    """A new whsec_ secret, shown only here; the old one keeps signing (a second signature in
+    `webhook-signature`) until `previous_valid_until`, so receivers can switch without a gap."""
+    secret, until = service.rotate_webhook_secret(caller, settings, db_session=db)
+    return RotatedSecretOut(secret=secret, previous_valid_until=until)
+
+
+@router.put("/channels/apprise", response_model=ChannelOut)
+def put_apprise(body: AppriseIn, db: Db, caller: Caller, settings: AppSettings) -> ChannelOut:
+    """Set a chat or push channel by its Apprise URL (Telegram, Slack, Discord, KakaoTalk, LINE,
+    ntfy, …). A six-digit code is sent through it: type it back with `…/apprise/verify`."""
+    return ChannelOut.of(service.set_apprise(caller, body.url, settings, db_session=db))
+
+
+@router.post(
+    "/channels/apprise/verify",
+    response_model=ChannelOut,
+    responses={**documented(404, "you have no Apprise channel"), **documented(409, "verified already")},
+)
+def verify_apprise(body: CodeIn, db: Db, caller: Caller) -> ChannelOut:
+    """The code from the test message: verifies the channel (five tries, 30 minutes)."""
+    return ChannelOut.of(service.verify_apprise(caller, body.code, db_session=db))
 
 
 @router.put("/channels/email", response_model=ChannelOut)

@@ -1,4 +1,5 @@
-"""Delivery channels: signed webhooks, e-mail over SMTP, and web-push (not available in this build).
+"""Delivery channels: webhooks signed per Standard Webhooks, e-mail over SMTP (Apprise chat
+services are in `notify.apprise_channel`).
 
 Every sender returns a `SendResult` instead of raising for a delivery problem, so the outbox can
 decide what happens next::
@@ -15,48 +16,43 @@ decide what happens next::
 Vendor exceptions (httpx, smtplib, ssl, socket) are translated here, at the boundary. Error
 texts name the host, never the full webhook URL (its path often carries a token) or a secret.
 
-Webhook signatures
-------------------
+Webhook signatures (Standard Webhooks, https://www.standardwebhooks.com)
+------------------------------------------------------------------------
 Each webhook is a `POST` of compact UTF-8 JSON with these headers::
 
     Content-Type: application/json
     User-Agent: StockTeacher-Webhook/1
-    X-StockTeacher-Delivery: <delivery id>     the same on every retry of one delivery;
-                                               de-duplicate on it
-    X-StockTeacher-Signature: t=<unix seconds>,v1=<hex digest>
+    webhook-id: <delivery id>            the same on every retry of one delivery; de-duplicate on it
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64>       several, space-separated, while a secret is being rotated
 
-where the digest is HMAC-SHA256 with your webhook secret (UTF-8) as the key, over the bytes of
-the timestamp, a full stop, and the raw request body: `HMAC(secret, b"<t>." + body)`. To verify
-in your own server, recompute it over the body exactly as received (before any JSON parsing),
-compare in constant time, and reject timestamps more than five minutes from your clock::
+The signature is HMAC-SHA256, keyed with the base64-decoded part of your `whsec_…` secret, over
+`<webhook-id>.<webhook-timestamp>.<raw body>`. Verify with any Standard Webhooks library::
 
-    import hashlib, hmac, time
+    from standardwebhooks import Webhook
+    payload = Webhook("whsec_...").verify(raw_body, request_headers)  # raises if it does not verify
 
-    def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
-        fields = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
-        stamps = [value for key, value in fields if key == "t"]
-        if len(stamps) != 1 or not stamps[0].isdigit() or abs(time.time() - int(stamps[0])) > tolerance:
-            return False
-        expected = hmac.new(secret.encode(), stamps[0].encode() + b"." + body, hashlib.sha256).hexdigest()
-        return any(hmac.compare_digest(expected, value) for key, value in fields if key == "v1")
-
-Answer any 2xx quickly to acknowledge. Redirects are not followed. The first request to a new
-webhook is `{"type": "verification", "token": "..."}`, signed the same way; answering it with
-2xx verifies the webhook. Report deliveries are `{"type": "reports", ...}` (see `render`).
+which also rejects timestamps more than five minutes from your clock. Answer any 2xx quickly to
+acknowledge. Redirects are not followed. The first request to a new webhook is
+`{"type": "verification", "token": "..."}`, signed the same way; answering it with 2xx verifies
+the webhook. Report deliveries are `{"type": "reports", ...}` (see `render`). After a rotation
+(`POST /api/notifications/channels/webhook/rotate-secret`) requests carry a signature with the
+new secret and one with the old, until `WEBHOOK_SECRET_OVERLAP_HOURS` have passed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
+import binascii
 import ipaddress
 import json
+import secrets
 import smtplib
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -65,6 +61,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from standardwebhooks import Webhook
 
 from stockteacher.core.tls import tls_context
 from stockteacher.core.vocabulary import is_transient_status
@@ -74,33 +71,33 @@ from stockteacher.settings import Settings
 from stockteacher.sources.base import parse_retry_after
 
 __all__ = [
-    "DELIVERY_HEADER",
-    "PrivateAddressRefused",
-    "forbidden_address",
-    "public_only_client",
+    "ID_HEADER",
     "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "USER_AGENT",
+    "PrivateAddressRefused",
     "SendResult",
     "build_email",
     "encode_payload",
+    "forbidden_address",
+    "new_secret",
+    "public_only_client",
+    "secret_problem",
     "send_email",
-    "send_web_push",
     "send_webhook",
     "sign",
+    "signed_headers",
     "verification_ping",
-    "verify_signature",
 ]
 
 log = get_logger(__name__)
 
-SIGNATURE_HEADER = "X-StockTeacher-Signature"
-DELIVERY_HEADER = "X-StockTeacher-Delivery"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 USER_AGENT = "StockTeacher-Webhook/1"
-SIGNATURE_TOLERANCE_SECONDS = 300
 ERROR_SNIPPET_CHARS = 200
 EMAIL_NOT_CONFIGURED = "email is not configured (set SMTP_HOST)"
-WEB_PUSH_NOT_CONFIGURED = "web-push is not configured (set VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)"
-WEB_PUSH_NOT_SUPPORTED = "web-push delivery is not supported by this build"
 
 
 @dataclass(frozen=True)
@@ -129,44 +126,47 @@ class SendResult:
 
 # --- signatures ------------------------------------------------------------------------------
 
-
-def _digest(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The `X-StockTeacher-Signature` value: `t=<timestamp>,v1=<hex HMAC-SHA256>`."""
-    return f"t={int(timestamp)},v1={_digest(secret, int(timestamp), body)}"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
 
 
-def verify_signature(
-    secret: str,
-    header: str | None,
-    body: bytes,
-    *,
-    tolerance_seconds: float = SIGNATURE_TOLERANCE_SECONDS,
-    now: float | None = None,
-) -> bool:
-    """Whether `header` signs `body` with `secret` and its timestamp is within the tolerance.
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
-    Several `v1=` values are accepted (one matching is enough), so a sender can sign with an old
-    and a new secret while the secret is being rotated.
-    """
-    if not header:
-        return False
-    fields = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
-    stamps = [value for key, value in fields if key == "t"]
-    candidates = [value for key, value in fields if key == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
-        return False
-    timestamp = int(stamps[0])
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_seconds:
-        return False
-    expected = _digest(secret, timestamp, body)
-    # Compare against every candidate so timing does not reveal which one matched.
-    matches = [hmac.compare_digest(expected.encode(), value.encode()) for value in candidates]
-    return any(matches)
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is not a usable Standard Webhooks secret (`whsec_` + base64 of 24–64 bytes)."""
+    if not secret.startswith(SECRET_PREFIX):
+        return "must start with whsec_ (a Standard Webhooks secret: whsec_ and base64 of 24-64 random bytes)"
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return "the part after whsec_ is not valid base64"
+    if not 24 <= len(key) <= 64:
+        return f"the key is {len(key)} bytes; Standard Webhooks keys are 24 to 64 bytes"
+    return None
+
+
+def sign(secrets_: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: one `v1,<base64>` per secret (newest first), space-separated."""
+    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    text = body.decode("utf-8")
+    return " ".join(Webhook(secret).sign(message_id, moment, text) for secret in secrets_)
+
+
+def signed_headers(
+    secrets_: Sequence[str], message_id: str, body: bytes, *, now: float | None = None
+) -> dict[str, str]:
+    """Every header of a signed webhook request."""
+    timestamp = int(time.time() if now is None else now)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secrets_, message_id, timestamp, body),
+    }
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def public_only_client(timeout: float) -> httpx.Client:
 
 def _post_signed(
     url: str,
-    secret: str,
+    secrets_: Sequence[str],
     body: bytes,
     *,
     delivery_id: str,
@@ -306,12 +306,7 @@ def _post_signed(
     if problem:
         return SendResult.failed_permanently(problem)
     host = _host(url)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        DELIVERY_HEADER: delivery_id,
-        SIGNATURE_HEADER: sign(secret, int(time.time()), body),
-    }
+    headers = signed_headers(secrets_, delivery_id, body)
     own = client is None
     if client is not None:
         http = client
@@ -342,7 +337,7 @@ def _post_signed(
 
 def send_webhook(
     url: str,
-    secret: str,
+    secrets_: Sequence[str],
     payload: dict[str, Any],
     *,
     delivery_id: str,
@@ -350,7 +345,7 @@ def send_webhook(
     allow_private: bool = False,
     client: httpx.Client | None = None,
 ) -> SendResult:
-    """POST `payload` to `url`, signed with `secret` (see the module docstring for the scheme).
+    """POST `payload` to `url`, signed with each of `secrets_` (see the module docstring).
 
     `delivery_id` must stay the same across retries of one delivery, so receivers can
     de-duplicate. Unless `allow_private`, the connection goes only to a public address, checked
@@ -359,7 +354,7 @@ def send_webhook(
     """
     return _post_signed(
         url,
-        secret,
+        secrets_,
         encode_payload(payload),
         delivery_id=delivery_id,
         timeout=timeout,
@@ -381,7 +376,7 @@ def verification_ping(
     body = encode_payload({"type": "verification", "token": token})
     return _post_signed(
         url,
-        secret,
+        [secret],
         body,
         delivery_id=f"verify-{uuid.uuid4().hex}",
         timeout=timeout,
@@ -518,17 +513,6 @@ def send_email(settings: Settings, to: str, rendered: Rendered, *, delivery_id: 
         result = _smtp_error_result(exc, server=server, timeout=settings.smtp_timeout_seconds)
     _log_result("email", result, host=f"{settings.smtp_host}:{settings.smtp_port}", delivery_id=delivery_id)
     return result
-
-
-# --- web-push --------------------------------------------------------------------------------
-
-
-def send_web_push(settings: Settings, subscription_info: dict[str, Any] | None, rendered: Rendered) -> SendResult:
-    """Web-push needs VAPID keys and a push library; this build has no such library, so it says so."""
-    private = settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else ""
-    if not settings.vapid_public_key or not private:
-        return SendResult.failed_permanently(WEB_PUSH_NOT_CONFIGURED)
-    return SendResult.failed_permanently(WEB_PUSH_NOT_SUPPORTED)
 
 
 def _log_result(channel: str, result: SendResult, *, host: str, delivery_id: str | None) -> None:

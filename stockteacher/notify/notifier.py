@@ -6,18 +6,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from stockteacher.core.crypto import open_sealed
+from stockteacher.core.errors import SetupError
 from stockteacher.logs import get_logger, new_trace_id, pipeline_context
 from stockteacher.notify import channels
 from stockteacher.notify.outbox import OutboxCounts, plan_deliveries, send_due
 from stockteacher.notify.render import render_notification
 from stockteacher.settings import Settings, load_settings
 from stockteacher.store.jobs import job_run
-from stockteacher.store.models import NotificationChannel
+from stockteacher.store.models import NotificationChannel, utcnow
 from stockteacher.tickers import service as tickers
 
-__all__ = ["deliver", "notify_core"]
+__all__ = ["deliver", "notify_core", "signing_secrets"]
 
 log = get_logger(__name__)
+
+
+def signing_secrets(target: NotificationChannel, keys: str | None, now: datetime) -> list[str]:
+    """The webhook's secret, and during a rotation's overlap the previous one too (newest first)."""
+    found = [open_sealed(keys, target.secret or "")]
+    if target.previous_secret and target.previous_secret_until and target.previous_secret_until > now:
+        found.append(open_sealed(keys, target.previous_secret))
+    return found
 
 
 def deliver(settings: Settings) -> Any:
@@ -33,22 +43,41 @@ def deliver(settings: Settings) -> Any:
     ) -> channels.SendResult:
         if not reports:
             return channels.SendResult.failed_permanently("the report no longer exists")
-        rendered = render_notification(reports, locale, reason=reason, base_url=settings.public_base_url)
-        if channel == "web-push":
-            return channels.send_web_push(settings, None, rendered)
         if target is None or target.status != "verified":
             return channels.SendResult.failed_permanently(f"{channel} channel is not set up and verified")
+        try:
+            return _send(channel, target, reports, locale, reason, delivery_id)
+        except SetupError as exc:  # SECRET_KEY missing or changed: the operator's to fix, so retried
+            return channels.SendResult.retry(str(exc))
+
+    def _send(
+        channel: str,
+        target: NotificationChannel,
+        reports: list[dict[str, Any]],
+        locale: str,
+        reason: str,
+        delivery_id: str,
+    ) -> channels.SendResult:
+        keys, base_url = settings.secret_keys, settings.public_base_url
         if channel == "webhook":
+            rendered = render_notification(reports, locale, reason=reason, base_url=base_url)
             return channels.send_webhook(
-                target.address,
-                target.secret or "",
+                open_sealed(keys, target.target or ""),
+                signing_secrets(target, keys, utcnow()),
                 rendered.payload,
                 delivery_id=delivery_id,
                 timeout=settings.webhook_timeout_seconds,
                 allow_private=settings.webhooks_may_reach_private_hosts,  # checked on every delivery
             )
         if channel == "email":
+            rendered = render_notification(reports, locale, reason=reason, base_url=base_url)
             return channels.send_email(settings, target.address, rendered, delivery_id=delivery_id)
+        if channel == "apprise":  # Apprise loads its ~200 service plugins on import: only when used
+            from stockteacher.notify.apprise_channel import send_apprise
+            from stockteacher.notify.render import short_message
+
+            title, body = short_message(reports, locale, reason=reason, base_url=base_url)
+            return send_apprise(open_sealed(keys, target.target or ""), title, body, settings)
         return channels.SendResult.failed_permanently(f"unknown channel {channel!r}")
 
     return send

@@ -21,7 +21,7 @@ checks the lease is still ours:
 - a permanent failure (other 4xx, channel not configured) → `dead` at once.
 
 A notifier killed mid-delivery leaves its rows claimed; when the lease runs out a restarted
-notifier sends them again, with the same `X-StockTeacher-Delivery` id, so a receiver that
+notifier sends them again, with the same `webhook-id`, so a receiver that
 de-duplicates on it sees each message once. Nothing is lost: rows only leave the outbox as
 `sent` or `dead`.
 
@@ -91,7 +91,7 @@ def backoff_seconds(settings: Settings, attempts: int, rng: random.Random | None
 
 
 def delivery_key(user_id: str, channel: str, digest_key: str) -> str:
-    """The id receivers see in `X-StockTeacher-Delivery`: the same for every attempt of a message."""
+    """The id receivers see in `webhook-id`: the same for every attempt of a message."""
     digest = hashlib.sha256(f"{user_id}\x1f{channel}\x1f{digest_key}".encode()).hexdigest()[:24]
     return f"dlv_{digest}"
 
@@ -159,7 +159,7 @@ def _rows_for(session: Session, report: Report, now: datetime, trace_id: str | N
             report_id=report.insight_id,
         )
         for channel in wanted or sorted(verified):
-            if channel != "web-push" and channel not in verified:
+            if channel not in verified:
                 log.info("notify.channel_unverified", user=sub.user_id, channel=channel)
                 continue
             yield {

@@ -30,7 +30,14 @@ from urllib.parse import quote
 from stockteacher.core.vocabulary import sentiment_strength
 from stockteacher.tickers.registry import TickerError, lookup
 
-__all__ = ["REASONS", "Rendered", "render_notification", "report_url", "sentiment_words"]
+__all__ = [
+    "REASONS",
+    "Rendered",
+    "render_notification",
+    "report_url",
+    "sentiment_words",
+    "verification_message",
+]
 
 REASONS = ("urgent", "intraday", "daily_open", "daily_close", "weekly")
 MAX_SOURCES = 3
@@ -134,6 +141,22 @@ def report_url(base_url: str, insight_id: str) -> str:
 def sentiment_words(score: float, locale: str) -> str:
     """The sentiment score (-1…1) in words, with the same thresholds as the report tags."""
     return _WORDS[_language(locale)][sentiment_strength(score)]
+
+
+def verification_message(code: str, locale: str, *, minutes: int) -> tuple[str, str]:
+    """The title and body of the test message that verifies a chat channel: the code to type
+    back on the web page (no link: chat services open links to preview them)."""
+    if _language(locale) == "ko":
+        return (
+            "[StockTeacher] 알림 채널 확인",
+            f"확인 코드: {code}\nStockTeacher의 '알림 설정' 탭에 이 코드를 {minutes}분 안에 입력하면 "
+            "이 채널로 리포트 알림을 받습니다. 요청한 적이 없다면 무시하세요.",
+        )
+    return (
+        "[StockTeacher] Confirm this channel",
+        f"Confirmation code: {code}\nType it into StockTeacher's Notifications tab within {minutes} minutes "
+        "to receive report alerts here. If you did not ask for this, ignore it.",
+    )
 
 
 def _ticker_name(ticker: str, language: str) -> str:

@@ -31,7 +31,7 @@ CUSTOM_POLICY = {
     "timezone": "America/New_York",
     "window": "morning_open",
     "frequency": "weekly",
-    "channels": ["web-push", "webhook"],
+    "channels": ["apprise", "webhook"],
     "quiet_hours_start": "08:30",
     "quiet_hours_end": "17:45",
 }

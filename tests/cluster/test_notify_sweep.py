@@ -11,8 +11,8 @@ from stockteacher.cluster.pool import AnalyzerPool
 from stockteacher.cluster.sweep import run_sweep
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
-from stockteacher.store.models import JobRun, NotificationChannel, Report
-from tests.factories.notify import add_user
+from stockteacher.store.models import JobRun, Report
+from tests.factories.notify import WEBHOOK_SECRET, add_user
 from tests.servers.webhook import WebhookReceiver
 
 
@@ -20,13 +20,10 @@ def test_an_urgent_report_goes_out_in_the_sweep_that_published_it(
     ray_cluster: None, pg_dsn: str, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings(postgres_dsn=pg_dsn, analysis_provider="offline").for_workers()
-    with WebhookReceiver(secret="s" * 20) as hook:
+    with WebhookReceiver(secret=WEBHOOK_SECRET) as hook:
         # alice wants the AAPL digest at the close, but her policy is `immediate`: urgent news now
-        add_user(settings, "alice", tickers={"AAPL": "daily_close"}, policy={"timezone": "UTC"})
-        add_user(settings, "bob", tickers={"AAPL": "daily_close"}, policy={"window": "daily_close"})
-        with session_scope(settings.dsn) as session:
-            for user in ("alice", "bob"):
-                session.get(NotificationChannel, (user, "webhook")).address = hook.url
+        add_user(settings, "alice", tickers={"AAPL": "daily_close"}, policy={"timezone": "UTC"}, target=hook.url)
+        add_user(settings, "bob", tickers={"AAPL": "daily_close"}, policy={"window": "daily_close"}, target=hook.url)
         pool = AnalyzerPool(settings, 1)
         try:
             result = run_sweep(settings, [("AAPL", "sample")], pool)

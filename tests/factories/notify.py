@@ -1,12 +1,15 @@
 """Notification tests' rows on PostgreSQL: users with subscriptions, verified channels and a
-policy, and published reports to announce, all stamped `NOW`; and the secret the local webhook
-receiver (`hook` fixture) checks signatures with."""
+policy, and published reports to announce, all stamped `NOW`; and the `whsec_` secret the local
+webhook receiver (`hook` fixture) checks signatures with. Channel targets and secrets are sealed
+with the settings' SECRET_KEY, as the API stores them."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from stockteacher.core.crypto import mask_url, seal
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import NotificationChannel, NotificationPolicy, Subscription, User
@@ -15,7 +18,7 @@ from tests.factories.reports import insert_reports
 __all__ = ["NOW", "WEBHOOK_SECRET", "add_report", "add_user"]
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday: 12:00 in Seoul, 22:00 in New York
-WEBHOOK_SECRET = "whsec-test-0123456789"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"stockteacher-test-webhook-key-32").decode()
 
 
 def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: float = 0.1, sentiment: float = 0.1,
@@ -41,10 +44,14 @@ def add_report(settings: Settings, n: int, ticker: str = "AAPL", *, anomaly: flo
 
 
 def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], channels: tuple[str, ...] = ("webhook",),
-             policy: dict[str, Any] | None = None, status: str = "Active", saved_policy: bool = True) -> None:  # fmt: skip
+             policy: dict[str, Any] | None = None, status: str = "Active", saved_policy: bool = True,
+             target: str | None = None) -> None:  # fmt: skip
     """User `user_id` following `tickers` ({ticker: alert window}) with a verified channel of each
-    kind in `channels` and (unless `saved_policy` is false) a policy: immediate, daily, Seoul
-    time, those channels, updated by `policy`."""
+    kind in `channels` (webhooks and Apprise sent to `target`, default `https://hooks.test/<user>`,
+    webhooks signed with `WEBHOOK_SECRET`) and (unless `saved_policy` is false) a policy:
+    immediate, daily, Seoul time, those channels, updated by `policy`."""
+    keys = settings.secret_keys
+    url = target or f"https://hooks.test/{user_id}"
     with session_scope(settings.dsn) as session:
         session.add(User(user_id=user_id, role="user", created_at=NOW))
         for i, (ticker, window) in enumerate(tickers.items()):
@@ -64,8 +71,9 @@ def add_user(settings: Settings, user_id: str, *, tickers: dict[str, str], chann
                 NotificationChannel(
                     user_id=user_id,
                     channel=channel,
-                    address=f"https://hooks.test/{user_id}",
-                    secret="s" * 20,
+                    address=f"{user_id}@example.com" if channel == "email" else mask_url(url),
+                    target=None if channel == "email" else seal(keys, url),
+                    secret=seal(keys, WEBHOOK_SECRET) if channel == "webhook" else None,
                     status="verified",
                     verified_at=NOW,
                     created_at=NOW,

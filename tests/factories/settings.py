@@ -18,9 +18,13 @@ import pytest
 from pydantic import AliasChoices, AliasPath
 from pydantic.fields import FieldInfo
 
+from stockteacher.core.crypto import new_key
 from stockteacher.settings import ENV_FILE_VARIABLE, Settings
 
-__all__ = ["VENDOR_PREFIXES", "isolate_environment", "leaking_variables", "settings_variables"]
+__all__ = ["TEST_SECRET_KEY", "VENDOR_PREFIXES", "isolate_environment", "leaking_variables", "settings_variables"]
+
+TEST_SECRET_KEY = new_key()
+"""The SECRET_KEY of `make_settings` (one per test process): channel secrets are sealed with it."""
 
 VENDOR_PREFIXES = ("OPENAI_",)
 """Variables that a client library reads by itself, beside what `Settings` passes it: the OpenAI

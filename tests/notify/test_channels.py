@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import inspect
@@ -14,20 +15,21 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from stockteacher.notify import channels
 from stockteacher.notify.channels import (
     EMAIL_NOT_CONFIGURED,
-    WEB_PUSH_NOT_CONFIGURED,
-    WEB_PUSH_NOT_SUPPORTED,
     SendResult,
     encode_payload,
+    new_secret,
+    secret_problem,
     send_email,
-    send_web_push,
     send_webhook,
     sign,
+    signed_headers,
     verification_ping,
-    verify_signature,
 )
 from stockteacher.notify.render import Rendered, render_notification
 from stockteacher.settings import Settings
@@ -60,57 +62,73 @@ def webhook(
 ) -> SendResult:
     """To the local receiver on 127.0.0.1: private addresses allowed, as WEBHOOK_ALLOW_PRIVATE_HOSTS=1."""
     kw.setdefault("allow_private", True)
-    return send_webhook(url, secret, payload(), delivery_id=delivery_id, timeout=timeout, **kw)
+    return send_webhook(url, [secret], payload(), delivery_id=delivery_id, timeout=timeout, **kw)
 
 
-# --- signatures --------------------------------------------------------------------------------
+# --- signatures (Standard Webhooks, checked by the `standardwebhooks` library) ------------------
 
 
-def test_signature_is_hmac_sha256_over_timestamp_dot_body_and_round_trips() -> None:
+def _headers(signature: str, message_id: str = "msg_1", timestamp: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {"webhook-id": message_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+
+
+def test_signature_is_hmac_sha256_of_id_dot_timestamp_dot_body_under_the_decoded_whsec_key() -> None:
     body = encode_payload({"type": "reports", "headline": "삼성전자"})
-    header = sign(SECRET, 1_700_000_000, body)
+    signature = sign([SECRET], "msg_1", 1_700_000_000, body)
 
-    expected = hmac.new(SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert header == f"t=1700000000,v1={expected}"
-    assert verify_signature(SECRET, header, body, now=1_700_000_000)
-    assert verify_signature(SECRET, header, body, now=1_700_000_299)
-    assert verify_signature(SECRET, header.replace(",", ", "), body, now=1_700_000_000)
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    expected = base64.b64encode(hmac.new(key, b"msg_1.1700000000." + body, hashlib.sha256).digest()).decode()
+    assert signature == f"v1,{expected}"
 
 
-def test_tampered_wrong_secret_stale_and_malformed_signatures_are_rejected() -> None:
-    body = b'{"type":"reports"}'
-    header = sign(SECRET, 1_700_000_000, body)
-    now = 1_700_000_000
+def test_a_receiver_using_the_standardwebhooks_library_accepts_our_requests_and_rejects_changes() -> None:
+    body = encode_payload({"type": "reports", "headline": "삼성전자"})
+    headers = signed_headers([SECRET], "dlv_abc", body)
 
-    assert not verify_signature(SECRET, header, body + b" ", now=now)  # body changed
-    assert not verify_signature("other-secret", header, body, now=now)
-    assert not verify_signature(SECRET, header, body, now=now + 301)  # too old (replay)
-    assert not verify_signature(SECRET, header, body, now=now - 301)  # from the future
-    assert not verify_signature(SECRET, header.replace("t=1700000000", "t=1700000001"), body, now=now)
-    for bad in (None, "", "garbage", "t=abc,v1=00", "v1=" + "0" * 64, "t=1700000000", f"t={now},t={now},v1=00"):
-        assert not verify_signature(SECRET, bad, body, now=now)
+    assert Webhook(SECRET).verify(body, headers) == {"type": "reports", "headline": "삼성전자"}
+    assert headers["webhook-id"] == "dlv_abc" and headers["webhook-signature"].startswith("v1,")
+    for tampered_body, tampered in (
+        (body + b" ", headers),  # body changed
+        (body, {**headers, "webhook-id": "dlv_other"}),  # replayed under another id
+        (body, {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) + 1)}),
+        (body, signed_headers([SECRET], "dlv_abc", body, now=time.time() - 301)),  # too old (replay)
+        (body, signed_headers([SECRET], "dlv_abc", body, now=time.time() + 301)),  # from the future
+    ):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(SECRET).verify(tampered_body, tampered)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)  # another secret
 
 
-def test_a_header_with_an_old_and_a_new_signature_verifies_with_either_secret() -> None:
-    body = b"{}"
-    old, new = sign("old-secret", 1_700_000_000, body), sign("new-secret", 1_700_000_000, body)
-    rotated = f"{new},v1={old.split('v1=')[1]}"
+def test_during_a_rotation_the_header_carries_both_signatures_and_either_secret_verifies() -> None:
+    body, old, new = b"{}", new_secret(), new_secret()
+    headers = signed_headers([new, old], "msg_2", body)
 
-    assert verify_signature("new-secret", rotated, body, now=1_700_000_000)
-    assert verify_signature("old-secret", rotated, body, now=1_700_000_000)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):
+        Webhook(secret).verify(body, headers, json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+
+
+def test_made_secrets_are_standard_and_bad_ones_are_explained() -> None:
+    made = new_secret()
+    assert made.startswith("whsec_") and len(base64.b64decode(made[6:])) == 32 and secret_problem(made) is None
+    assert new_secret() != made
+    assert "whsec_" in (secret_problem("s3cret-that-is-long-enough") or "")
+    assert "base64" in (secret_problem("whsec_not*base64!") or "")
+    assert "24 to 64 bytes" in (secret_problem("whsec_" + base64.b64encode(b"short").decode()) or "")
 
 
 def test_the_verification_recipe_in_the_module_docstring_works() -> None:
     recipe = inspect.getdoc(channels) or ""
-    code = recipe[recipe.index("import hashlib, hmac, time") : recipe.index("Answer any 2xx")]
-    namespace: dict[str, Any] = {}
-    exec(inspect.cleandoc(code), namespace)  # noqa: S102 - our own documented snippet
+    code = recipe[recipe.index("from standardwebhooks import Webhook") : recipe.index("which also rejects")]
     body = encode_payload({"type": "verification", "token": "t"})
-    header = sign(SECRET, int(time.time()), body)
+    namespace: dict[str, Any] = {"raw_body": body, "request_headers": signed_headers([SECRET], "m", body)}
+    exec(inspect.cleandoc(code).replace("whsec_...", SECRET), namespace)  # noqa: S102 - our documented snippet
 
-    assert namespace["verify"](SECRET, header, body)
-    assert not namespace["verify"](SECRET, header, body + b"x")
-    assert not namespace["verify"](SECRET, sign(SECRET, int(time.time()) - 1000, body), body)
+    assert namespace["payload"] == {"type": "verification", "token": "t"}
 
 
 # --- webhooks ----------------------------------------------------------------------------------
@@ -118,15 +136,16 @@ def test_the_verification_recipe_in_the_module_docstring_works() -> None:
 
 def test_webhook_delivered_with_signed_compact_utf8_json_and_headers(hook: WebhookReceiver) -> None:
     body = payload()
-    result = send_webhook(hook.url, SECRET, body, delivery_id="dlv-42", timeout=2, allow_private=True)
+    result = send_webhook(hook.url, [SECRET], body, delivery_id="dlv-42", timeout=2, allow_private=True)
 
     assert result == SendResult(ok=True, permanent=False, status=200, error=None)
     [request] = hook.requests
     assert request.method == "POST" and request.signature_valid is True
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"] == "StockTeacher-Webhook/1"
-    assert request.headers["X-StockTeacher-Delivery"] == "dlv-42"
-    assert request.headers["X-StockTeacher-Signature"].startswith("t=")
+    assert request.headers["webhook-id"] == "dlv-42"
+    assert request.headers["webhook-timestamp"].isdigit()
+    assert request.headers["webhook-signature"].startswith("v1,")
     assert request.json() == body
     assert request.body == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     assert "삼성전자".encode() in request.body  # not \uXXXX escapes
@@ -143,7 +162,7 @@ def test_webhook_client_errors_are_permanent(hook: WebhookReceiver, status: int)
 
 
 def test_a_receiver_that_rejects_the_signature_makes_the_delivery_fail_permanently(hook: WebhookReceiver) -> None:
-    result = webhook(hook.url, secret="not-the-receivers-secret")
+    result = webhook(hook.url, secret=new_secret())
 
     assert result.permanent and result.status == 401
     assert hook.requests[0].signature_valid is False and hook.unique_deliveries == 0
@@ -233,7 +252,7 @@ def test_verification_ping_is_signed_and_a_2xx_verifies(hook: WebhookReceiver) -
     [request] = hook.requests
     assert request.json() == {"type": "verification", "token": "tok-123"}
     assert request.signature_valid is True
-    assert request.headers["X-StockTeacher-Delivery"]
+    assert request.headers["webhook-id"].startswith("verify-")
 
     hook.fail_next(1, status=404)
     assert verification_ping(hook.url, SECRET, "tok-123", timeout=2, allow_private=True).permanent
@@ -425,22 +444,6 @@ def test_every_smtp_exception_maps_to_a_result() -> None:
     assert smtp_errors <= covered
 
 
-# --- web-push ----------------------------------------------------------------------------------
-
-
-def test_web_push_without_keys_is_not_configured(make_settings: Callable[..., Settings]) -> None:
-    result = send_web_push(make_settings(), {"endpoint": "https://push.example/x"}, rendered_for("ko_KR"))
-
-    assert result == SendResult.failed_permanently(WEB_PUSH_NOT_CONFIGURED)
-
-
-def test_web_push_with_keys_says_this_build_cannot_deliver(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(vapid_public_key="BPublicKey", vapid_private_key="private-key-value")
-    result = send_web_push(settings, {"endpoint": "https://push.example/x"}, rendered_for("ko_KR"))
-
-    assert not result.ok and result.permanent and result.error == WEB_PUSH_NOT_SUPPORTED
-
-
 # --- private addresses, checked when each connection is made --------------------------------
 
 
@@ -448,7 +451,7 @@ def test_web_push_with_keys_says_this_build_cannot_deliver(make_settings: Callab
 def test_by_default_no_webhook_request_reaches_a_local_address(hook: WebhookReceiver, host: str) -> None:
     url = hook.url.replace("127.0.0.1", host)
     for result in (
-        send_webhook(url, SECRET, payload(), delivery_id="dlv-1", timeout=2),
+        send_webhook(url, [SECRET], payload(), delivery_id="dlv-1", timeout=2),
         verification_ping(url, SECRET, "tok", timeout=2),
     ):
         assert not result.ok and result.permanent and "private or local address" in (result.error or "")
@@ -476,7 +479,7 @@ def test_a_rebinding_dns_answer_after_the_check_is_caught_at_connect_time(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     url = f"http://hooks.rebind.test:{hook.port}/hook"
     assert private_target(url) is None  # looked public when it was registered
-    result = send_webhook(url, SECRET, payload(), delivery_id="dlv-1", timeout=2)
+    result = send_webhook(url, [SECRET], payload(), delivery_id="dlv-1", timeout=2)
     assert result.permanent and "127.0.0.1" in (result.error or "") and hook.requests == []
 
 

@@ -23,7 +23,7 @@ from stockteacher.api.app import create_app
 from stockteacher.notify.notifier import notify_core
 from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
-from stockteacher.store.models import Delivery, JobRun, Subscription, User
+from stockteacher.store.models import Delivery, JobRun, User
 from tests.factories.notify import WEBHOOK_SECRET, add_report
 from tests.servers.smtp import SMTPSink
 from tests.servers.webhook import WebhookReceiver
@@ -142,7 +142,8 @@ def test_a_killed_notifier_loses_nothing_and_sends_nothing_twice(
     hook.stall_next(1, 30)  # the receiver holds the first report delivery open
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_DSN", "DATABASE_URL"))}
-    env.update(POSTGRES_DSN=settings.dsn, NOTIFY_LEASE_SECONDS="2", WEBHOOK_TIMEOUT_SECONDS="60")
+    env.update(POSTGRES_DSN=settings.dsn, SECRET_KEY=settings.secret_keys or "")
+    env.update(NOTIFY_LEASE_SECONDS="2", WEBHOOK_TIMEOUT_SECONDS="60")
     cli = str(Path(sys.executable).with_name("stockteacher"))
     notifier = subprocess.Popen([cli, "notify", "run-once", "--json"], cwd=tmp_path, env=env)
     deadline = time.monotonic() + 30
@@ -165,19 +166,16 @@ def test_a_killed_notifier_loses_nothing_and_sends_nothing_twice(
     assert hook.unique_deliveries == 2  # … so the receiver took the report once (plus the ping)
 
 
-def test_web_push_is_reported_not_configured(settings: Settings) -> None:
+def test_web_push_is_not_offered_a_policy_naming_it_is_refused_and_nothing_is_queued(settings: Settings) -> None:
     _, key = create_user(settings, "alice")
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(settings)) as client:
-        client.post("/api/subscriptions", json={"ticker": "AAPL", "alert_window": "intraday"}, headers=headers)
-    with session_scope(settings.dsn) as session:
-        session.execute(select(Subscription)).scalar_one().status = "Active"
-    with TestClient(create_app(settings)) as client:
-        client.put("/api/notifications/policy", json={"window": "immediate", "channels": ["web-push"]}, headers=headers)
+        refused = client.put("/api/notifications/policy", json={"channels": ["web-push"]}, headers=headers)
+        assert refused.status_code == 422 and "'webhook', 'email' or 'apprise'" in refused.json()["detail"]
+        assert client.get("/api/notifications/policy", headers=headers).json()["channels"] == []
+        assert client.delete("/api/notifications/channels/web-push", headers=headers).status_code in (404, 405)
     add_report(settings, 3, "AAPL")
-    assert notify_core(settings)["dead"] == 1
-    (row,) = _deliveries(settings)
-    assert row.status == "dead" and "not configured" in row.last_error and "VAPID" in row.last_error
+    assert notify_core(settings)["planned"] == 0
 
 
 def test_api_key_users_cannot_point_webhooks_at_the_servers_network(

@@ -1,12 +1,13 @@
 """A local webhook receiver on a real HTTP server (127.0.0.1, free port), for notification tests.
 
 It behaves like a careful user's endpoint: it records every request (arrival time, headers, raw
-body), checks the `X-StockTeacher-Signature` with the shared secret (401 when it does not
-verify, if `reject_bad_signatures`), and de-duplicates on `X-StockTeacher-Delivery`. It can be
+body), verifies the Standard Webhooks signature with the `standardwebhooks` library and the
+shared `whsec_` secret (401 when it does not verify, if `reject_bad_signatures`), and
+de-duplicates on `webhook-id`. It can be
 told how to answer the next requests — a status (e.g. 503 while "down"), a redirect, a stall
 longer than the client's timeout — and answers 200 otherwise:
 
-    with WebhookReceiver(secret="s3cret") as hook:
+    with WebhookReceiver(secret="whsec_...") as hook:
         hook.fail_next(2, status=503)
         ...  # send three times with the same delivery id
         assert [r.answered for r in hook.requests] == [503, 503, 200]
@@ -26,13 +27,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from werkzeug import Request, Response
 from werkzeug.datastructures import Headers
 
-from stockteacher.notify.channels import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.servers.threaded import ThreadedServer
 
-__all__ = ["ReceivedWebhook", "WebhookReceiver", "refused_url", "webhook_receiver"]
+__all__ = ["ReceivedWebhook", "WebhookReceiver", "refused_url", "verifies", "webhook_receiver"]
 
 
 @dataclass
@@ -49,7 +51,7 @@ class ReceivedWebhook:
 
     @property
     def delivery_id(self) -> str | None:
-        return self.headers.get(DELIVERY_HEADER)
+        return self.headers.get("webhook-id")
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
@@ -108,7 +110,7 @@ class WebhookReceiver(ThreadedServer):
 
     @property
     def delivery_ids(self) -> list[str | None]:
-        """`X-StockTeacher-Delivery` of every request, in arrival order (retries repeat)."""
+        """`webhook-id` of every request, in arrival order (retries repeat)."""
         with self._lock:
             return [r.delivery_id for r in self._requests]
 
@@ -132,7 +134,7 @@ class WebhookReceiver(ThreadedServer):
         body = request.get_data(cache=False)
         valid = None
         if self.secret is not None:
-            valid = verify_signature(self.secret, request.headers.get(SIGNATURE_HEADER), body)
+            valid = verifies(self.secret, body, dict(request.headers))
         record = ReceivedWebhook(
             at=time.monotonic(),
             method=request.method,
@@ -163,6 +165,15 @@ class WebhookReceiver(ThreadedServer):
         return Response('{"ok":true}', status=200, content_type="application/json")
 
 
+def verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    """What a receiver using the `standardwebhooks` library decides about this request."""
+    try:
+        Webhook(secret).verify(body, headers, json_parse=False)
+    except (WebhookVerificationError, ValueError):
+        return False
+    return True
+
+
 def refused_url(path: str = "/hook") -> str:
     """An http URL on 127.0.0.1 whose port was free a moment ago: connecting is refused."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -172,6 +183,6 @@ def refused_url(path: str = "/hook") -> str:
 
 
 def webhook_receiver(secret: str | None = None, **options: Any) -> Iterator[WebhookReceiver]:
-    """A running receiver for the duration of a fixture: `yield from webhook_receiver("s3cret")`."""
+    """A running receiver for the duration of a fixture: `yield from webhook_receiver(SECRET)`."""
     with WebhookReceiver(secret=secret, **options) as receiver:
         yield receiver
