@@ -417,10 +417,20 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_key(args: argparse.Namespace) -> int:
-    """A new SECRET_KEY (a Fernet key) on stdout, for `.env` or the environment."""
-    from stockteacher.core.crypto import new_key
+    """A new SECRET_KEY (a Fernet key) on stdout, for `.env` or the environment; with
+    `--reseal`, every stored channel secret sealed again under the first key of SECRET_KEY."""
+    if not args.reseal:
+        from stockteacher.core.crypto import new_key
 
-    print(new_key())
+        print(new_key())
+        return 0
+    from stockteacher.channels.service import reseal_all
+    from stockteacher.store.db import session_scope
+
+    settings = _settings_and_logging(database=True)
+    with session_scope(settings.dsn) as session:
+        count = reseal_all(settings, db_session=session)
+    print(f"resealed {count} stored secret(s) under the first SECRET_KEY; the keys after it can go")
     return 0
 
 
@@ -436,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_key = sub.add_parser(
         "secret-key", help="print a new SECRET_KEY (encrypts channel secrets): echo SECRET_KEY=$(…) >> .env"
+    )
+    p_key.add_argument(
+        "--reseal", action="store_true", help="seal stored channel secrets again under the first key of SECRET_KEY"
     )
     p_key.set_defaults(func=cmd_secret_key)
 

@@ -40,6 +40,26 @@ def _demo_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"collection_schedules": schedules})
 
 
+def _ensure_secret_key(settings: Settings, *, quiet: bool) -> Settings:
+    """Channel secrets are sealed with SECRET_KEY; a first demo without one makes one and keeps
+    it in `./.env` (git-ignored), so channels set up on the page still open after a restart."""
+    if settings.secret_keys:
+        return settings
+    import os
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from stockteacher.core.crypto import new_key
+
+    key, path = new_key(), Path(".env")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as env:
+        env.write(f"\n# made by `stockteacher demo`: seals channel secrets (keep it)\nSECRET_KEY={key}\n")
+    _say(f"[demo] SECRET_KEY was not set: made one and saved it in {path.resolve()}", quiet=quiet)
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
 def _wait_healthy(url: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: str = "no answer"
@@ -69,6 +89,7 @@ def run_demo(settings: Settings, *, once: bool = False, host: str = "127.0.0.1",
     from stockteacher.cluster.sweep import run_on_ray
 
     settings = _demo_settings(settings.model_copy(update={"api_host": host, "api_port": port}))
+    settings = _ensure_secret_key(settings, quiet=quiet)
     require_loopback_for_single_user(settings)
     mode = "OpenAI" if settings.uses_openai else "offline analyzer (set OPENAI_API_KEY for the LLM)"
     _say(f"[demo] database {settings.dsn}; analysis: {mode}", quiet=quiet)

@@ -43,6 +43,7 @@ __all__ = [
     "ping_failure",
     "policy_for",
     "private_target",
+    "reseal_all",
     "rotate_webhook_secret",
     "save_policy",
     "set_apprise",
@@ -210,6 +211,22 @@ def rotate_webhook_secret(caller: Principal, settings: Settings, *, db_session: 
     row.secret, row.updated_at = seal(settings.secret_keys, key), now
     db_session.flush()
     return key, row.previous_secret_until
+
+
+def reseal_all(settings: Settings, *, db_session: Session) -> int:
+    """Seal every stored channel secret again under the first key of SECRET_KEY, so the keys
+    after it can be dropped; returns how many values were resealed."""
+    from stockteacher.core.crypto import reseal
+
+    keys, count = settings.secret_keys, 0
+    for row in db_session.execute(select(NotificationChannel)).scalars():
+        for name in ("target", "secret", "previous_secret"):
+            value = getattr(row, name)
+            if value:
+                setattr(row, name, reseal(keys, value))
+                count += 1
+    db_session.flush()
+    return count
 
 
 def _code_hash(user_id: str, code: str) -> str:

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from stockteacher.core.errors import SetupError
 
-__all__ = ["KEY_MISSING", "SealedUnreadable", "check_keys", "mask_url", "new_key", "open_sealed", "seal"]
+__all__ = ["KEY_MISSING", "SealedUnreadable", "check_keys", "mask_url", "new_key", "open_sealed", "reseal", "seal"]
 
 KEY_MISSING = (
     "SECRET_KEY is not set, so channel secrets cannot be stored encrypted: "
@@ -77,6 +77,16 @@ def open_sealed(keys: str | None, token: str) -> str:
             "a stored channel secret does not open with SECRET_KEY: keep the key it was sealed with "
             "in SECRET_KEY (after the new one) or set the channel up again"
         ) from None
+
+
+def reseal(keys: str | None, token: str) -> str:
+    """`token` sealed again under the first key (it may have been sealed under any listed key)."""
+    if not keys:
+        raise SetupError(KEY_MISSING)
+    try:
+        return _fernet(keys).rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise SealedUnreadable("a stored channel secret does not open with any key in SECRET_KEY") from None
 
 
 def mask_url(url: str) -> str:

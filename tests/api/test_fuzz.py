@@ -60,9 +60,10 @@ pytestmark = pytest.mark.usefixtures("report_cache_guard")
 MAX_EXAMPLES = 75
 CHECKS = REGISTERED_CHECKS.get_all()
 EXCLUDED_PREFIXES = ("/api/chat/",)
-# Setting a webhook pings the URL it is given: fuzzing it would send requests to made-up hosts.
-# Its behaviour is covered in tests/notify/test_notifier.py against a local receiver.
-EXCLUDED_OPERATIONS = {("PUT", "/api/notifications/channels/webhook")}
+# Setting a webhook pings the URL it is given, and an Apprise channel sends its code through the
+# service: fuzzing them would send requests to made-up hosts. Their behaviour is covered against
+# local servers in tests/notify (test_notifier, test_webhook_gateway, test_apprise_channel).
+EXCLUDED_OPERATIONS = {("PUT", "/api/notifications/channels/webhook"), ("PUT", "/api/notifications/channels/apprise")}
 
 # Every non-chat operation is fuzzed as a plain user; those whose answer depends on the role
 # (403 for users, more rows or a status change for admins) once more as an admin.
@@ -94,7 +95,9 @@ OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/api/notifications/channels/email/verify"),
     ("DELETE", "/api/notifications/channels/webhook"),
     ("DELETE", "/api/notifications/channels/email"),
-    ("DELETE", "/api/notifications/channels/web-push"),
+    ("DELETE", "/api/notifications/channels/apprise"),
+    ("POST", "/api/notifications/channels/webhook/rotate-secret"),
+    ("POST", "/api/notifications/channels/apprise/verify"),
     ("GET", "/api/usage"),
     ("GET", "/api/jobs"),
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select, text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -153,21 +154,31 @@ def test_without_secret_key_a_webhook_is_refused_with_what_to_do_and_nothing_is_
 
 
 def test_a_replaced_secret_key_retries_deliveries_until_the_old_key_is_listed_again(
-    settings: Settings, receiver: WebhookReceiver
+    settings: Settings, receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
     _, key = create_user(settings, "frank")
     with TestClient(create_app(settings)) as client:
         _set_up(client, {"Authorization": f"Bearer {key}"}, receiver.url)
     add_report(settings, 1, "AAPL")
-    replaced = settings.model_copy(update={"secret_key": settings.secret_key.__class__(new_key())})
+    replaced = settings.model_copy(update={"secret_key": SecretStr(new_key())})
     assert notify_core(replaced)["retried"] == 1
     with session_scope(settings.dsn) as session:
         (row,) = session.execute(select(Delivery)).scalars()
         assert row.status == "failed" and "SECRET_KEY" in (row.last_error or "")
         row.next_attempt_at = datetime.now(UTC)
-    both = replaced.model_copy(update={"secret_key": settings.secret_key.__class__(f"{new_key()},{settings.secret_keys}")})
+    newest = new_key()
+    both = settings.model_copy(update={"secret_key": SecretStr(f"{newest},{settings.secret_keys}")})
     assert notify_core(both)["sent"] == 1  # the old key listed after the new one opens it
     assert len(_reports(receiver)) == 1
+
+    # `secret-key --reseal` seals everything under the first key: then the old one can go
+    env = {**os.environ, "POSTGRES_DSN": settings.dsn, "SECRET_KEY": both.secret_keys or ""}
+    resealed = subprocess.run([sys.executable, "-m", "stockteacher.cli", "secret-key", "--reseal"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert resealed.returncode == 0 and "resealed 2 stored secret(s)" in resealed.stdout, resealed.stderr
+    add_report(settings, 2, "AAPL")
+    alone = settings.model_copy(update={"secret_key": SecretStr(newest)})
+    assert notify_core(alone)["sent"] == 1 and len(_reports(receiver)) == 2
 
 
 def test_secret_key_command_prints_a_key_settings_accept_and_bad_keys_are_refused_by_position(
