@@ -347,9 +347,7 @@ def render_notification(
     )
 
 
-def short_message(
-    reports: Sequence[Mapping[str, Any]], locale: str, *, reason: str, base_url: str
-) -> tuple[str, str]:
+def short_message(reports: Sequence[Mapping[str, Any]], locale: str, *, reason: str, base_url: str) -> tuple[str, str]:
     """`(title, body)` for a chat or push service: plain text, no HTML, a few lines per report.
 
     The title is the subject line of `render_notification`; the body has, per report, the
