@@ -21,8 +21,9 @@ only in its log, so each send captures the log records of its own thread and rea
 status from them (`error=401.`): other 4xx are permanent (a revoked token, a deleted webhook);
 408/425/429, 5xx, connection errors and timeouts, and failures without a status are worth a
 retry (with the service's `retry_after` when its answer carried one). Apprise's records never
-reach our logs: its DEBUG lines carry tokens, so the `apprise` logger does not propagate and is
-silent outside a capture. Every error text has the URL's secret parts (user, password, tokens,
+reach a log handler (its DEBUG lines carry tokens): a filter on the `apprise` logger hands each
+to the capture of its thread and drops it; urllib3's request lines are dropped during a send.
+Every error text has the URL's secret parts (user, password, tokens,
 path segments, query values, the URL itself) replaced by `****`.
 """
 
@@ -229,36 +230,19 @@ class AppriseTarget:
 # --- Apprise's log: captured per send, never propagated ---------------------------------------
 
 _APPRISE_LOGGER = logging.getLogger("apprise")
-_QUIET = logging.CRITICAL + 10
-_capture_lock = threading.Lock()
-_active_captures = 0
+# urllib3 logs each request line ("POST /bot<token>/sendMessage") at DEBUG: dropped while an
+# Apprise send runs in that thread.
+_TRANSPORT_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests")
+_local = threading.local()
 
 
-def _silence_apprise_logger() -> None:
-    """No propagation to the root logger (caplog, our handlers, stderr) and no last-resort
-    handler either; a level above CRITICAL until a capture wants the records."""
-    _APPRISE_LOGGER.propagate = False
-    if not any(isinstance(h, logging.NullHandler) for h in _APPRISE_LOGGER.handlers):
-        _APPRISE_LOGGER.addHandler(logging.NullHandler())
-    with _capture_lock:
-        if _active_captures == 0:
-            _APPRISE_LOGGER.setLevel(_QUIET)
-
-
-_silence_apprise_logger()
-
-
-class _ThreadCapture(logging.Handler):
-    """Keeps, in memory, the records Apprise logs in the thread that made it."""
+class _ThreadCapture:
+    """The Apprise records of one send, in memory (level, message)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.thread = threading.get_ident()
         self.records: list[tuple[int, str]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread != self.thread:
-            return
+    def add(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
@@ -269,23 +253,51 @@ class _ThreadCapture(logging.Handler):
         return "\n".join(message for levelno, message in self.records if levelno >= level)
 
 
+class _AppriseSink(logging.Filter):
+    """On the `apprise` logger: every record goes to the capture of its thread (if any) and to
+    no handler at all — not ours, not the root's, not a test's `caplog` (which also attaches to
+    non-propagating loggers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        capture = getattr(_local, "capture", None)
+        if capture is not None:
+            capture.add(record)
+        return False
+
+
+class _DuringSend(logging.Filter):
+    """On the HTTP libraries' loggers: drop what they log while this thread sends through Apprise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(_local, "capture", None) is None
+
+
+def _silence_apprise_logger() -> None:
+    _APPRISE_LOGGER.propagate = False
+    _APPRISE_LOGGER.setLevel(logging.DEBUG)  # records are made for the capture, then dropped
+    if not any(isinstance(f, _AppriseSink) for f in _APPRISE_LOGGER.filters):
+        _APPRISE_LOGGER.addFilter(_AppriseSink())
+    if not any(isinstance(h, logging.NullHandler) for h in _APPRISE_LOGGER.handlers):
+        _APPRISE_LOGGER.addHandler(logging.NullHandler())
+    for name in _TRANSPORT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DuringSend) for f in logger.filters):
+            logger.addFilter(_DuringSend())
+
+
+_silence_apprise_logger()
+
+
 @contextmanager
 def _captured() -> Iterator[_ThreadCapture]:
-    global _active_captures
-    handler = _ThreadCapture()
-    _APPRISE_LOGGER.propagate = False
-    with _capture_lock:
-        _active_captures += 1
-        _APPRISE_LOGGER.setLevel(logging.DEBUG)
-    _APPRISE_LOGGER.addHandler(handler)
+    _silence_apprise_logger()  # cheap; survives someone resetting the logger
+    previous = getattr(_local, "capture", None)
+    capture = _ThreadCapture()
+    _local.capture = capture
     try:
-        yield handler
+        yield capture
     finally:
-        _APPRISE_LOGGER.removeHandler(handler)
-        with _capture_lock:
-            _active_captures -= 1
-            if _active_captures == 0:
-                _APPRISE_LOGGER.setLevel(_QUIET)
+        _local.capture = previous
 
 
 # --- parsing -----------------------------------------------------------------------------------
