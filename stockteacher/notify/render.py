@@ -36,6 +36,7 @@ __all__ = [
     "render_notification",
     "report_url",
     "sentiment_words",
+    "short_message",
     "verification_message",
 ]
 
@@ -43,6 +44,9 @@ REASONS = ("urgent", "intraday", "daily_open", "daily_close", "weekly")
 MAX_SOURCES = 3
 SUMMARY_CHARS = 280
 SUBJECT_HEADLINE_CHARS = 90
+# A chat message (Telegram, Slack, KakaoTalk, ...) lists at most this many reports of a digest.
+SHORT_MAX_REPORTS = 5
+SHORT_HEADLINE_CHARS = 120
 # Mirrors the "urgent" tag of the materializer: above this the anomaly is worth a line of its own.
 NOTABLE_ANOMALY = 0.7
 
@@ -81,6 +85,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "intro_many": "구독하신 종목의 새 리포트 {n}건입니다.",
         "disclaimer": "이 알림은 뉴스 요약이며 투자 권유가 아닙니다. 투자 판단과 책임은 본인에게 있습니다.",
         "settings": "알림 받는 시간과 방법은 StockTeacher의 '알림 설정' 탭에서 바꿀 수 있습니다: {url}",
+        "more": "외 {n}건",
+        "short_disclaimer": "뉴스 요약이며 투자 권유가 아닙니다.",
     },
     "en": {
         "urgent": "Urgent alert",
@@ -105,6 +111,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "intro_many": "{n} new reports on the tickers you follow.",
         "disclaimer": "This is a news summary, not investment advice. Investment decisions are your own.",
         "settings": "Change when and how you are notified in StockTeacher's Notifications tab: {url}",
+        "more": "and {n} more",
+        "short_disclaimer": "A news summary, not investment advice.",
     },
 }
 
@@ -361,3 +369,35 @@ def render_notification(
         html=_html(items, subject, intro, language, base_url),
         payload=payload,
     )
+
+
+def short_message(reports: Sequence[Mapping[str, Any]], locale: str, *, reason: str, base_url: str) -> tuple[str, str]:
+    """`(title, body)` for a chat or push service: plain text, no HTML, a few lines per report.
+
+    The title is the subject line of `render_notification`; the body has, per report, the
+    company and ticker, the headline, the sentiment in words and the link to the report, at most
+    `SHORT_MAX_REPORTS` of a digest (then "외 N건" / "and N more"), and a one-line disclaimer.
+    """
+    if reason not in REASONS:
+        raise ValueError(f"unknown notification reason {reason!r}; expected one of {', '.join(REASONS)}")
+    if not reports:
+        raise ValueError("nothing to render: no reports")
+    language = _language(locale)
+    words = _WORDS[language]
+    blocks: list[str] = []
+    for report in reports[:SHORT_MAX_REPORTS]:
+        score = _score(report.get("sentiment_score"))
+        blocks.append(
+            "\n".join(
+                [
+                    f"■ {_ticker_label(str(report.get('ticker', '')), language)}",
+                    _shorten(str(report.get("headline") or ""), SHORT_HEADLINE_CHARS),
+                    f"{words['sentiment']}: {sentiment_words(score, language)} ({score:+.2f})",
+                    report_url(base_url, str(report.get("insight_id", ""))),
+                ]
+            )
+        )
+    if len(reports) > SHORT_MAX_REPORTS:
+        blocks.append(words["more"].format(n=len(reports) - SHORT_MAX_REPORTS))
+    blocks.append(words["short_disclaimer"])
+    return _subject(reports, language, reason), "\n\n".join(blocks)

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stockteacher.notify.render import REASONS, Rendered, render_notification, report_url, sentiment_words
+from stockteacher.notify.render import (
+    REASONS,
+    Rendered,
+    render_notification,
+    report_url,
+    sentiment_words,
+    short_message,
+)
 from tests.factories.reports import make_report
 
 BASE = "https://stocks.example.org/"
@@ -165,3 +172,39 @@ def test_a_high_anomaly_score_without_details_is_still_mentioned_and_long_summar
     summary_line = next(line for line in rendered.text.splitlines() if line.startswith("Summary: "))
     assert len(summary_line) < 300 and summary_line.endswith("…")
     assert rendered.payload["reports"][0]["summary_text"] == report["summary_text"]  # webhooks get it whole
+
+
+def test_short_message_is_plain_text_for_a_chat() -> None:
+    report = make_report()
+    title, body = short_message([report], "ko_KR", reason="urgent", base_url=BASE)
+
+    assert title == render_notification([report], "ko_KR", reason="urgent", base_url=BASE).subject
+    assert body.splitlines()[:4] == [
+        "■ 삼성전자 (005930.KS)",
+        "삼성전자, 반도체 수출 둔화 우려에 급락",
+        "분위기: 매우 부정적 (-0.72)",
+        "https://stocks.example.org/#report=a1b2c3d4e5f60718",
+    ]
+    assert body.endswith("투자 권유가 아닙니다.")
+    assert "<" not in body and "&" not in body
+    assert len(title) + len(body) < 200  # KakaoTalk's text template holds 200 characters
+
+
+def test_short_digest_lists_five_reports_and_counts_the_rest() -> None:
+    reports = [
+        make_report(insight_id=f"id{i:014d}", ticker="AAPL", headline=f"Headline {i}", sentiment_score=0.45)
+        for i in range(7)
+    ]
+    title, body = short_message(reports, "en_US", reason="daily_close", base_url=BASE)
+    ko_title, ko_body = short_message(reports, "ko", reason="daily_close", base_url=BASE)
+
+    assert title == "[StockTeacher] Market close digest (7 reports)"
+    assert [f"Headline {i}" in body for i in range(7)] == [True] * 5 + [False] * 2
+    assert report_url(BASE, reports[4]["insight_id"]) in body
+    assert report_url(BASE, reports[5]["insight_id"]) not in body
+    assert "Apple (AAPL)" in body and "Sentiment: positive (+0.45)" in body
+    assert "and 2 more" in body and "not investment advice" in body
+    assert ko_title == "[StockTeacher] 장 마감 요약 (7건)"
+    assert "외 2건" in ko_body and "분위기: 긍정적 (+0.45)" in ko_body
+    with pytest.raises(ValueError):
+        short_message([], "en", reason="urgent", base_url=BASE)
