@@ -104,13 +104,17 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     @app.get("/api/config", tags=["probes"])
     def config() -> dict[str, Any]:
         """What the web page needs before it can call anything else (no key needed), including
-        the enums and thresholds it shows (`vocabulary`), so it never keeps copies of them."""
+        the enums and thresholds it shows (`vocabulary`), so it never keeps copies of them, and
+        the chat and push services an Apprise channel can use (`apprise_services`)."""
+        from stockteacher.notify.apprise_channel import SERVICES
+
         return {
             "auth_mode": settings.auth_mode,
             "default_locale": settings.default_locale,
             "version": app.version,
             "chat_mode": "openai" if settings.chat_uses_openai else "offline",
             "vocabulary": vocabulary(),
+            "apprise_services": [service.as_dict() for service in SERVICES],
         }
 
     for module in (subscriptions, tickers, track, reports, chat, channels, operations):

@@ -18,6 +18,7 @@ import html
 import secrets
 import socket
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -38,6 +39,7 @@ from stockteacher.store.models import utcnow
 from stockteacher.subscriptions import service as subscriptions
 
 __all__ = [
+    "CodeRejected",
     "delete_channel",
     "list_channels",
     "ping_failure",
@@ -56,6 +58,18 @@ __all__ = [
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=30)
 CODE_ATTEMPTS = 5
+
+
+class CodeRejected(InvalidRequest):
+    """A verification code refused: `reason` (wrong_code, code_expired, too_many_attempts) and
+    the tries left go into the 422 body, so the web page can say it in the reader's language."""
+
+    def __init__(self, message: str, *, reason: str, tries_left: int = 0) -> None:
+        super().__init__(message)
+        self.reason, self.tries_left = reason, tries_left
+
+    def body(self) -> dict[str, Any]:
+        return {"reason": self.reason, "tries_left": self.tries_left}
 
 
 def policy_for(user_id: str, default_locale: str, *, db_session: Session) -> NotificationPolicyOut:
@@ -265,9 +279,9 @@ def verify_apprise(caller: Principal, code: str, *, db_session: Session) -> Noti
         raise Conflict("this Apprise channel is verified already")
     again = "set the channel again (PUT /api/notifications/channels/apprise) for a new code"
     if row.verification_hash is None or row.verification_attempts >= CODE_ATTEMPTS:
-        raise InvalidRequest(f"code: too many wrong codes; {again}")
+        raise CodeRejected(f"code: too many wrong codes; {again}", reason="too_many_attempts")
     if row.verification_expires_at is None or row.verification_expires_at < utcnow():
-        raise InvalidRequest(f"code: the code expired; {again}")
+        raise CodeRejected(f"code: the code expired; {again}", reason="code_expired")
     if not secrets.compare_digest(_code_hash(caller.user_id, code.strip()), row.verification_hash):
         mine = (NotificationChannel.user_id == caller.user_id) & (NotificationChannel.channel == "apprise")
         used = db_session.execute(
@@ -277,8 +291,9 @@ def verify_apprise(caller: Principal, code: str, *, db_session: Session) -> Noti
             .returning(NotificationChannel.verification_attempts)
         ).scalar_one()
         db_session.commit()  # a wrong guess counts even though this request answers 422
-        left = CODE_ATTEMPTS - used
-        raise InvalidRequest(f"code: wrong code ({left} tries left)" if left > 0 else f"code: wrong code; {again}")
+        left = max(CODE_ATTEMPTS - used, 0)
+        message = f"code: wrong code ({left} tries left)" if left else f"code: wrong code; {again}"
+        raise CodeRejected(message, reason="wrong_code", tries_left=left)
     _verified(row, db_session=db_session)
     db_session.flush()
     return row

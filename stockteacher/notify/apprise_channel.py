@@ -79,6 +79,15 @@ class Service:
     docs: str
     token_hint: str
 
+    @property
+    def id(self) -> str:
+        """`telegram`, `google-chat`, …: what the web page keys its translated hints on."""
+        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "schemes": list(self.schemes), "example": self.example,
+                "form": self.form, "docs": self.docs, "token_hint": self.token_hint}  # fmt: skip
+
 
 SERVICES: tuple[Service, ...] = (
     Service(

@@ -74,10 +74,11 @@ def deliver(settings: Settings) -> Any:
             return channels.send_email(settings, target.address, rendered, delivery_id=delivery_id)
         if channel == "apprise":  # Apprise loads its ~200 service plugins on import: only when used
             from stockteacher.notify.apprise_channel import send_apprise
-            from stockteacher.notify.render import short_message
+            from stockteacher.notify.render import report_url, short_message
 
             title, body = short_message(reports, locale, reason=reason, base_url=base_url)
-            return send_apprise(open_sealed(keys, target.target or ""), title, body, settings)
+            link = report_url(base_url, str(reports[0].get("insight_id", "")))  # KakaoTalk's button
+            return send_apprise(open_sealed(keys, target.target or ""), title, body, settings, link=link)
         return channels.SendResult.failed_permanently(f"unknown channel {channel!r}")
 
     return send
