@@ -30,7 +30,7 @@ from urllib.parse import quote
 from stockteacher.core.vocabulary import sentiment_strength
 from stockteacher.tickers.registry import TickerError, lookup
 
-__all__ = ["REASONS", "Rendered", "render_notification", "report_url", "sentiment_words"]
+__all__ = ["REASONS", "Rendered", "language_of", "render_notification", "report_url", "sentiment_words", "ticker_label"]
 
 REASONS = ("urgent", "intraday", "daily_open", "daily_close", "weekly")
 MAX_SOURCES = 3
@@ -102,7 +102,8 @@ _WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def _language(locale: str) -> str:
+def language_of(locale: str) -> str:
+    """The language a locale is written in: "ko" for `ko_*`, "en" otherwise."""
     return "ko" if (locale or "").lower().startswith("ko") else "en"
 
 
@@ -133,7 +134,7 @@ def report_url(base_url: str, insight_id: str) -> str:
 
 def sentiment_words(score: float, locale: str) -> str:
     """The sentiment score (-1…1) in words, with the same thresholds as the report tags."""
-    return _WORDS[_language(locale)][sentiment_strength(score)]
+    return _WORDS[language_of(locale)][sentiment_strength(score)]
 
 
 def _ticker_name(ticker: str, language: str) -> str:
@@ -145,7 +146,8 @@ def _ticker_name(ticker: str, language: str) -> str:
     return name or info.name_en or ticker
 
 
-def _ticker_label(ticker: str, language: str) -> str:
+def ticker_label(ticker: str, language: str) -> str:
+    """The ticker with its name, e.g. 삼성전자 (005930.KS); the bare ticker if the registry has none."""
     name = _ticker_name(ticker, language)
     return ticker if name == ticker else f"{name} ({ticker})"
 
@@ -191,7 +193,7 @@ def _sources(report: Mapping[str, Any], limit: int | None) -> list[tuple[str, st
 def _item(report: Mapping[str, Any], language: str, base_url: str) -> _Item:
     score = _score(report.get("sentiment_score"))
     return _Item(
-        label=_ticker_label(str(report.get("ticker", "")), language),
+        label=ticker_label(str(report.get("ticker", "")), language),
         headline=_one_line(report.get("headline")),
         summary=_shorten(str(report.get("summary_text") or ""), SUMMARY_CHARS),
         sentiment=f"{sentiment_words(score, language)} ({score:+.2f})",
@@ -321,7 +323,7 @@ def render_notification(
         raise ValueError(f"unknown notification reason {reason!r}; expected one of {', '.join(REASONS)}")
     if not reports:
         raise ValueError("nothing to render: no reports")
-    language = _language(locale)
+    language = language_of(locale)
     items = [_item(report, language, base_url) for report in reports]
     subject = _subject(reports, language, reason)
     intro = _intro(reports, language)
