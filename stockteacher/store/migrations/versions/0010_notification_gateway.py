@@ -61,7 +61,12 @@ def upgrade() -> None:
                 "UPDATE notification_channels SET target = :target, address = :address, secret = :secret "
                 "WHERE user_id = :user_id AND channel = 'webhook'"
             ),
-            {"target": seal(keys, address), "address": mask_url(address), "secret": seal(keys, key), "user_id": user_id},
+            {
+                "target": seal(keys, address),
+                "address": mask_url(address),
+                "secret": seal(keys, key),
+                "user_id": user_id,
+            },
         )
     bind.execute(sa.text("DELETE FROM notification_channels WHERE channel = 'web-push'"))
     bind.execute(
