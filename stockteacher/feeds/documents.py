@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Literal, get_args
 
-from feedgen.feed import FeedGenerator
+from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]  # feedgen ships no types
 
 __all__ = [
     "DOCUMENT_VERSION",

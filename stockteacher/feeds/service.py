@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from stockteacher.accounts.service import user_locale
@@ -191,9 +191,11 @@ def token_status(user_id: str, *, db_session: Session) -> FeedToken | None:
 
 def revoke_token(user_id: str, *, db_session: Session) -> None:
     """Delete the user's token; `NotFound` if there is none."""
-    deleted = db_session.execute(delete(FeedToken).where(FeedToken.user_id == user_id)).rowcount
-    if not deleted:
+    row = db_session.get(FeedToken, user_id)
+    if row is None:
         raise NotFound("you have no feed token")
+    db_session.delete(row)
+    db_session.flush()
 
 
 def user_for_token(token: str, *, db_session: Session, now: datetime | None = None) -> str:

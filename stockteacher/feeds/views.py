@@ -28,7 +28,7 @@ from stockteacher.tickers.registry import TickerError, normalise_symbol
 router = APIRouter(tags=["feeds"])
 MAX_AGE = 300
 Token = Annotated[str, Path(min_length=1, max_length=200, description="the private token of POST /api/feeds/token")]
-NOT_MODIFIED = {304: {"description": "`If-None-Match` names the current ETag: no body"}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "If-None-Match names the current ETag: no body"}}
 UNKNOWN_TOKEN = documented(404, "unknown or revoked token")
 
 
