@@ -159,7 +159,7 @@ def test_used_up_and_expired_codes_need_a_new_registration(make_settings: Callab
         ("mailto://me:pw@example.com", "not a supported service"),
         ("windows://", "not a supported service"),
         ("tgram://", "tgram"),
-        ("not a url at all", "Apprise URL"),
+        ("not a url at all", "not a supported service"),
     ],
 )
 def test_an_unusable_url_is_a_422_that_says_why_and_stores_nothing(
