@@ -378,8 +378,9 @@ def render_notification(
 def short_message(reports: Sequence[Mapping[str, Any]], locale: str, *, reason: str, base_url: str) -> tuple[str, str]:
     """`(title, body)` for a chat or push service: plain text, no HTML, a few lines per report.
 
-    The title is the subject line of `render_notification`; the body has, per report, the
-    company and ticker, the headline, the sentiment in words and the link to the report, at most
+    The title is the subject line of `render_notification` (one report: with its headline); the
+    body has, per report, the company and ticker, the headline (a digest's; a single report's is
+    the title's), the sentiment in words and the link to the report, at most
     `SHORT_MAX_REPORTS` of a digest (then "외 N건" / "and N more"), and a one-line disclaimer.
     """
     if reason not in REASONS:
@@ -389,18 +390,16 @@ def short_message(reports: Sequence[Mapping[str, Any]], locale: str, *, reason: 
     language = language_of(locale)
     words = _WORDS[language]
     blocks: list[str] = []
+    single = len(reports) == 1  # its headline is the title's already (title-less services join the two)
     for report in reports[:SHORT_MAX_REPORTS]:
         score = _score(report.get("sentiment_score"))
-        blocks.append(
-            "\n".join(
-                [
-                    f"■ {ticker_label(str(report.get('ticker', '')), language)}",
-                    _shorten(str(report.get("headline") or ""), SHORT_HEADLINE_CHARS),
-                    f"{words['sentiment']}: {sentiment_words(score, language)} ({score:+.2f})",
-                    report_url(base_url, str(report.get("insight_id", ""))),
-                ]
-            )
-        )
+        lines = [
+            f"■ {ticker_label(str(report.get('ticker', '')), language)}",
+            *([] if single else [_shorten(str(report.get("headline") or ""), SHORT_HEADLINE_CHARS)]),
+            f"{words['sentiment']}: {sentiment_words(score, language)} ({score:+.2f})",
+            report_url(base_url, str(report.get("insight_id", ""))),
+        ]
+        blocks.append("\n".join(lines))
     if len(reports) > SHORT_MAX_REPORTS:
         blocks.append(words["more"].format(n=len(reports) - SHORT_MAX_REPORTS))
     blocks.append(words["short_disclaimer"])
