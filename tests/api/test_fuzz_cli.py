@@ -11,8 +11,9 @@ declares no security requirement (no key is needed there).
 
 Generation is deterministic, so a run sends the same requests every time.
 
-Left out, with `--exclude-path`: setting a webhook (it pings the URL it is given: fuzzing it
-would send requests to made-up hosts; see tests/notify/test_notifier.py).
+Left out, with `--exclude-path`: setting a webhook or an Apprise channel (they send to the URL
+they are given: fuzzing them would send requests to made-up hosts, or to the real chat
+services; see tests/notify/test_notifier.py and tests/notify/test_apprise_channel.py).
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ from pathlib import Path
 import httpx
 
 from tests.factories.api import ApiUsers
+from tests.factories.settings import TEST_SECRET_KEY
 from tests.net import free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = 15
-EXCLUDED_PATHS = ("/api/notifications/channels/webhook",)
+EXCLUDED_PATHS = ("/api/notifications/channels/webhook", "/api/notifications/channels/apprise")
 
 
 def _env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_DSN", "DATABASE_URL", "AUTH_MODE"))}
-    env.update(settings, ANALYSIS_PROVIDER="offline", SCHEMATHESIS_HOOKS="tests.api.schemathesis_hooks")
+    env.update(settings, ANALYSIS_PROVIDER="offline", SCHEMATHESIS_HOOKS="tests.api.schemathesis_hooks",
+               SECRET_KEY=TEST_SECRET_KEY)  # fmt: skip
     return env
 
 
