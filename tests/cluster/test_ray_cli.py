@@ -19,6 +19,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from stockteacher.core.crypto import new_key
+from stockteacher.settings import Settings
 from stockteacher.store.db import session_scope
 from stockteacher.store.models import Article, JobRun, PriceBar, Report, TrackRecord
 from tests.cluster.raycli import (
@@ -35,11 +37,14 @@ from tests.cluster.raycli import (
     submit,
 )
 from tests.factories.cluster import citing_responder, stop_local_ray
+from tests.factories.notify import WEBHOOK_SECRET, add_user
 from tests.factories.services import flushed_redis, new_pg_database
 from tests.net import free_port
 from tests.servers.openai_server import FakeOpenAI
+from tests.servers.webhook import WebhookReceiver
 
 SECRET = f"nk-{uuid.uuid4().hex}"  # a NEWS_API_KEY that must never show outside the node's .env
+NODE_KEY = new_key()  # the node's SECRET_KEY: seals channel secrets; never outside the node's .env either
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,7 @@ def _head(tmp_path_factory: pytest.TempPathFactory, dsn: str, llm: FakeOpenAI) -
             "NEWS_API_KEY": SECRET,
             "OPENAI_API_KEY": "test-key",
             "OPENAI_BASE_URL": llm.base_url,
+            "SECRET_KEY": NODE_KEY,
             "COLLECTION_SCHEDULES": '[{"ticker": "AMZN", "source": "sample", "interval_minutes": 1440}]',
             "SCHEDULER_TICK_SECONDS": "3600",
         },
@@ -149,8 +155,16 @@ def test_db_upgrade_on_the_node(head: dict[str, Any]) -> None:
 
 
 def test_run_once_with_ray_job_submit(head: dict[str, Any]) -> None:
-    result = submit(head["client"], "jobs/run_once.py", "--tickers", "AAPL,TSLA")
+    # alice follows AAPL with a webhook sealed under the node's SECRET_KEY: the sweep's notifier
+    # (a Ray task on the node) must open it with the key from the node's .env alone.
+    sealing = Settings(_env_file=None, postgres_dsn=_db(head), secret_key=NODE_KEY)
+    with WebhookReceiver(secret=WEBHOOK_SECRET) as hook:
+        add_user(sealing, "alice", tickers={"AAPL": "intraday"}, policy={"timezone": "UTC"}, target=hook.url)
+        result = submit(head["client"], "jobs/run_once.py", "--tickers", "AAPL,TSLA")
+        delivered = [r for r in hook.requests if r.json()["type"] == "reports"]
     assert result.returncode == 0, output(result)
+    assert len(delivered) == 1 and delivered[0].signature_valid  # Standard Webhooks, verified by the library
+    assert [r["ticker"] for r in delivered[0].json()["reports"]] == ["AAPL"]
     summary = last_json(result.stdout)
     assert summary["status"] == "ok" and summary["published"] == 2
     with session_scope(_db(head)) as session:
@@ -242,12 +256,12 @@ def test_the_scheduler_through_jobs_and_the_cli_on_the_node(head: dict[str, Any]
 def test_secrets_stay_on_the_node(head: dict[str, Any]) -> None:
     jobs = httpx.get(f"{head['dashboard']}/api/jobs/", timeout=30)
     assert jobs.status_code == 200 and jobs.json()
-    assert SECRET not in jobs.text  # no runtime_env carries it
+    assert SECRET not in jobs.text and NODE_KEY not in jobs.text  # no runtime_env carries them
     submitted = [job for job in jobs.json() if job.get("submission_id")]
     assert len(submitted) >= 8
     for job in submitted:
         logs = run(["ray", "job", "logs", job["submission_id"]], head["client"], timeout=60)
-        assert SECRET not in logs.stdout + logs.stderr
+        assert SECRET not in logs.stdout + logs.stderr and NODE_KEY not in logs.stdout + logs.stderr
 
 
 def _series_total(text: str, name: str, **labels: str) -> float:
