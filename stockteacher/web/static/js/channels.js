@@ -114,6 +114,7 @@ function renderAppriseGuide() {
   if (!service) return;
   const name = tOr(`apprise_service.${service.id}`, service.label);
   $("apprise-url").setAttribute("placeholder", service.form);
+  $("apprise-form-shape").textContent = service.form;
   $("apprise-example").textContent = service.example;
   $("apprise-hint").textContent = tOr(`apprise_hint.${service.id}`, service.token_hint);
   const docs = $("apprise-docs");
@@ -168,7 +169,7 @@ function channelNotes(row) {
   const until = row.previous_secret_valid_until;
   if (row.channel === "webhook" && until && new Date(until) > new Date()) {
     notes.push(
-      el("p", { class: "muted channel-note", "data-testid": "channel-overlap" }, t("channels.secret_overlap", { time: formatTime(until) })),
+      el("p", { class: "muted channel-note", "data-testid": "channel-overlap" }, t("channels.previous_signs", { time: formatTime(until) })),
     );
   }
   return notes;

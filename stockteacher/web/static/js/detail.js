@@ -177,8 +177,8 @@ function renderDetail() {
         favoriteButton(d),
         el("button", { type: "button", class: "secondary", "data-testid": "detail-close", onclick: closeDetail }, t("detail.close")),
       ),
+      tickerFeedLinks(d.ticker),
     ),
-    tickerFeedLinks(d.ticker),
     el(
       "dl",
       { class: "meta", "data-testid": "detail-meta" },
