@@ -28,7 +28,15 @@ from tests.factories.browser import (
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"channels-browser-test-secret-32b").decode()
 PHONE = {"width": 390, "height": 844}
-RAW_KEYS = ("apprise_not_sent", "wrong_code", "code_expired", "too_many_attempts", "channel.apprise", "channels.", "feeds.")
+RAW_KEYS = (
+    "apprise_not_sent",
+    "wrong_code",
+    "code_expired",
+    "too_many_attempts",
+    "channel.apprise",
+    "channels.",
+    "feeds.",
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,7 +82,12 @@ def test_a_chat_app_through_apprise_is_verified_by_the_code_it_received(app_sett
     from tests.servers.ntfy import NtfyServer
 
     settings = app_settings()
-    with NtfyServer() as ntfy, serve(settings) as base, browser_page() as (page, errors), httpx.Client(base_url=base) as api:
+    with (
+        NtfyServer() as ntfy,
+        serve(settings) as base,
+        browser_page() as (page, errors),
+        httpx.Client(base_url=base) as api,
+    ):
         services = api.get("/api/config").json()["apprise_services"]
         page.goto(base + "/")
         page.get_by_test_id("tab-notifications").click()
@@ -312,7 +325,9 @@ def test_feed_links_and_the_private_feed_card(app_settings: Callable[..., Settin
         # Revoked: the address stops working.
         page.get_by_test_id("feed-revoke").click()
         expect(status).to_have_text("아직 피드 주소를 만들지 않았습니다.")
-        expect(page.get_by_test_id("feed-message")).to_have_text("피드 주소를 없앴습니다. 그 주소는 이제 열리지 않습니다.")
+        expect(page.get_by_test_id("feed-message")).to_have_text(
+            "피드 주소를 없앴습니다. 그 주소는 이제 열리지 않습니다."
+        )
         assert api.get(urlsplit(urls["rss"]).path).status_code == 404
         assert api.get("/api/feeds/token").json()["active"] is False
         assert errors == []
