@@ -227,6 +227,8 @@ class Settings(BaseSettings):
     api_favorites_cache_seconds: float = Field(2.0, ge=0, le=3600, alias="API_FAVORITES_CACHE_SECONDS")
     api_max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024, alias="API_MAX_BODY_BYTES")
     api_auth_cache_seconds: float = Field(10.0, ge=0, le=3600, alias="API_AUTH_CACHE_SECONDS")
+    # The newest published reports a feed (/feeds/...) lists.
+    feed_max_items: int = Field(50, ge=1, le=500, alias="FEED_MAX_ITEMS")
     serve_api_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_API_NUM_CPUS")
     serve_chat_num_cpus: float = Field(0.25, gt=0, le=16, alias="SERVE_CHAT_NUM_CPUS")
 

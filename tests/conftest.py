@@ -28,6 +28,7 @@ TABLES = (
     "report_outcomes",
     "price_bars",
     "deliveries",
+    "feed_tokens",
     "notification_channels",
     "notification_policies",
     "chat_messages",

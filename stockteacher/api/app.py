@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
     from stockteacher.accounts.service import ensure_user
     from stockteacher.channels import views as channels
     from stockteacher.chat import views as chat
+    from stockteacher.feeds import views as feeds
     from stockteacher.operations import views as operations
     from stockteacher.reports import views as reports
     from stockteacher.reports.service import ReportCache
@@ -117,7 +118,7 @@ def create_app(settings: Settings, *, chat_backend: Any = None) -> FastAPI:
             "apprise_services": [service.as_dict() for service in SERVICES],
         }
 
-    for module in (subscriptions, tickers, track, reports, chat, channels, operations):
+    for module in (subscriptions, tickers, track, reports, chat, channels, feeds, operations):
         app.include_router(module.router)
 
     if STATIC.is_dir():

@@ -138,7 +138,7 @@ class AppriseIn(BaseModel):
 
 class CodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=6, max_length=6, pattern=r"^\s*\d{6}\s*$", description="the code in the test message")
+    code: str = Field(min_length=6, max_length=16, pattern=r"^\s*\d{6}\s*$", description="the code in the test message")
 
 
 class RotatedSecretOut(BaseModel):

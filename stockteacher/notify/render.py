@@ -33,10 +33,12 @@ from stockteacher.tickers.registry import TickerError, lookup
 __all__ = [
     "REASONS",
     "Rendered",
+    "language_of",
     "render_notification",
     "report_url",
     "sentiment_words",
     "short_message",
+    "ticker_label",
     "verification_message",
 ]
 
@@ -117,7 +119,8 @@ _WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def _language(locale: str) -> str:
+def language_of(locale: str) -> str:
+    """The language a locale is written in: "ko" for `ko_*`, "en" otherwise."""
     return "ko" if (locale or "").lower().startswith("ko") else "en"
 
 
@@ -148,13 +151,13 @@ def report_url(base_url: str, insight_id: str) -> str:
 
 def sentiment_words(score: float, locale: str) -> str:
     """The sentiment score (-1…1) in words, with the same thresholds as the report tags."""
-    return _WORDS[_language(locale)][sentiment_strength(score)]
+    return _WORDS[language_of(locale)][sentiment_strength(score)]
 
 
 def verification_message(code: str, locale: str, *, minutes: int) -> tuple[str, str]:
     """The title and body of the test message that verifies a chat channel: the code to type
     back on the web page (no link: chat services open links to preview them)."""
-    if _language(locale) == "ko":
+    if language_of(locale) == "ko":
         return (
             "[StockTeacher] 알림 채널 확인",
             f"확인 코드: {code}\nStockTeacher의 '알림 설정' 탭에 이 코드를 {minutes}분 안에 입력하면 "
@@ -176,7 +179,8 @@ def _ticker_name(ticker: str, language: str) -> str:
     return name or info.name_en or ticker
 
 
-def _ticker_label(ticker: str, language: str) -> str:
+def ticker_label(ticker: str, language: str) -> str:
+    """The ticker with its name, e.g. 삼성전자 (005930.KS); the bare ticker if the registry has none."""
     name = _ticker_name(ticker, language)
     return ticker if name == ticker else f"{name} ({ticker})"
 
@@ -222,7 +226,7 @@ def _sources(report: Mapping[str, Any], limit: int | None) -> list[tuple[str, st
 def _item(report: Mapping[str, Any], language: str, base_url: str) -> _Item:
     score = _score(report.get("sentiment_score"))
     return _Item(
-        label=_ticker_label(str(report.get("ticker", "")), language),
+        label=ticker_label(str(report.get("ticker", "")), language),
         headline=_one_line(report.get("headline")),
         summary=_shorten(str(report.get("summary_text") or ""), SUMMARY_CHARS),
         sentiment=f"{sentiment_words(score, language)} ({score:+.2f})",
@@ -352,7 +356,7 @@ def render_notification(
         raise ValueError(f"unknown notification reason {reason!r}; expected one of {', '.join(REASONS)}")
     if not reports:
         raise ValueError("nothing to render: no reports")
-    language = _language(locale)
+    language = language_of(locale)
     items = [_item(report, language, base_url) for report in reports]
     subject = _subject(reports, language, reason)
     intro = _intro(reports, language)
@@ -374,29 +378,28 @@ def render_notification(
 def short_message(reports: Sequence[Mapping[str, Any]], locale: str, *, reason: str, base_url: str) -> tuple[str, str]:
     """`(title, body)` for a chat or push service: plain text, no HTML, a few lines per report.
 
-    The title is the subject line of `render_notification`; the body has, per report, the
-    company and ticker, the headline, the sentiment in words and the link to the report, at most
+    The title is the subject line of `render_notification` (one report: with its headline); the
+    body has, per report, the company and ticker, the headline (a digest's; a single report's is
+    the title's), the sentiment in words and the link to the report, at most
     `SHORT_MAX_REPORTS` of a digest (then "외 N건" / "and N more"), and a one-line disclaimer.
     """
     if reason not in REASONS:
         raise ValueError(f"unknown notification reason {reason!r}; expected one of {', '.join(REASONS)}")
     if not reports:
         raise ValueError("nothing to render: no reports")
-    language = _language(locale)
+    language = language_of(locale)
     words = _WORDS[language]
     blocks: list[str] = []
+    single = len(reports) == 1  # its headline is the title's already (title-less services join the two)
     for report in reports[:SHORT_MAX_REPORTS]:
         score = _score(report.get("sentiment_score"))
-        blocks.append(
-            "\n".join(
-                [
-                    f"■ {_ticker_label(str(report.get('ticker', '')), language)}",
-                    _shorten(str(report.get("headline") or ""), SHORT_HEADLINE_CHARS),
-                    f"{words['sentiment']}: {sentiment_words(score, language)} ({score:+.2f})",
-                    report_url(base_url, str(report.get("insight_id", ""))),
-                ]
-            )
-        )
+        lines = [
+            f"■ {ticker_label(str(report.get('ticker', '')), language)}",
+            *([] if single else [_shorten(str(report.get("headline") or ""), SHORT_HEADLINE_CHARS)]),
+            f"{words['sentiment']}: {sentiment_words(score, language)} ({score:+.2f})",
+            report_url(base_url, str(report.get("insight_id", ""))),
+        ]
+        blocks.append("\n".join(lines))
     if len(reports) > SHORT_MAX_REPORTS:
         blocks.append(words["more"].format(n=len(reports) - SHORT_MAX_REPORTS))
     blocks.append(words["short_disclaimer"])

@@ -179,9 +179,9 @@ def test_short_message_is_plain_text_for_a_chat() -> None:
     title, body = short_message([report], "ko_KR", reason="urgent", base_url=BASE)
 
     assert title == render_notification([report], "ko_KR", reason="urgent", base_url=BASE).subject
-    assert body.splitlines()[:4] == [
+    assert "삼성전자, 반도체 수출 둔화 우려에 급락" in title  # one report: the headline is the title's, not repeated
+    assert body.splitlines()[:3] == [
         "■ 삼성전자 (005930.KS)",
-        "삼성전자, 반도체 수출 둔화 우려에 급락",
         "분위기: 매우 부정적 (-0.72)",
         "https://stocks.example.org/#report=a1b2c3d4e5f60718",
     ]
