@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from stockteacher.settings import Settings
@@ -21,11 +20,9 @@ __all__ = [
     "CHROMIUM",
     "LAUNCH_ARGS",
     "browser_page",
-    "feeds_routed",
     "require_chromium",
     "serve",
     "take_expected_failure",
-    "take_unrouted_feeds",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -104,20 +101,6 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
 def take_expected_failure(errors: list[str], status: int) -> None:
     """Chromium logs every 4xx answer as a console error; remove the one the test provoked."""
     prefix = f"console: Failed to load resource: the server responded with a status of {status}"
-    matching = [e for e in errors if e.startswith(prefix) and "/api/feeds/token" not in e]
+    matching = [e for e in errors if e.startswith(prefix)]
     assert len(matching) == 1, errors
     errors.remove(matching[0])
-
-
-def feeds_routed(base: str) -> bool:
-    """Whether the app serves `/api/feeds/token` (the feeds branch merged), not a bare 404."""
-    return httpx.get(base + "/api/feeds/token", timeout=10).status_code != 404
-
-
-def take_unrouted_feeds(errors: list[str], base: str) -> None:
-    """Without the feeds, the notifications tab's `GET /api/feeds/token` is a 404 (the page then
-    hides the feed card): remove the console errors it logged, each time the tab was opened."""
-    if feeds_routed(base):
-        return
-    prefix = "console: Failed to load resource: the server responded with a status of 404"
-    errors[:] = [e for e in errors if not (e.startswith(prefix) and e.endswith("/api/feeds/token"))]
