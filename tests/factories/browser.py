@@ -15,7 +15,15 @@ import pytest
 from stockteacher.settings import Settings
 from tests.factories.services import REQUIRE_SERVICES
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "LAUNCH_ARGS", "browser_page", "require_chromium", "serve"]
+__all__ = [
+    "ARTIFACTS",
+    "CHROMIUM",
+    "LAUNCH_ARGS",
+    "browser_page",
+    "require_chromium",
+    "serve",
+    "take_expected_failure",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -66,6 +74,12 @@ def serve(settings: Settings) -> Iterator[str]:
         thread.join(10)
 
 
+def _console_error(message: Any) -> str:
+    """`console: <text>`, and ` @ <url>` when Chromium says where (a failed request's URL)."""
+    where = (message.location or {}).get("url")
+    return f"console: {message.text}" + (f" @ {where}" if where else "")
+
+
 @contextmanager
 def browser_page() -> Iterator[tuple[Any, list[str]]]:
     """A fresh chromium page and the list its console errors and uncaught exceptions go to."""
@@ -77,8 +91,16 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+            page.on("console", lambda msg: errors.append(_console_error(msg)) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
             yield page, errors
         finally:
             browser.close()
+
+
+def take_expected_failure(errors: list[str], status: int) -> None:
+    """Chromium logs every 4xx answer as a console error; remove the one the test provoked."""
+    prefix = f"console: Failed to load resource: the server responded with a status of {status}"
+    matching = [e for e in errors if e.startswith(prefix)]
+    assert len(matching) == 1, errors
+    errors.remove(matching[0])

@@ -9,6 +9,7 @@ console error.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -18,12 +19,18 @@ import httpx
 import pytest
 
 from stockteacher.settings import Settings
-from tests.factories.browser import ARTIFACTS, browser_page, require_chromium, serve
+from tests.factories.browser import (
+    ARTIFACTS,
+    browser_page,
+    require_chromium,
+    serve,
+    take_expected_failure,
+)
 
 SEED_TICKERS = ("AAPL", "MSFT")
 CHAT_SESSIONS_KEY = "stockteacher.chatSessions"
 QUESTION = '이 뉴스가 주가에 어떤 의미가 있나요? <img src=x onerror="window.__xss=1">'
-WEBHOOK_SECRET = "browser-test-webhook-secret"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"browser-test-webhook-secret-32b!").decode()  # Standard Webhooks
 CHAT_COST_USD = 0.0123
 
 pytestmark = pytest.mark.timeout(120)
@@ -77,14 +84,6 @@ def _add_chat_spend(settings: Settings, ticker: str, cost_usd: float) -> None:
                 )
             )
             session.flush()
-
-
-def _take_expected_failure(errors: list[str], status: int) -> None:
-    """Chromium logs every 4xx answer as a console error; remove the one the test provoked."""
-    prefix = f"console: Failed to load resource: the server responded with a status of {status}"
-    matching = [e for e in errors if e.startswith(prefix)]
-    assert len(matching) == 1, errors
-    errors.remove(matching[0])
 
 
 @pytest.fixture
@@ -149,7 +148,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         page.get_by_test_id("subscribe-submit").click()
         expect(page.get_by_test_id("subs-message")).to_contain_text("already subscribed to AAPL")
         expect(sub_rows).to_have_count(1)
-        _take_expected_failure(errors, 409)
+        take_expected_failure(errors, 409)
 
         # Notification policy: the API's 422 reason is shown; a valid policy is saved.
         page.get_by_test_id("tab-notifications").click()
@@ -160,7 +159,9 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         # No channel ticked by default: every verified channel, as the hint under them says.
         expect(page.get_by_test_id("policy-channel-email")).not_to_be_checked()
         expect(page.get_by_text("아무것도 고르지 않으면 인증된 모든 채널로 알림을 보냅니다.")).to_be_visible()
-        page.get_by_test_id("policy-channel-web-push").check()
+        expect(page.get_by_test_id("policy-channel-web-push")).to_have_count(0)  # removed from the product
+        expect(page.locator("#policy-channel-boxes")).to_contain_text("채팅 앱")
+        page.get_by_test_id("policy-channel-apprise").check()
         expect(page.get_by_test_id("policy-locale")).to_have_value("ko_KR")
         page.get_by_test_id("policy-locale").select_option("en_US")  # alerts in English
         page.get_by_test_id("policy-quiet-start").fill("08:00")
@@ -168,7 +169,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
         message = page.get_by_test_id("policy-message")
         expect(message).to_have_class("message error")
         expect(message).to_contain_text("quiet_hours")
-        _take_expected_failure(errors, 422)
+        take_expected_failure(errors, 422)
         page.get_by_test_id("policy-quiet-end").fill("09:30")
         page.get_by_test_id("policy-save").click()
         expect(message).to_have_text("알림 설정을 저장했습니다.")
@@ -182,7 +183,7 @@ def test_reports_subscriptions_detail_chat_favourite_language(seeded_settings: C
             "quiet_hours_start": "08:00",
             "quiet_hours_end": "09:30",
         }
-        assert policy["channels"] == ["web-push"]
+        assert policy["channels"] == ["apprise"]
 
         # Report detail: sources open in a new tab without an opener; the chart is drawn.
         page.get_by_test_id("tab-reports").click()
@@ -287,7 +288,7 @@ def test_api_key_mode_asks_for_a_key(seeded_settings: Callable[..., Settings]) -
         expect(page.get_by_test_id("auth-panel")).to_be_visible()
         expect(page.get_by_test_id("view-reports")).to_be_hidden()
         assert page.evaluate("localStorage.getItem('stockteacher.apiKey')") is None
-        _take_expected_failure(errors, 401)
+        take_expected_failure(errors, 401)
 
         page.get_by_test_id("api-key-input").fill(key)
         page.get_by_test_id("api-key-submit").click()
@@ -406,14 +407,22 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         expect(message).to_have_class("message error")
         expect(page.get_by_test_id("webhook-secret-box")).to_be_visible()
         made_secret = page.get_by_test_id("webhook-secret-value").inner_text()
-        assert len(made_secret) >= 32 and made_secret != WEBHOOK_SECRET
+        assert made_secret.startswith("whsec_") and made_secret != WEBHOOK_SECRET
         assert [r.signature_valid for r in hook.requests] == [False]
 
-        # The API's 422 reason is shown as it is.
+        # The API's 422 reason is shown as it is: not an http(s) URL, a secret not in whsec_ form.
         page.get_by_test_id("webhook-url").fill("ftp://127.0.0.1/hook")
         page.get_by_test_id("webhook-submit").click()
         expect(message).to_contain_text("must be an http(s) URL")
-        _take_expected_failure(errors, 422)
+        take_expected_failure(errors, 422)
+        expect(page.get_by_test_id("webhook-secret")).to_have_attribute("placeholder", "whsec_…")
+        page.get_by_test_id("webhook-url").fill(hook.url)
+        page.get_by_test_id("webhook-secret").fill("browser-test-webhook-secret")
+        page.get_by_test_id("webhook-submit").click()
+        expect(message).to_contain_text("secret")
+        expect(message).to_have_class("message error")
+        take_expected_failure(errors, 422)
+        assert len(hook.requests) == 1  # refused before any ping
 
         # With the receiver's secret the signed ping is accepted: verified, no secret to show.
         page.get_by_test_id("webhook-url").fill(hook.url)
@@ -438,10 +447,11 @@ def test_usage_and_notification_channels(seeded_settings: Callable[..., Settings
         expect(message).not_to_contain_text("not configured")
         expect(channel_rows).to_have_count(2)
         stored = {c["channel"]: c for c in api.get("/api/notifications/channels").json()}
-        assert {k: (c["status"], c["address"]) for k, c in stored.items()} == {
-            "webhook": ("verified", hook.url),
-            "email": ("pending", "learner@example.com"),
-        }
+        assert {k: c["status"] for k, c in stored.items()} == {"webhook": "verified", "email": "pending"}
+        assert stored["email"]["address"] == "learner@example.com"
+        masked = stored["webhook"]["address"]  # the URL may hold a token: shown masked
+        assert masked != hook.url and masked.startswith(f"http://127.0.0.1:{hook.port}/") and "…" in masked
+        expect(webhook_row.get_by_test_id("channel-address")).to_have_text(masked)
         assert all(c["secret"] is None for c in stored.values())
 
         # Removing the e-mail channel; the verified webhook made the subscription Active.
@@ -554,7 +564,7 @@ def test_subscribing_by_a_company_name_with_suggestions(make_settings: Callable[
         expect(candidates).to_have_count(2)
         expect(candidates.first).to_contain_text("알파벳")
         page.screenshot(path=str(ARTIFACTS / "subscribe-candidates.png"))
-        _take_expected_failure(errors, 409)
+        take_expected_failure(errors, 409)
         page.locator('[data-testid=subs-candidate][data-ticker="GOOG"]').click()
         expect(rows).to_have_count(3)
         expect(page.get_by_test_id("subs-candidates")).to_be_hidden()
@@ -566,6 +576,6 @@ def test_subscribing_by_a_company_name_with_suggestions(make_settings: Callable[
         box.fill("존재하지않는회사")
         page.get_by_test_id("subscribe-submit").click()
         expect(message).to_contain_text("/api/tickers?q=")
-        _take_expected_failure(errors, 404)
+        take_expected_failure(errors, 404)
         expect(page.get_by_test_id("subs-candidates")).to_be_hidden()
         assert errors == []

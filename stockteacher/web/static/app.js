@@ -10,6 +10,7 @@ import { reportError, renderBanner, showBanner } from "/static/js/banner.js";
 import { bindChannels, openChannels, renderChannels } from "/static/js/channels.js";
 import { bindDetail, openReport, relabelDetail, reportFromHash } from "/static/js/detail.js";
 import { $, relabelMessages } from "/static/js/dom.js";
+import { bindFeeds, openFeeds, renderFeeds } from "/static/js/feeds.js";
 import { getLocale, normaliseLocale, setLocale, t, translateDocument } from "/static/js/i18n.js";
 import { bindPolicy, buildPolicyChoices, loadPolicy, relabelPolicy } from "/static/js/notifications.js";
 import { bindReports, fillFilterOptions, loadReports, renderReports } from "/static/js/reports.js";
@@ -38,6 +39,7 @@ function showTab(name) {
   if (name === "notifications") {
     loadPolicy().catch(reportError);
     openChannels().catch(reportError);
+    openFeeds().catch(reportError);
   }
   if (name === "usage") loadUsage().catch(reportError);
   if (name === "track") loadOverallTrack().catch(reportError);
@@ -60,6 +62,7 @@ function applyLocale() {
   renderReports();
   renderSubscriptions();
   renderChannels();
+  renderFeeds();
   renderUsage();
   renderOverallTrack();
   relabelDetail();
@@ -92,6 +95,7 @@ function bindEvents() {
   bindSubscriptions({ onPendingLink: () => showTab("notifications") });
   bindPolicy();
   bindChannels();
+  bindFeeds();
   bindUsage();
   // A link to `#report=<id>` (or the back button) opens that report on the reports tab.
   window.addEventListener("hashchange", () => {

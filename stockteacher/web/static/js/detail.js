@@ -7,6 +7,7 @@ import { reportError } from "/static/js/banner.js";
 import { chatDraft, chatPanel, closeChat, loadChat, openChat, renderChatMessages } from "/static/js/chat.js";
 import { $, el, messageText } from "/static/js/dom.js";
 import { favoriteButton, onFavoriteChange } from "/static/js/favorites.js";
+import { tickerFeedLinks } from "/static/js/feeds.js";
 import { formatScore, formatTime, formatUsd, safeUrl, timeElement } from "/static/js/format.js";
 import { t, tOr } from "/static/js/i18n.js";
 import { markSelected } from "/static/js/reports.js";
@@ -176,6 +177,7 @@ function renderDetail() {
         favoriteButton(d),
         el("button", { type: "button", class: "secondary", "data-testid": "detail-close", onclick: closeDetail }, t("detail.close")),
       ),
+      tickerFeedLinks(d.ticker),
     ),
     el(
       "dl",

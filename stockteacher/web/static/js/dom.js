@@ -75,3 +75,17 @@ function paintMessage(id, message, kind) {
 export function relabelMessages() {
   for (const [id, { message, kind }] of shown) paintMessage(id, message, kind);
 }
+
+/** Copies `text`, and says so on `button`; with no clipboard permission, selects `node` to copy by hand. */
+export async function copyText(text, button, node) {
+  try {
+    await navigator.clipboard.writeText(text || "");
+    button.textContent = t("channels.copied");
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+}
