@@ -126,13 +126,15 @@ def feeds(admin_dsn: str, reports: int) -> dict[str, Any]:
         now = datetime.now(UTC)
         rows = [{"ticker": SAMPLE_TICKERS[i % len(SAMPLE_TICKERS)], "status": "published",
                  "published_at": now - timedelta(minutes=i), "headline": f"리포트 {i}: 반도체 수출 둔화 우려",
-                 "summary_text": "요약 " * 60, "sentiment_score": 0.3, "locale": "ko_KR"} for i in range(reports)]  # fmt: skip
+                 "summary_text": "요약 " * 60, "sentiment_score": 0.3, "locale": "ko_KR"}
+                for i in range(reports)]  # fmt: skip
         insert_reports(settings, rows)
         _, key = create_user(settings, "reader")
         headers = {"Authorization": f"Bearer {key}"}
         with TestClient(create_app(settings)) as client:
             for ticker in SAMPLE_TICKERS:
-                client.post("/api/subscriptions", json={"ticker": ticker, "alert_window": "daily_close"}, headers=headers)
+                body = {"ticker": ticker, "alert_window": "daily_close"}
+                client.post("/api/subscriptions", json=body, headers=headers)
             urls = client.post("/api/feeds/token", headers=headers).json()["urls"]
             paths = {f"ticker.{fmt}": f"/feeds/AAPL.{fmt}" for fmt in ("rss", "atom", "json")}
             paths["user.rss"] = httpx.URL(urls["rss"]).path

@@ -139,7 +139,7 @@ SERVICES: tuple[Service, ...] = (
         "ntfy",
         ("ntfy", "ntfys"),
         "ntfys://ntfy.example.org/stocks",
-        "ntfy://<topic> (ntfy.sh) or ntfys://<host>/<topic>",
+        "ntfy://<topic> (ntfy.sh) · ntfys://<host>/<topic>",
         True,
         "https://appriseit.com/services/ntfy/",
         "No token for a public topic; pick an unguessable topic name (or user:password@ for your server).",
@@ -359,8 +359,22 @@ def _private_host(host: str) -> str | None:
     return None
 
 
+def _hide(segment: str) -> str:
+    return f"{segment[:2]}…" if len(segment) > 4 else "…"
+
+
 def _masked(plugin: Any) -> str:
-    return plugin.url(privacy=True).split("?", 1)[0]
+    """Apprise's own privacy form, without the query. An ntfy topic is its only secret (anyone
+    who knows a public topic reads it), but Apprise shows it: ours keeps two characters of it."""
+    shown = plugin.url(privacy=True).split("?", 1)[0]
+    service = _service_of(plugin)
+    if service is None or service.label != "ntfy":
+        return shown
+    scheme, _, rest = shown.partition("://")
+    parts = rest.split("/")
+    if len(parts) == 1:  # ntfy://<topic> on ntfy.sh
+        return f"{scheme}://{_hide(parts[0])}"
+    return f"{scheme}://" + "/".join([parts[0], *(_hide(topic) for topic in parts[1:] if topic)])
 
 
 def _ordinal(index: int, total: int) -> str:

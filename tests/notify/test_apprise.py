@@ -292,3 +292,15 @@ def test_a_private_self_hosted_host_is_refused_unless_allowed(make_settings: Cal
         assert target.services == ("ntfy",) and f"127.0.0.1:{ntfy.port}" in target.masked
     # A fixed-host service is not looked up: its host is the service's own.
     assert check_url(SERVICES[0].example, make_settings(webhook_allow_private_hosts=False)).services == ("Telegram",)
+
+
+def test_an_ntfy_topic_is_masked_too_as_it_is_all_a_public_topic_keeps_secret(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(webhook_allow_private_hosts=True)
+    cloud = check_url("ntfys://stock-alerts-7f3k", settings)
+    own = check_url("ntfys://alice:Pa55wordPa55word@127.0.0.1:8443/stock-alerts-7f3k", settings)
+
+    assert cloud.masked == "ntfys://st…" and "stock-alerts-7f3k" in cloud.url
+    assert own.masked.startswith("ntfys://alice:") and own.masked.endswith("/st…")
+    assert "7f3k" not in own.masked and "Pa55word" not in own.masked
