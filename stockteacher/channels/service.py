@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import html
 import secrets
-import socket
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -331,16 +330,9 @@ def private_target(url: str) -> str | None:
     """Why `url` may not be a webhook (it resolves to loopback, private, link-local or reserved
     addresses), or None. A first answer at registration; every request checks again when it
     connects (`notify.channels.public_only_client`)."""
-    from stockteacher.notify.channels import forbidden_address
+    from stockteacher.notify.channels import host_problem
 
     host = urlsplit(url).hostname
     if not host:
         return "has no host"
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return f"host {host!r} does not resolve"
-    for info in infos:
-        if forbidden_address(str(info[4][0])):
-            return f"{host} resolves to a private or local address ({info[4][0]}); webhooks must be public"
-    return None
+    return host_problem(host, must="webhooks must be public")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ import apprise
 from stockteacher.core.errors import InvalidRequest
 from stockteacher.core.vocabulary import is_transient_status
 from stockteacher.logs import get_logger
-from stockteacher.notify.channels import SendResult, forbidden_address
+from stockteacher.notify.channels import SendResult, host_problem
 from stockteacher.settings import Settings
 
 __all__ = [
@@ -349,14 +348,7 @@ def _user_host(plugin: Any, service: Service) -> str | None:
 
 def _private_host(host: str) -> str | None:
     """Why `host` may not be reached (private/local, or it does not resolve), or None."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return f"host {host!r} does not resolve"
-    for info in infos:
-        if forbidden_address(str(info[4][0])):
-            return f"{host} resolves to a private or local address ({info[4][0]}); the host must be public"
-    return None
+    return host_problem(host, must="the host must be public")
 
 
 def _hide(segment: str) -> str:

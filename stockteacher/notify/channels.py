@@ -80,6 +80,7 @@ __all__ = [
     "build_email",
     "encode_payload",
     "forbidden_address",
+    "host_problem",
     "new_secret",
     "public_only_client",
     "secret_problem",
@@ -248,6 +249,20 @@ def forbidden_address(address: str) -> bool:
     return bool(
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
     )
+
+
+def host_problem(host: str, *, must: str) -> str | None:
+    """Why `host` may not be reached — it does not resolve, or resolves to a loopback, private,
+    link-local or reserved address — or None. `must` ends the second message
+    ("webhooks must be public")."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return f"host {host!r} does not resolve"
+    for info in infos:
+        if forbidden_address(str(info[4][0])):
+            return f"{host} resolves to a private or local address ({info[4][0]}); {must}"
+    return None
 
 
 class PrivateAddressRefused(httpcore.ConnectError):
