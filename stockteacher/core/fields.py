@@ -52,7 +52,11 @@ _NAME_LETTER = r"A-Za-z0-9\u00c0-\u024f\u3131-\u318e\uac00-\ud7a3\u4e00-\u9fff\u
 TICKER_OR_NAME_PATTERN = rf"^ *[{_NAME_LETTER}][{_NAME_LETTER} &.,'()\-\u00b7\u3200-\u321e+/]* *$"
 HHMM_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$"
 # No control characters: PostgreSQL cannot store a NUL, and such an address was a 500.
-EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+# Spelled out, not `\s`: regex engines (Python's, Rust's in pydantic, a fuzzer's generator) differ
+# on which Unicode characters `\s` covers (NEL U+0085 is one), and the document must mean the same.
+_AROUND = r"[ \t\n\r\f\v]*"
+_PART = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+EMAIL_PATTERN = rf"^{_AROUND}{_PART}@{_PART}\.{_PART}{_AROUND}$"
 _TICKER_HINT = "a ticker is 1-15 letters, digits, '.' or '-' (e.g. AAPL, BRK.B, 005930.KS)"
 PATTERN_HINTS = {
     TICKER_PATTERN: _TICKER_HINT,
