@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import httpx
 import psutil
 import pytest
@@ -328,6 +329,12 @@ def test_serve_deploy_serve_config_yaml(head: dict[str, Any], tmp_path: Path) ->
             published = sorted(r.ticker for r in session.scalars(select(Report).where(Report.status == "published")))
         assert sorted(r["ticker"] for r in reports) == published and len(published) >= 4
         assert "StockTeacher" in http.get("/").text
+        # The feeds come through the same app: a published ticker's RSS, then a 304 on its ETag.
+        feed = http.get(f"/feeds/{published[0]}.rss")
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("application/rss+xml")
+        assert feedparser.parse(feed.content).entries
+        again = http.get(f"/feeds/{published[0]}.rss", headers={"If-None-Match": feed.headers["etag"]})
+        assert again.status_code == 304
         # Chat through the chat deployment: an LLM call, counted with stage=chat.
         session = http.post("/api/chat/sessions", json={"insight_id": reports[0]["insight_id"]})
         assert session.status_code == 201
