@@ -26,6 +26,12 @@ KEY_MISSING = (
 )
 
 
+UNREADABLE = (
+    "a stored channel secret does not open with SECRET_KEY: keep the key it was sealed with "
+    "in SECRET_KEY (after the new one) or set the channel up again"
+)
+
+
 class SealedUnreadable(SetupError):
     """A stored secret does not open with any key in SECRET_KEY."""
 
@@ -55,38 +61,35 @@ def check_keys(keys: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _fernet(keys: str) -> MultiFernet:
+def _multi(keys: str) -> MultiFernet:
     return MultiFernet([Fernet(part.encode("ascii")) for part in _parts(keys)])
+
+
+def _fernet(keys: str | None) -> MultiFernet:
+    if not keys:
+        raise SetupError(KEY_MISSING)
+    return _multi(keys)
 
 
 def seal(keys: str | None, plaintext: str) -> str:
     """`plaintext` encrypted under the first key; SetupError when no key is set."""
-    if not keys:
-        raise SetupError(KEY_MISSING)
     return _fernet(keys).encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
 def open_sealed(keys: str | None, token: str) -> str:
     """The plaintext of a sealed value; SetupError when no key is set or none opens it."""
-    if not keys:
-        raise SetupError(KEY_MISSING)
     try:
         return _fernet(keys).decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError):
-        raise SealedUnreadable(
-            "a stored channel secret does not open with SECRET_KEY: keep the key it was sealed with "
-            "in SECRET_KEY (after the new one) or set the channel up again"
-        ) from None
+        raise SealedUnreadable(UNREADABLE) from None
 
 
 def reseal(keys: str | None, token: str) -> str:
     """`token` sealed again under the first key (it may have been sealed under any listed key)."""
-    if not keys:
-        raise SetupError(KEY_MISSING)
     try:
         return _fernet(keys).rotate(token.encode("ascii")).decode("ascii")
-    except InvalidToken:
-        raise SealedUnreadable("a stored channel secret does not open with any key in SECRET_KEY") from None
+    except (InvalidToken, UnicodeError):
+        raise SealedUnreadable(UNREADABLE) from None
 
 
 def mask_url(url: str) -> str:

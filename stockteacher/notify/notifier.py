@@ -59,8 +59,9 @@ def deliver(settings: Settings) -> Any:
         delivery_id: str,
     ) -> channels.SendResult:
         keys, base_url = settings.secret_keys, settings.public_base_url
-        if channel == "webhook":
+        if channel in ("webhook", "email"):
             rendered = render_notification(reports, locale, reason=reason, base_url=base_url)
+        if channel == "webhook":
             return channels.send_webhook(
                 open_sealed(keys, target.target or ""),
                 signing_secrets(target, keys, utcnow()),
@@ -70,7 +71,6 @@ def deliver(settings: Settings) -> Any:
                 allow_private=settings.webhooks_may_reach_private_hosts,  # checked on every delivery
             )
         if channel == "email":
-            rendered = render_notification(reports, locale, reason=reason, base_url=base_url)
             return channels.send_email(settings, target.address, rendered, delivery_id=delivery_id)
         if channel == "apprise":  # Apprise loads its ~200 service plugins on import: only when used
             from stockteacher.notify.apprise_channel import send_apprise
